@@ -1,0 +1,43 @@
+/**
+ * Crash-loop backoff. One crash restarts at once (a single failure should not cost a request); from the
+ * second consecutive crash on, the next start waits 1 s, 2 s, 4 s ... up to 60 s. An instance that ran
+ * healthy for 30 s clears the count, so a crash after a long healthy run is treated as the first again.
+ */
+export class Backoff {
+  private failures = 0;
+  private notBefore = 0;
+
+  constructor(
+    private readonly initialMs = 1_000,
+    private readonly maxMs = 60_000,
+    private readonly resetAfterMs = 30_000,
+  ) {}
+
+  /** Records a failed instance that ran `ranMs`; returns how long the next start must wait. */
+  recordFailure(now: number, ranMs: number): number {
+    if (ranMs >= this.resetAfterMs) this.failures = 0;
+    this.failures += 1;
+    const delay = this.failures < 2 ? 0 : Math.min(this.initialMs * 2 ** (this.failures - 2), this.maxMs);
+    this.notBefore = now + delay;
+    return delay;
+  }
+
+  /** An instance stopped cleanly after running `ranMs` (idle stop, drain): clears the count if healthy long enough. */
+  recordSuccess(ranMs: number): void {
+    if (ranMs >= this.resetAfterMs) this.reset();
+  }
+
+  /** Milliseconds until a start is allowed again; 0 when it is allowed now. */
+  remaining(now: number): number {
+    return Math.max(0, this.notBefore - now);
+  }
+
+  get consecutiveFailures(): number {
+    return this.failures;
+  }
+
+  reset(): void {
+    this.failures = 0;
+    this.notBefore = 0;
+  }
+}

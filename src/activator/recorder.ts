@@ -1,0 +1,40 @@
+import type { ExitInfo } from '../runtime/runtime.js';
+
+export type AppState = 'stopped' | 'starting' | 'running' | 'stopping';
+
+/** Why an instance ended. A bounded set: it is a metric label. */
+export type ExitReason = 'idle' | 'crash' | 'oom' | 'killed' | 'start_timeout' | 'drain' | 'removed' | 'shutdown';
+
+export type ColdStartResult = 'ok' | 'failed' | 'timeout';
+
+export interface ColdStartEvent {
+  readonly instance: string | undefined;
+  readonly result: ColdStartResult;
+  /** Trigger to `runtime.start` returning. */
+  readonly spawnMs: number | undefined;
+  /** Trigger (the first request's arrival) to the first response byte. */
+  readonly firstByteMs: number | undefined;
+  readonly error?: Error;
+}
+
+export interface ExitEvent {
+  readonly instance: string;
+  readonly pid: number;
+  readonly reason: ExitReason;
+  readonly exit: ExitInfo;
+  readonly lifetimeMs: number;
+  /** Set when the exit was unexpected and the next start is delayed. */
+  readonly backoffMs?: number;
+}
+
+/**
+ * What the activator reports as it works. Declared here, by its only producer; implemented by the
+ * log recorder and the metrics recorder so that the activator never imports either.
+ */
+export interface Recorder {
+  stateChanged(app: string, from: AppState, to: AppState): void;
+  coldStart(app: string, event: ColdStartEvent): void;
+  instanceExited(app: string, event: ExitEvent): void;
+  /** Called whenever in-flight or queued counts change. */
+  load(app: string, inflight: number, queued: number): void;
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { loadConfig } from './config/load.js';
+import { ConfigError } from './errors.js';
+import { Gateway } from './gateway.js';
+import { createLogger, type Logger } from './log.js';
+
+const HELP = `wakegate: a socket-activated, on-demand container gateway
+
+Usage:
+  wakegate run   -c FILE   serve the apps in FILE (YAML or JSON)
+  wakegate check -c FILE   validate FILE; exit 1 listing every error
+  wakegate --help | --version
+
+Signals (run): SIGHUP reloads FILE; SIGTERM or SIGINT shut down gracefully.
+Environment: WAKEGATE_LOG_LEVEL overrides log.level.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
+  });
+  const command = positionals[0];
+  if (values.help || command === 'help') return void process.stdout.write(HELP), 0;
+  if (values.version) return void process.stdout.write(`${await version()}\n`), 0;
+  if (command !== 'run' && command !== 'check') {
+    process.stderr.write(`${command ? `unknown command: ${command}\n` : ''}${HELP}`);
+    return 2;
+  }
+  if (!values.config) {
+    process.stderr.write(`wakegate ${command}: -c FILE is required\n`);
+    return 2;
+  }
+  if (command === 'check') return check(values.config);
+  return run(values.config);
+}
+
+async function check(file: string): Promise<number> {
+  try {
+    const config = await loadConfig(file);
+    process.stdout.write(`${config.file}: ok (${Object.keys(config.apps).length} apps)\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+}
+
+async function run(file: string): Promise<number> {
+  let config;
+  try {
+    config = await loadConfig(file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+  const log = createLogger(config.log.level);
+  const gateway = await Gateway.start(config, { log });
+  return new Promise<number>((resolve) => {
+    let reloading = Promise.resolve();
+    process.on('SIGHUP', () => {
+      reloading = reloading.then(() => reload(gateway, file, log));
+    });
+    const stop = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, 'received signal');
+      void gateway.shutdown().then(() => resolve(0));
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+async function reload(gateway: Gateway, file: string, log: Logger): Promise<void> {
+  try {
+    const next = await loadConfig(file);
+    log.level = next.log.level;
+    gateway.reload(next);
+  } catch (err) {
+    // The old config keeps serving: a bad edit must not take tenants down.
+    if (err instanceof ConfigError) log.error({ file, issues: err.issues }, 'failed to reload config, keeping the old one');
+    else log.error({ err, file }, 'failed to reload config, keeping the old one');
+  }
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Flush pino's async destination before the process ends on its own.
+    setImmediate(() => process.exit(code)).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`wakegate: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

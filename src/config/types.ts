@@ -1,0 +1,48 @@
+/** The validated, frozen configuration. Produced only by `loadConfig`/`parseConfig` (config/load.ts). */
+
+export type ListenAddress =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string };
+
+export type RuntimeKind = 'process' | 'oci' | 'auto';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface AppSpec {
+  /** The key under `apps`; matches /^[a-z0-9][a-z0-9_-]{0,62}$/ so it is safe in paths and container ids. */
+  readonly name: string;
+  /** Lower-cased host names without port; either exact (`a.example`) or a wildcard (`*.example`). */
+  readonly hosts: readonly string[];
+  /** argv; command[0] is looked up in PATH by the runtime when it has no slash. */
+  readonly command: readonly string[];
+  /** Absolute path of the app's directory (resolved against the config file's directory). */
+  readonly dir: string;
+  /** Exactly the environment the app gets, besides PATH and LISTEN_*. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly runtime: RuntimeKind;
+  /** Numeric ids, resolved from names at load. Undefined: the gateway's own (process) or 65534 (oci). */
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly idleTimeoutMs: number;
+  readonly startTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly queueLimit: number;
+  readonly maxConnectionAgeMs: number;
+  /** Container limits (oci runtime). */
+  readonly memoryBytes?: number;
+  readonly pids?: number;
+  readonly cpuWeight?: number;
+}
+
+export interface GatewayConfig {
+  /** Absolute path of the file this came from (for messages and reload). */
+  readonly file: string;
+  readonly listen: { readonly http: ListenAddress };
+  readonly admin?: { readonly listen: ListenAddress; readonly token?: string };
+  readonly runtimeDir: string;
+  /** IPs or CIDRs whose X-Forwarded-* headers are trusted and extended rather than replaced. */
+  readonly trustedProxies: readonly string[];
+  readonly shutdownTimeoutMs: number;
+  readonly log: { readonly level: LogLevel; readonly requests: boolean };
+  readonly apps: Readonly<Record<string, AppSpec>>;
+}

@@ -1,0 +1,148 @@
+/**
+ * Every error wakegate raises on purpose. Each has a stable `code` that logs, tests and the README's
+ * table rely on; `status` and `retryAfterSec` are read in exactly one place (front/error-response.ts).
+ */
+export abstract class WakegateError extends Error {
+  abstract readonly code: string;
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+export interface ConfigIssue {
+  /** Dotted path into the config, e.g. `apps.hello.memory`; empty for the whole document. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The config file could not be read, parsed or validated. `issues` lists every problem, not just the first. */
+export class ConfigError extends WakegateError {
+  readonly code = 'WG_ERR_CONFIG';
+  constructor(
+    readonly file: string,
+    readonly issues: readonly ConfigIssue[],
+    options?: ErrorOptions,
+  ) {
+    super(`invalid config ${file}:\n${issues.map((i) => `  ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n')}`, options);
+  }
+}
+
+/** A syscall made by the native addon failed. */
+export class SyscallError extends WakegateError {
+  readonly code = 'WG_ERR_SYSCALL';
+  constructor(
+    readonly syscall: string,
+    /** Symbolic errno name, e.g. `ENOENT`. */
+    readonly errno: string,
+    readonly errnoNumber: number,
+    detail?: string,
+  ) {
+    super(`${syscall} failed: ${errno}${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+/** The instance's program could not be executed (the child reported execve's errno before exiting). */
+export class SpawnError extends WakegateError {
+  readonly code = 'WG_ERR_SPAWN';
+  readonly syscall = 'execve';
+  constructor(
+    readonly file: string,
+    readonly errno: string,
+    readonly errnoNumber: number,
+  ) {
+    super(`failed to execute ${file}: ${errno}`);
+  }
+}
+
+/** The request's Host header names no configured app. */
+export class NoRouteError extends WakegateError {
+  readonly code = 'WG_ERR_NO_ROUTE';
+  constructor(readonly host: string) {
+    super(`no app serves host ${JSON.stringify(host)}`);
+  }
+}
+
+/** The request carries no usable Host header. */
+export class BadRequestError extends WakegateError {
+  readonly code = 'WG_ERR_BAD_REQUEST';
+  constructor(readonly reason: string) {
+    super(`bad request: ${reason}`);
+  }
+}
+
+/** The app did not accept the request's connection within `startTimeout`. */
+export class StartTimeoutError extends WakegateError {
+  readonly code = 'WG_ERR_START_TIMEOUT';
+  constructor(
+    readonly app: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`app ${app} did not start within ${timeoutMs} ms`);
+  }
+}
+
+/** More requests are waiting for the app than its `queueLimit` allows. */
+export class QueueFullError extends WakegateError {
+  readonly code = 'WG_ERR_QUEUE_FULL';
+  constructor(
+    readonly app: string,
+    readonly limit: number,
+  ) {
+    super(`app ${app} has ${limit} requests waiting already`);
+  }
+}
+
+/** The app crashed repeatedly and its restart is deferred. */
+export class BackoffError extends WakegateError {
+  readonly code = 'WG_ERR_BACKOFF';
+  constructor(
+    readonly app: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(`app ${app} is crash-looping; next start in ${retryAfterMs} ms`);
+  }
+}
+
+/** The runtime could not start an instance (bad command, missing binary, ...). */
+export class StartFailedError extends WakegateError {
+  readonly code = 'WG_ERR_START_FAILED';
+  constructor(
+    readonly app: string,
+    options?: ErrorOptions,
+  ) {
+    super(`failed to start app ${app}${options?.cause instanceof Error ? `: ${options.cause.message}` : ''}`, options);
+  }
+}
+
+/** The instance that was serving the request exited before answering. */
+export class InstanceCrashedError extends WakegateError {
+  readonly code = 'WG_ERR_INSTANCE_CRASHED';
+  constructor(
+    readonly app: string,
+    readonly exit: string,
+  ) {
+    super(`app ${app} exited (${exit}) while serving the request`);
+  }
+}
+
+/** The upstream connection failed in a way not explained by an instance exit. */
+export class UpstreamError extends WakegateError {
+  readonly code = 'WG_ERR_UPSTREAM';
+  constructor(
+    readonly app: string,
+    options?: ErrorOptions,
+  ) {
+    super(`upstream of app ${app} failed${options?.cause instanceof Error ? `: ${options.cause.message}` : ''}`, options);
+  }
+}
+
+/** The app is going away (removed by a reload, or the gateway is shutting down). */
+export class UnavailableError extends WakegateError {
+  readonly code = 'WG_ERR_UNAVAILABLE';
+  constructor(
+    readonly app: string,
+    readonly reason: 'removed' | 'shutdown',
+  ) {
+    super(`app ${app} is unavailable (${reason})`);
+  }
+}

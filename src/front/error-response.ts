@@ -1,0 +1,73 @@
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  BackoffError,
+  BadRequestError,
+  InstanceCrashedError,
+  NoRouteError,
+  QueueFullError,
+  StartFailedError,
+  StartTimeoutError,
+  UnavailableError,
+  UpstreamError,
+  WakegateError,
+} from '../errors.js';
+
+export interface ErrorAnswer {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly retryAfterSec?: number;
+}
+
+/** The one place where errors become HTTP statuses. Anything unknown is a 500 and a gateway bug. */
+export function answerFor(err: unknown): ErrorAnswer {
+  if (!(err instanceof WakegateError)) return { status: 500, code: 'WG_ERR_INTERNAL', message: 'internal gateway error' };
+  const base = { code: err.code, message: err.message };
+  if (err instanceof BadRequestError) return { ...base, status: 400 };
+  if (err instanceof NoRouteError) return { ...base, status: 404 };
+  if (err instanceof InstanceCrashedError || err instanceof UpstreamError) return { ...base, status: 502 };
+  if (err instanceof BackoffError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
+  if (err instanceof StartTimeoutError || err instanceof QueueFullError || err instanceof StartFailedError || err instanceof UnavailableError) {
+    return { ...base, status: 503, retryAfterSec: 1 };
+  }
+  return { ...base, status: 500 };
+}
+
+function body(answer: ErrorAnswer): string {
+  return `${JSON.stringify({ error: { code: answer.code, message: answer.message } })}\n`;
+}
+
+/** Answers a plain request with the error, or cuts the response if its head is already sent. */
+export function sendError(res: ServerResponse, err: unknown): ErrorAnswer {
+  const answer = answerFor(err);
+  if (res.headersSent) {
+    res.destroy();
+    return answer;
+  }
+  const text = body(answer);
+  res.writeHead(answer.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...(answer.retryAfterSec === undefined ? {} : { 'retry-after': String(answer.retryAfterSec) }),
+  });
+  res.end(text);
+  return answer;
+}
+
+/** Answers on a raw socket (an upgrade request, whose socket the HTTP server has handed over) and closes it. */
+export function sendRawError(socket: Duplex, err: unknown): ErrorAnswer {
+  const answer = answerFor(err);
+  const text = body(answer);
+  const retry = answer.retryAfterSec === undefined ? '' : `retry-after: ${answer.retryAfterSec}\r\n`;
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(text)}\r\n${retry}connection: close\r\n\r\n${text}`,
+    );
+  } else {
+    socket.destroy();
+  }
+  return answer;
+}
+

@@ -1,0 +1,61 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { rmSync } from 'node:fs';
+import type { ListenAddress } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { RequestHandler } from './request-handler.js';
+
+/** A bound listener's address: `host:port` for TCP, the path for a Unix socket. */
+export type BoundAddress = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+
+/**
+ * The shared front port. Node's parser enforces HTTP/1.1 framing (and answers 400 to a request without
+ * Host); everything that parses goes to the request handler.
+ */
+export class HttpListener {
+  private readonly server: Server;
+
+  constructor(handler: RequestHandler, private readonly log: Logger) {
+    this.server = createServer({ requireHostHeader: true, joinDuplicateHeaders: false }, handler.onRequest);
+    this.server.on('upgrade', handler.onUpgrade);
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // Malformed requests are the client's problem: answer if we still can, never let it reach the gateway.
+      if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') {
+        socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      } else {
+        socket.destroy();
+      }
+    });
+  }
+
+  listen(address: ListenAddress): Promise<BoundAddress> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      const done = (): void => {
+        this.server.off('error', reject);
+        this.server.on('error', (err) => this.log.error({ err }, 'front listener failed'));
+        const bound = this.server.address() as AddressInfo | string;
+        resolve(typeof bound === 'string' ? { kind: 'unix', path: bound } : { kind: 'tcp', host: bound.address, port: bound.port });
+      };
+      if (address.kind === 'unix') {
+        // A socket file left by a gateway that died would make bind fail with EADDRINUSE.
+        rmSync(address.path, { force: true });
+        this.server.listen({ path: address.path, backlog: 4096 }, done);
+      } else {
+        this.server.listen({ host: address.host, port: address.port, backlog: 4096 }, done);
+      }
+    });
+  }
+
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. */
+  close(graceMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+      this.server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.server.closeIdleConnections();
+    });
+  }
+}

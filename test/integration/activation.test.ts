@@ -1,0 +1,78 @@
+import t from 'tap';
+import { Agent, request } from 'undici';
+import { alive, fixtureApp, startGateway, until } from '../helpers/gateway.js';
+
+t.test('a cold start is served, and the log tells its duration', async (t) => {
+  const gw = await startGateway(t, { hello: fixtureApp(['hello.localhost']) });
+  t.equal(gw.gateway.apps.get('hello')!.state, 'stopped');
+  const reply = await gw.get('hello.localhost', '/first');
+  t.equal(reply.status, 200);
+  const body = JSON.parse(reply.body) as { path: string; env: Record<string, string>; pid: number };
+  t.equal(body.path, '/first');
+  t.equal(body.env.LISTEN_FDS, '1');
+  t.equal(body.env.LISTEN_FDNAMES, 'hello');
+  t.equal(body.env.LISTEN_PID, String(body.pid));
+  t.equal(gw.runtime.starts, 1);
+  t.equal(gw.gateway.apps.get('hello')!.state, 'running');
+  const line = gw.lines.find((l) => l.result === 'ok' && l.app === 'hello');
+  t.ok(line, 'one log line per cold start');
+  t.type(line?.firstByteMs, 'number');
+  t.match(line?.msg, /cold start of hello took \d+ ms/);
+});
+
+t.test('500 concurrent first requests: exactly one spawn, 500 × 200', async (t) => {
+  const gw = await startGateway(t, { herd: fixtureApp(['herd.localhost']) });
+  const agent = new Agent({ connections: 500 });
+  t.teardown(() => agent.close());
+  const replies = await Promise.all(
+    Array.from({ length: 500 }, async (_, i) => {
+      const res = await request(`http://127.0.0.1:${gw.port}/r${i}`, { headers: { host: 'herd.localhost' }, dispatcher: agent });
+      return { status: res.statusCode, pid: ((await res.body.json()) as { pid: number }).pid };
+    }),
+  );
+  t.equal(gw.runtime.starts, 1, 'one spawn');
+  t.equal(replies.filter((r) => r.status === 200).length, 500, '500 × 200');
+  t.equal(new Set(replies.map((r) => r.pid)).size, 1, 'all served by one instance');
+});
+
+t.test('an idle stop leaves no process, and the next request starts the app again', async (t) => {
+  const gw = await startGateway(t, { nap: fixtureApp(['nap.localhost'], { idleTimeout: '300ms' }) });
+  const first = JSON.parse((await gw.get('nap.localhost')).body) as { pid: number };
+  t.ok(alive(first.pid), 'instance runs');
+  await until(() => gw.gateway.apps.get('nap')!.state === 'stopped', 5000, 'idle stop');
+  t.notOk(alive(first.pid), 'no process left in /proc');
+  t.ok(gw.lines.some((l) => l.reason === 'idle' && l.app === 'nap'), 'stop logged with reason idle');
+  const second = await gw.get('nap.localhost');
+  t.equal(second.status, 200);
+  t.not((JSON.parse(second.body) as { pid: number }).pid, first.pid, 'a new instance');
+  t.equal(gw.runtime.starts, 2);
+});
+
+t.test('a request arriving while the app stops waits, then starts it again', async (t) => {
+  const gw = await startGateway(t, { slowstop: fixtureApp(['slowstop.localhost'], { idleTimeout: '200ms', stopTimeout: '600ms', env: { MODE: 'ignore-term' } }) });
+  await gw.get('slowstop.localhost');
+  await until(() => gw.gateway.apps.get('slowstop')!.state === 'stopping', 5000, 'stopping');
+  const reply = await gw.get('slowstop.localhost');
+  t.equal(reply.status, 200);
+  t.equal(gw.runtime.starts, 2);
+});
+
+t.test('the request is activity: a long request keeps the app from going idle', async (t) => {
+  const gw = await startGateway(t, { busy: fixtureApp(['busy.localhost'], { idleTimeout: '200ms' }) });
+  const reply = await gw.get('busy.localhost', '/slow?ms=700');
+  t.equal(reply.status, 200);
+  t.equal(gw.runtime.starts, 1);
+  t.ok(!gw.lines.some((l) => l.reason === 'idle'), 'not stopped during the request');
+});
+
+t.test('process runtime: clean env, app dir as cwd, output in the log tagged with the app', async (t) => {
+  const gw = await startGateway(t, { envy: fixtureApp(['envy.localhost'], { env: { GREETING: 'hi', PORT: 3000 } }) });
+  const body = JSON.parse((await gw.get('envy.localhost')).body) as { env: Record<string, string>; cwd: string; pid: number };
+  t.same(Object.keys(body.env).sort(), ['GREETING', 'LISTEN_FDNAMES', 'LISTEN_FDS', 'LISTEN_PID', 'PATH', 'PORT']);
+  t.equal(body.env.PORT, '3000');
+  t.equal(body.cwd, gw.config.apps.envy!.dir);
+  await until(() => gw.lines.some((l) => l.app === 'envy' && l.stream === 'stdout'), 2000, 'output line');
+  const line = gw.lines.find((l) => l.app === 'envy' && l.stream === 'stdout')!;
+  t.equal(line.msg, `listening on fd 3 pid=${body.pid}`);
+  t.match(line.instance, /^envy-\d+$/);
+});
