@@ -1,0 +1,138 @@
+/**
+ * Turns a parsed config document into a GatewayConfig, or a ConfigError listing every problem.
+ * Input is untrusted (hand-edited YAML, fuzzed documents), so nothing but ConfigError escapes.
+ */
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { appsSection, defaultsSection } from './apps.js';
+import {
+  Issues,
+  absolutePath,
+  boolean,
+  duration,
+  field,
+  list,
+  listenAddress,
+  mapping,
+  oneOf,
+  render,
+  requiredField,
+  ipOrCidr,
+  kind,
+} from './checks.js';
+import type { GatewayConfig, ListenAddress, LogLevel } from './types.js';
+
+export interface ValidateOptions {
+  /** Where WAKEGATE_LOG_LEVEL and XDG_RUNTIME_DIR are read; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** The uid that picks the default runtimeDir; default process.getuid(). For tests. */
+  uid?: number;
+}
+
+const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'defaults', 'apps'];
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const MIN_TOKEN_LENGTH = 16;
+const LISTEN_EXAMPLE = 'a mapping like { http: "127.0.0.1:8080" }';
+
+export function validateConfig(raw: unknown, file: string, opts: ValidateOptions = {}): GatewayConfig {
+  const abs = resolve(file);
+  const issues = new Issues();
+  let config: GatewayConfig | undefined;
+  try {
+    config = gatewayConfig(issues, raw, abs, opts);
+  } catch (err) {
+    // A bug here must still fail as a config problem, not crash `wakegate check` with a TypeError.
+    const message = `failed to validate config: ${err instanceof Error ? err.message : String(err)}`;
+    throw new ConfigError(abs, [...issues.list, { path: '', message }], { cause: err });
+  }
+  if (issues.count > 0 || config === undefined) throw new ConfigError(abs, issues.list);
+  return deepFreeze(config);
+}
+
+function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: ValidateOptions): GatewayConfig | undefined {
+  const env = opts.env ?? process.env;
+  const baseDir = dirname(file);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return issues.add('', `expected a mapping at the top level, got ${render(raw)}`);
+  }
+  const top = mapping(issues, raw, '', TOP_KEYS);
+  if (!top) return undefined;
+
+  const listen = requiredField(issues, top, 'listen', '', LISTEN_EXAMPLE, (is, v, p) => listenSection(is, v, p, baseDir));
+  const admin = field(issues, top, 'admin', '', (is, v, p) => adminSection(is, v, p, baseDir));
+  const runtimeDir =
+    field(issues, top, 'runtimeDir', '', (is, v, p) => absolutePath(is, v, p, baseDir)) ?? defaultRuntimeDir(env, opts.uid);
+  const trustedProxies = field(issues, top, 'trustedProxies', '', (is, v, p) =>
+    list(is, v, p, 'an array of IP addresses or CIDRs', ipOrCidr),
+  );
+  const shutdownTimeoutMs = field(issues, top, 'shutdownTimeout', '', duration);
+  const log = logSection(issues, top.log, env);
+  const defaults = field(issues, top, 'defaults', '', defaultsSection) ?? {};
+  const apps = requiredField(issues, top, 'apps', '', 'a mapping of app names to apps (may be {})', (is, v, p) =>
+    appsSection(is, v, p, defaults, baseDir),
+  );
+  if (issues.count > 0 || !listen || !apps || !log) return undefined;
+  return {
+    file,
+    listen: { http: listen },
+    ...(admin && { admin }),
+    runtimeDir,
+    trustedProxies: trustedProxies ?? [],
+    shutdownTimeoutMs: shutdownTimeoutMs ?? 10_000,
+    log,
+    apps,
+  };
+}
+
+function listenSection(issues: Issues, v: unknown, path: string, baseDir: string): ListenAddress | undefined {
+  const m = mapping(issues, v, path, ['http']);
+  if (!m) return undefined;
+  return requiredField(issues, m, 'http', path, 'an address like "127.0.0.1:8080"', (is, a, p) => listenAddress(is, a, p, baseDir));
+}
+
+function adminSection(issues: Issues, v: unknown, path: string, baseDir: string): GatewayConfig['admin'] {
+  const m = mapping(issues, v, path, ['listen', 'token']);
+  if (!m) return undefined;
+  const listen = requiredField(issues, m, 'listen', path, 'an address like "127.0.0.1:9090"', (is, a, p) =>
+    listenAddress(is, a, p, baseDir),
+  );
+  const token = field(issues, m, 'token', path, (is, t, p) => {
+    // Never echo the token: error output ends up in logs and CI transcripts.
+    if (typeof t !== 'string') return is.add(p, `expected a string of at least ${MIN_TOKEN_LENGTH} characters, got ${kind(t)}`);
+    if (t.length < MIN_TOKEN_LENGTH) return is.add(p, `must be at least ${MIN_TOKEN_LENGTH} characters long, got ${t.length}`);
+    return t;
+  });
+  if (listen === undefined) return undefined;
+  return token === undefined ? { listen } : { listen, token };
+}
+
+function logSection(issues: Issues, v: unknown, env: NodeJS.ProcessEnv): GatewayConfig['log'] | undefined {
+  const m = v === undefined ? Object.create(null) : mapping(issues, v, 'log', ['level', 'requests']);
+  if (!m) return undefined;
+  let level = field(issues, m, 'level', 'log', (is, l, p) => oneOf(is, l, p, LOG_LEVELS));
+  // An empty value counts as unset, so `WAKEGATE_LOG_LEVEL= wakegate run` falls back to the file.
+  const override = env.WAKEGATE_LOG_LEVEL;
+  if (override !== undefined && override !== '') level = oneOf(issues, override, 'env.WAKEGATE_LOG_LEVEL', LOG_LEVELS);
+  const requests = field(issues, m, 'requests', 'log', boolean);
+  return { level: level ?? 'info', requests: requests ?? false };
+}
+
+/**
+ * root gets the FHS location, others their XDG runtime dir. The /tmp fallback is predictable, so
+ * whoever creates it must check its owner and mode before trusting sockets in it.
+ */
+function defaultRuntimeDir(env: NodeJS.ProcessEnv, uid = process.getuid?.()): string {
+  if (uid === 0) return '/run/wakegate';
+  const xdg = env.XDG_RUNTIME_DIR;
+  // The XDG spec says to ignore a relative XDG_RUNTIME_DIR.
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'wakegate');
+  return `/tmp/wakegate-${uid ?? 'unknown'}`;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const child of Object.values(v)) deepFreeze(child);
+  }
+  return v;
+}
