@@ -1,0 +1,81 @@
+import t from 'tap';
+import { fixtureApp, rawRequest, startGateway, until } from '../helpers/gateway.js';
+
+t.test('a crash mid-request: 502 for the requests of that instance only; the next request starts it again', async (t) => {
+  const gw = await startGateway(t, { crashy: fixtureApp(['crashy.localhost']) });
+  const warm = JSON.parse((await gw.get('crashy.localhost')).body) as { pid: number };
+  const bystander = gw.get('crashy.localhost', '/slow?ms=3000');
+  await until(() => gw.gateway.apps.get('crashy')!.inflight === 1, 2000, 'bystander in flight');
+  const crashing = await gw.get('crashy.localhost', '/crash-before');
+  t.equal(crashing.status, 502, 'the crashing request gets 502');
+  t.equal((JSON.parse(crashing.body) as { error: { code: string } }).error.code, 'WG_ERR_INSTANCE_CRASHED');
+  t.equal((await bystander).status, 502, 'the other in-flight request of that instance gets 502');
+  const after = await gw.get('crashy.localhost');
+  t.equal(after.status, 200, 'the next request is served');
+  t.not((JSON.parse(after.body) as { pid: number }).pid, warm.pid, 'by a new instance');
+  const exit = gw.lines.find((l) => l.app === 'crashy' && l.reason === 'crash');
+  t.equal(exit?.code, 1, 'the crash is logged with its exit code');
+});
+
+t.test('a crash after the response head was sent cuts that response', async (t) => {
+  const gw = await startGateway(t, { cut: fixtureApp(['cut.localhost']) });
+  await t.rejects(gw.get('cut.localhost', '/crash'), 'the client sees a truncated response, not a clean one');
+  t.equal((await gw.get('cut.localhost')).status, 200);
+});
+
+t.test('crash loop: backoff doubles from 1 s, answered with 503 + Retry-After', async (t) => {
+  const gw = await startGateway(t, { loop: fixtureApp(['loop.localhost'], { env: { MODE: 'exit' } }) });
+  t.equal((await gw.get('loop.localhost')).status, 502, 'first crash: its request gets 502');
+  t.equal((await gw.get('loop.localhost')).status, 502, 'a single crash restarts at once');
+  const during = await gw.get('loop.localhost');
+  t.equal(during.status, 503, 'second consecutive crash: backoff');
+  t.equal(during.headers['retry-after'], '1');
+  t.equal((JSON.parse(during.body) as { error: { code: string } }).error.code, 'WG_ERR_BACKOFF');
+  t.equal(gw.runtime.starts, 2, 'no start during the backoff');
+  await until(() => gw.gateway.apps.get('loop')!.state === 'stopped', 2000);
+  await new Promise((r) => setTimeout(r, 1100));
+  t.equal((await gw.get('loop.localhost')).status, 502, 'after the backoff it starts again');
+  const next = await gw.get('loop.localhost');
+  t.equal(next.status, 503);
+  t.equal(next.headers['retry-after'], '2', 'the delay doubled');
+  const backoffs = gw.lines.filter((l) => l.app === 'loop' && typeof l.backoffMs === 'number').map((l) => l.backoffMs);
+  t.same(backoffs, [0, 1000, 2000]);
+});
+
+t.test('start timeout: an app that never accepts gets 503 + Retry-After and is stopped', async (t) => {
+  const gw = await startGateway(t, { stuck: fixtureApp(['stuck.localhost'], { startTimeout: '400ms', stopTimeout: '200ms', env: { MODE: 'never-accept' } }) });
+  const started = Date.now();
+  const reply = await gw.get('stuck.localhost');
+  t.equal(reply.status, 503);
+  t.ok(reply.headers['retry-after']);
+  t.equal((JSON.parse(reply.body) as { error: { code: string } }).error.code, 'WG_ERR_START_TIMEOUT');
+  t.ok(Date.now() - started >= 350, 'answered at the timeout, not before');
+  await until(() => gw.gateway.apps.get('stuck')!.state === 'stopped', 3000, 'stopped');
+  t.ok(gw.lines.some((l) => l.app === 'stuck' && l.reason === 'start_timeout'));
+});
+
+t.test('queue overflow: past queueLimit, 503 at once', async (t) => {
+  const gw = await startGateway(t, { tiny: fixtureApp(['tiny.localhost'], { queueLimit: 3, startTimeout: '1500ms', env: { MODE: 'never-accept' } }) });
+  const waiting = [gw.get('tiny.localhost'), gw.get('tiny.localhost'), gw.get('tiny.localhost')];
+  await until(() => gw.gateway.apps.get('tiny')!.queued === 3, 2000, 'three queued');
+  const started = Date.now();
+  const over = await gw.get('tiny.localhost');
+  t.equal(over.status, 503);
+  t.equal((JSON.parse(over.body) as { error: { code: string } }).error.code, 'WG_ERR_QUEUE_FULL');
+  t.ok(Date.now() - started < 1000, 'at once, not after the start timeout');
+  t.same((await Promise.all(waiting)).map((r) => r.status), [503, 503, 503], 'the queued ones time out');
+});
+
+t.test('unknown Host: 404 without waking any app; missing Host: 400', async (t) => {
+  const gw = await startGateway(t, { one: fixtureApp(['one.localhost', '*.one.example']) });
+  const unknown = await gw.get('nobody.localhost');
+  t.equal(unknown.status, 404);
+  t.equal((JSON.parse(unknown.body) as { error: { code: string } }).error.code, 'WG_ERR_NO_ROUTE');
+  t.equal(gw.runtime.starts, 0, 'no app woken');
+  t.equal((await gw.get('one.example')).status, 404, 'a wildcard does not match its bare suffix');
+  t.equal((await gw.get('A.b.ONE.example:8080')).status, 200, 'wildcard, case and port normalised');
+  const raw = (text: string): Promise<string> => rawRequest(gw.port, text);
+  t.match(await raw('GET / HTTP/1.1\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 400 /, 'HTTP/1.1 without Host');
+  t.match(await raw('GET / HTTP/1.0\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 400 [^]*WG_ERR_BAD_REQUEST/, 'HTTP/1.0 without Host');
+  t.equal(gw.runtime.starts, 1);
+});
