@@ -23,6 +23,24 @@ export function lookupUser(name: string, passwdFile = '/etc/passwd'): UserAccoun
   return { uid, primaryGid };
 }
 
+/**
+ * The primary group of a numeric uid: its /etc/passwd entry's, or else the same number. Never "unchanged",
+ * which would leave a process dropped from root in root's group.
+ */
+export function primaryGidOf(uid: number, passwdFile = '/etc/passwd'): number {
+  let text = '';
+  try {
+    text = readFileSync(passwdFile, 'utf8');
+  } catch {
+    return uid;
+  }
+  for (const line of text.split('\n')) {
+    const fields = line.split(':');
+    if (parseId(fields[2]) === uid) return parseId(fields[3]) ?? uid;
+  }
+  return uid;
+}
+
 export function lookupGroup(name: string, groupFile = '/etc/group'): number | string {
   const fields = findEntry(groupFile, name, 'group');
   if (typeof fields === 'string') return fields;

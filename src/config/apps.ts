@@ -1,6 +1,6 @@
 /** The `defaults` and `apps` sections: per-app settings, inheritance from defaults, and host ownership. */
 import { statSync } from 'node:fs';
-import { lookupGroup, lookupUser, MAX_ID } from './accounts.js';
+import { lookupGroup, lookupUser, MAX_ID, primaryGidOf } from './accounts.js';
 import {
   type Check,
   type Issues,
@@ -51,7 +51,7 @@ export interface Tunables {
   memoryBytes?: number;
   pids?: number;
   cpuWeight?: number;
-  user?: { uid: number; primaryGid?: number };
+  user?: { uid: number; primaryGid: number };
   gid?: number;
 }
 
@@ -198,12 +198,12 @@ function environment(issues: Issues, v: unknown, path: string): Record<string, s
   return issues.count > before ? undefined : env;
 }
 
-/** A numeric uid, or a name looked up in /etc/passwd (which also gives the primary group). */
+/** A uid or a user name, with the primary group that applies when no group is configured. */
 function user(issues: Issues, v: unknown, path: string): Tunables['user'] {
   if (typeof v === 'string' && /^\d+$/.test(v)) v = Number(v);
   if (typeof v === 'number') {
     const uid = integer(issues, v, path, 0, MAX_ID);
-    return uid === undefined ? undefined : { uid };
+    return uid === undefined ? undefined : { uid, primaryGid: primaryGidOf(uid) };
   }
   const name = string(issues, v, path, 'a user name or uid');
   if (name === undefined) return undefined;

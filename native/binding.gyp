@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "wakegate",
+      "sources": [
+        "src/module.c",
+        "src/util.c",
+        "src/spawn.c",
+        "src/child.c",
+        "src/exit.c",
+        "src/fd.c"
+      ],
+      "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
+      "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+      "cflags_c!": ["-std=gnu11"]
+    }
+  ]
+}

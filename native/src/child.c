@@ -1,0 +1,134 @@
+/* The child side of spawn, between clone and execve. The parent is multi-threaded (V8, libuv's pool),
+ * and clone copied only the calling thread, so any lock another thread held is held forever here:
+ * only async-signal-safe calls, no malloc, no stdio, no snprintf. Everything was prepared in the plan. */
+#include "wg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static int err_fd = -1;
+
+_Noreturn static void fail(int step) {
+  struct wg_child_error e = {errno, step};
+  const char *p = (const char *)&e;
+  size_t left = sizeof e;
+  while (left > 0) {
+    ssize_t n = write(err_fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    p += n;
+    left -= (size_t)n;
+  }
+  _exit(127);
+}
+
+static void reset_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  /* Node ignores SIGPIPE and an ignored signal survives execve; a handled one would run Node's
+   * handler in this half-made copy. glibc refuses its two internal signals (EINVAL): exec resets them. */
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
+  }
+  /* The parent blocked everything around clone; only now that no handler is left may signals arrive. */
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) fail(WG_STEP_SIGNALS);
+}
+
+/* Installs stdio at 0-2 and fds[i] at 3+i. Every source is first duplicated above the target range,
+ * so that no dup2 can clobber a source still to be moved (fds = [4, 3] swaps them correctly). */
+static void install_fds(struct wg_plan *p) {
+  int base = 3 + p->nfds;
+  if (err_fd < base) {
+    int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, base);
+    if (moved < 0) fail(WG_STEP_PIPE);
+    err_fd = moved; /* the old number is about to be overwritten or closed at exec */
+  }
+  if (p->has_stdio) {
+    for (int i = 0; i < 3; i++) {
+      if ((p->scratch[i] = fcntl(p->stdio[i], F_DUPFD_CLOEXEC, base)) < 0) fail(WG_STEP_STDIO);
+    }
+  }
+  for (int i = 0; i < p->nfds; i++) {
+    if ((p->scratch[3 + i] = fcntl(p->fds[i], F_DUPFD_CLOEXEC, base)) < 0) fail(WG_STEP_FDS);
+  }
+  for (int i = 0; p->has_stdio && i < 3; i++) {
+    if (dup2(p->scratch[i], i) < 0) fail(WG_STEP_STDIO);
+  }
+  /* Node marks its own 0-2 close-on-exec; a parent that closed one of them gets EBADF, which is fine. */
+  for (int i = 0; i < 3; i++) {
+    if (fcntl(i, F_SETFD, 0) < 0 && (p->has_stdio || errno != EBADF)) fail(WG_STEP_STDIO);
+  }
+  for (int i = 0; i < p->nfds; i++) {
+    if (dup2(p->scratch[3 + i], 3 + i) < 0) fail(WG_STEP_FDS);
+    /* dup2(n, n) would keep FD_CLOEXEC; clear it whatever path got us here. */
+    if (fcntl(3 + i, F_SETFD, 0) < 0) fail(WG_STEP_FDS);
+  }
+  /* Everything else (the parent's fds, the scratch copies, the error pipe) closes at exec. */
+  if (syscall(SYS_close_range, (unsigned)base, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  /* Kernels before 5.11: iterating /proc/self/fd would need opendir (malloc), so walk up to the limit. */
+  for (unsigned long fd = (unsigned long)base; fd < p->fd_limit; fd++) {
+    int flags = fcntl((int)fd, F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC) && fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) < 0) {
+      fail(WG_STEP_CLOEXEC);
+    }
+  }
+}
+
+static void write_pid(char *digits) {
+  char tmp[24];
+  int n = 0;
+  unsigned long v = (unsigned long)syscall(SYS_getpid);
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  while (n > 0) *digits++ = tmp[--n];
+  *digits = '\0';
+}
+
+_Noreturn void wg_child_exec(struct wg_plan *p) {
+  err_fd = p->err_fd;
+  reset_signals();
+  install_fds(p);
+  if (p->setsid && setsid() < 0) fail(WG_STEP_SETSID);
+  /* Raw syscalls on purpose: glibc's set*id wrappers broadcast to every thread they know of, and
+   * after a raw clone3 that list still names the parent's threads. Here there is only this one. */
+  if (p->has_gid) {
+    if (syscall(SYS_setgroups, 0, NULL) < 0) fail(WG_STEP_SETGROUPS);
+    if (syscall(SYS_setgid, p->gid) < 0) fail(WG_STEP_SETGID);
+  }
+  if (p->has_uid && syscall(SYS_setuid, p->uid) < 0) fail(WG_STEP_SETUID);
+  /* After the credential change, which clears the death signal. The getppid check closes the race
+   * where the parent died before prctl: then nobody would ever send the signal. */
+  if (p->death_signal > 0) {
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)p->death_signal, 0, 0, 0) < 0) fail(WG_STEP_PDEATHSIG);
+    if (getppid() != p->parent_pid) _exit(127);
+  }
+  if (p->cwd && chdir(p->cwd) < 0) fail(WG_STEP_CHDIR);
+  if (p->pid_digits) write_pid(p->pid_digits);
+  execve(p->file, p->argv, p->envp);
+  fail(WG_STEP_EXECVE);
+}
+
+const char *wg_step_name(int step) {
+  static const char *const names[] = {
+    [WG_STEP_SIGNALS] = "sigprocmask", [WG_STEP_PIPE] = "fcntl", [WG_STEP_STDIO] = "dup2",
+    [WG_STEP_FDS] = "dup2", [WG_STEP_CLOEXEC] = "fcntl", [WG_STEP_SETSID] = "setsid",
+    [WG_STEP_SETGROUPS] = "setgroups", [WG_STEP_SETGID] = "setgid", [WG_STEP_SETUID] = "setuid",
+    [WG_STEP_PDEATHSIG] = "prctl", [WG_STEP_CHDIR] = "chdir", [WG_STEP_EXECVE] = "execve",
+  };
+  if (step > 0 && step < (int)(sizeof names / sizeof names[0]) && names[step]) return names[step];
+  return "unknown";
+}

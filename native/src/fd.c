@@ -1,0 +1,77 @@
+/* Small fd-level syscalls: the app socket, pipes for a child's output, close, pidfd signals. */
+#include "wg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* unixListen(path, backlog) -> fd. The gateway never accepts on it: connects queue in the backlog
+ * until an instance, which inherits it as fd 3, accepts. It is created blocking, as systemd does by
+ * default, because O_NONBLOCK lives in the shared file description: a nonblocking socket would make
+ * a plain blocking accept() in the instance fail with EAGAIN. Apps that want nonblocking set it. */
+napi_value wg_unix_listen(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t backlog;
+  if (!wg_args(env, info, 2, argv) || !wg_get_int32(env, argv[1], "backlog", &backlog)) return NULL;
+  char *path = wg_get_string(env, argv[0], "path");
+  if (!path) return NULL;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t len = strlen(path);
+  /* Keep room for the NUL: a path filling sun_path exactly works on Linux but not for every client. */
+  if (len == 0 || len >= sizeof addr.sun_path) {
+    free(path);
+    return wg_int(env, len == 0 ? -EINVAL : -ENAMETOOLONG);
+  }
+  memcpy(addr.sun_path, path, len);
+  free(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return wg_int(env, -errno);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, backlog) < 0) {
+    int err = errno;
+    close(fd);
+    return wg_int(env, -err);
+  }
+  return wg_int(env, fd);
+}
+
+napi_value wg_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!wg_args(env, info, 1, argv) || !wg_get_int32(env, argv[0], "fd", &fd)) return NULL;
+  /* On Linux the fd is released even when close reports EINTR: retrying could close a reused number. */
+  if (close(fd) < 0 && errno != EINTR) return wg_int(env, -errno);
+  return wg_int(env, 0);
+}
+
+napi_value wg_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int p[2];
+  napi_value out;
+  if (pipe2(p, O_CLOEXEC) < 0) return wg_int(env, -errno);
+  if (!wg_check(env, napi_create_array_with_length(env, 2, &out)) ||
+      !wg_check(env, napi_set_element(env, out, 0, wg_int(env, p[0]))) ||
+      !wg_check(env, napi_set_element(env, out, 1, wg_int(env, p[1])))) {
+    close(p[0]);
+    close(p[1]);
+    return NULL;
+  }
+  return out;
+}
+
+napi_value wg_pidfd_send_signal(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t pidfd, sig;
+  if (!wg_args(env, info, 2, argv) || !wg_get_int32(env, argv[0], "pidfd", &pidfd) ||
+      !wg_get_int32(env, argv[1], "sig", &sig)) {
+    return NULL;
+  }
+  if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0) return wg_int(env, -errno);
+  return wg_int(env, 0);
+}

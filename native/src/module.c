@@ -1,0 +1,15 @@
+/* Registers the addon's functions. Context-aware (NAPI_MODULE_INIT), so workers may load it too. */
+#include "wg.h"
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+    {"spawn", NULL, wg_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"watchExit", NULL, wg_watch_exit, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"pidfdSendSignal", NULL, wg_pidfd_send_signal, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"unixListen", NULL, wg_unix_listen, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"close", NULL, wg_close, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"pipe", NULL, wg_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,194 @@
+/* spawn(file, argv, envp, fds, opts) -> {pid, pidfd} | {error: -errno, step: syscall name}.
+ * The parent half: copy every argument out of V8, clone, and learn through a CLOEXEC pipe whether
+ * execve happened (EOF) or which step failed (a wg_child_error). */
+#include "wg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PID_DIGITS 21
+
+static napi_value result(napi_env env, int pid, int pidfd, int err, const char *step) {
+  napi_value out;
+  if (!wg_check(env, napi_create_object(env, &out))) return NULL;
+  if (err) {
+    napi_value s;
+    napi_create_string_utf8(env, step, NAPI_AUTO_LENGTH, &s);
+    napi_set_named_property(env, out, "error", wg_int(env, err));
+    napi_set_named_property(env, out, "step", s);
+  } else {
+    napi_set_named_property(env, out, "pid", wg_int(env, pid));
+    napi_set_named_property(env, out, "pidfd", wg_int(env, pidfd));
+  }
+  return out;
+}
+
+static bool get_opt_int(napi_env env, napi_value opts, const char *key, int32_t *out, bool *has) {
+  napi_value v;
+  *has = wg_get_opt(env, opts, key, &v);
+  return !*has || wg_get_int32(env, v, key, out);
+}
+
+/* Fills the option fields of the plan; false when a TypeError was thrown. */
+static bool read_opts(napi_env env, napi_value opts, struct wg_plan *p, char **cwd) {
+  napi_value v;
+  int32_t n = 0;
+  bool has = false;
+  if (wg_get_opt(env, opts, "cwd", &v) && !(*cwd = wg_get_string(env, v, "opts.cwd"))) return false;
+  p->cwd = *cwd;
+  if (!get_opt_int(env, opts, "uid", &n, &p->has_uid)) return false;
+  p->uid = (uid_t)n;
+  if (!get_opt_int(env, opts, "gid", &n, &p->has_gid)) return false;
+  p->gid = (gid_t)n;
+  if (!get_opt_int(env, opts, "deathSignal", &p->death_signal, &has)) return false;
+  if (wg_get_opt(env, opts, "setsid", &v) && !wg_check(env, napi_get_value_bool(env, v, &p->setsid))) return false;
+  if (wg_get_opt(env, opts, "stdio", &v)) {
+    p->has_stdio = true;
+    for (uint32_t i = 0; i < 3; i++) {
+      napi_value item;
+      if (!wg_check(env, napi_get_element(env, v, i, &item))) return false;
+      if (!wg_get_int32(env, item, "opts.stdio[i]", &p->stdio[i])) return false;
+    }
+  }
+  return true;
+}
+
+/* Reserves envp[slot] = "NAME=" + room for the pid, which the child fills after clone. */
+static bool pid_slot(napi_env env, napi_value opts, struct wg_plan *p, size_t slot) {
+  napi_value v;
+  if (!wg_get_opt(env, opts, "pidEnv", &v)) return true;
+  char *name = wg_get_string(env, v, "opts.pidEnv");
+  if (!name) return false;
+  size_t len = strlen(name);
+  char *entry = malloc(len + 1 + PID_DIGITS + 1);
+  if (!entry) return free(name), napi_throw_error(env, NULL, "out of memory"), false;
+  memcpy(entry, name, len);
+  entry[len] = '=';
+  strcpy(entry + len + 1, "0");
+  free(name);
+  p->envp[slot] = entry;
+  p->pid_digits = entry + len + 1;
+  return true;
+}
+
+/* clone3 hands back a pidfd atomically with the pid; fork + pidfd_open is safe too, because nobody
+ * else reaps our children, so the pid cannot be reused before pidfd_open. */
+static pid_t clone_child(int *pidfd, bool *forked) {
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_PIDFD;
+  args.pidfd = (uint64_t)(uintptr_t)pidfd;
+  args.exit_signal = SIGCHLD;
+  *forked = false;
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  /* Seccomp profiles of older container runtimes answer clone3 with ENOSYS or EPERM. */
+  if (pid < 0 && (errno == ENOSYS || errno == EPERM)) {
+    *forked = true;
+    pid = fork();
+  }
+  return (pid_t)pid;
+}
+
+static void reap(pid_t pid) {
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+static napi_value run(napi_env env, struct wg_plan *p) {
+  int pipefd[2];
+  struct rlimit rl;
+  p->fd_limit = 65536;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) p->fd_limit = rl.rlim_cur;
+  if (pipe2(pipefd, O_CLOEXEC) < 0) return result(env, 0, -1, -errno, "pipe2");
+  p->err_fd = pipefd[1];
+  p->parent_pid = getpid();
+
+  /* Block every signal across clone so that no Node handler runs in the child before it resets them. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  bool forked = false;
+  pid_t pid = clone_child(&pidfd, &forked);
+  if (pid == 0) wg_child_exec(p);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(pipefd[1]);
+  if (pid < 0) {
+    close(pipefd[0]);
+    return result(env, 0, -1, -clone_errno, forked ? "fork" : "clone3");
+  }
+
+  struct wg_child_error e = {0, 0};
+  ssize_t n;
+  while ((n = read(pipefd[0], &e, sizeof e)) < 0 && errno == EINTR) {}
+  int read_errno = errno;
+  close(pipefd[0]);
+  if (n != 0) {
+    /* The child failed before execve (or the pipe broke): it is ours to reap, not the watcher's. */
+    if (n < 0) kill(pid, SIGKILL);
+    reap(pid);
+    if (pidfd >= 0) close(pidfd);
+    if (n == (ssize_t)sizeof e) return result(env, 0, -1, -e.err, wg_step_name(e.step));
+    return result(env, 0, -1, n < 0 ? -read_errno : -EPROTO, "read");
+  }
+  if (forked && (pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
+    int err = errno;
+    kill(pid, SIGKILL);
+    reap(pid);
+    return result(env, 0, -1, -err, "pidfd_open");
+  }
+  return result(env, pid, pidfd, 0, NULL);
+}
+
+napi_value wg_spawn(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!wg_args(env, info, 5, argv)) return NULL;
+  struct wg_plan plan;
+  memset(&plan, 0, sizeof plan);
+  char *file = NULL, *cwd = NULL;
+  char **args = NULL, **envp = NULL;
+  int *fds = NULL, *scratch = NULL;
+  size_t nargs = 0, nenv = 0;
+  uint32_t nfds = 0;
+  napi_value ret = NULL;
+
+  if (!(file = wg_get_string(env, argv[0], "file"))) goto out;
+  if (!(args = wg_get_strings(env, argv[1], "argv", 0, &nargs))) goto out;
+  if (!(envp = wg_get_strings(env, argv[2], "envp", 1, &nenv))) goto out;
+  if (!wg_check(env, napi_get_array_length(env, argv[3], &nfds))) goto out;
+  fds = calloc(nfds + 1, sizeof *fds);
+  scratch = calloc(nfds + 3, sizeof *scratch);
+  if (!fds || !scratch) {
+    napi_throw_error(env, NULL, "out of memory");
+    goto out;
+  }
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value item;
+    if (!wg_check(env, napi_get_element(env, argv[3], i, &item)) || !wg_get_int32(env, item, "fds[i]", &fds[i])) goto out;
+  }
+  plan.file = file;
+  plan.argv = args;
+  plan.envp = envp;
+  plan.fds = fds;
+  plan.nfds = (int)nfds;
+  plan.scratch = scratch;
+  if (!read_opts(env, argv[4], &plan, &cwd) || !pid_slot(env, argv[4], &plan, nenv)) goto out;
+  ret = run(env, &plan);
+out:
+  free(file);
+  free(cwd);
+  wg_free_strings(args);
+  wg_free_strings(envp);
+  free(fds);
+  free(scratch);
+  return ret;
+}

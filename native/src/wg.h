@@ -1,0 +1,68 @@
+/* Shared declarations of the wakegate addon. Every exported function returns a non-negative result
+ * or -errno: the addon never decides what a failure means, the TypeScript facade does. It throws only
+ * for programming errors (wrong argument types). */
+#ifndef WG_H
+#define WG_H
+
+#include <node_api.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Everything the child needs between clone and execve. It is allocated and filled by the parent
+ * beforehand, because the child of a multi-threaded process may not call malloc (or anything that
+ * takes a lock another thread could have held at clone time). */
+struct wg_plan {
+  const char *file;
+  char **argv;
+  char **envp;
+  const int *fds; /* sources to install at 3, 4, ... */
+  int nfds;
+  int *scratch;   /* nfds + 3 slots for the high duplicates */
+  int stdio[3];
+  bool has_stdio;
+  const char *cwd;
+  uid_t uid;
+  bool has_uid;
+  gid_t gid;
+  bool has_gid;
+  bool setsid;
+  int death_signal;
+  pid_t parent_pid;
+  char *pid_digits; /* inside an envp entry "NAME=" + room for 20 digits; NULL if unused */
+  int err_fd;       /* write end of the O_CLOEXEC error pipe */
+  unsigned long fd_limit;
+};
+
+/* What a failed child writes to the error pipe before _exit(127). */
+struct wg_child_error {
+  int err;
+  int step;
+};
+
+enum wg_step {
+  WG_STEP_SIGNALS = 1, WG_STEP_PIPE, WG_STEP_STDIO, WG_STEP_FDS, WG_STEP_CLOEXEC, WG_STEP_SETSID,
+  WG_STEP_SETGROUPS, WG_STEP_SETGID, WG_STEP_SETUID, WG_STEP_PDEATHSIG, WG_STEP_CHDIR, WG_STEP_EXECVE,
+};
+
+_Noreturn void wg_child_exec(struct wg_plan *p);
+const char *wg_step_name(int step);
+
+/* N-API helpers (util.c). Those returning bool have thrown a TypeError when they return false. */
+bool wg_check(napi_env env, napi_status status);
+bool wg_get_int32(napi_env env, napi_value v, const char *what, int32_t *out);
+char *wg_get_string(napi_env env, napi_value v, const char *what);
+char **wg_get_strings(napi_env env, napi_value arr, const char *what, size_t extra, size_t *count);
+void wg_free_strings(char **list);
+bool wg_get_opt(napi_env env, napi_value obj, const char *key, napi_value *out);
+napi_value wg_int(napi_env env, int64_t v);
+bool wg_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv);
+
+napi_value wg_spawn(napi_env env, napi_callback_info info);
+napi_value wg_watch_exit(napi_env env, napi_callback_info info);
+napi_value wg_pidfd_send_signal(napi_env env, napi_callback_info info);
+napi_value wg_unix_listen(napi_env env, napi_callback_info info);
+napi_value wg_close(napi_env env, napi_callback_info info);
+napi_value wg_pipe(napi_env env, napi_callback_info info);
+
+#endif

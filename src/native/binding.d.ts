@@ -1,0 +1,39 @@
+/**
+ * The raw surface of native/build/Release/wakegate.node. Thin syscall wrappers without policy:
+ * each returns a non-negative result or `-errno` and throws only a TypeError for malformed
+ * arguments. Use the facade in ./index.ts, which turns negatives into typed errors.
+ */
+
+export interface RawSpawnOptions {
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  setsid?: boolean;
+  /** fds dup2'ed onto 0, 1, 2 in the child. */
+  stdio?: readonly [number, number, number];
+  /** Name of an env variable (e.g. `LISTEN_PID`) appended to envp as `NAME=<the child's pid>`. */
+  pidEnv?: string;
+  /** Signal number for PR_SET_PDEATHSIG. */
+  deathSignal?: number;
+}
+
+/** `step` names the syscall that failed: `execve`, `chdir`, `setuid`, ... in the child; `pipe2`, `clone3`, `fork`, `pidfd_open`, `read` in the parent. */
+export type RawSpawnResult =
+  | { readonly pid: number; readonly pidfd: number }
+  | { readonly error: number; readonly step: string };
+
+/** `code` for a normal exit, `signal` (a number) for a kill; both null and `error` < 0 when waitid failed. */
+export type RawExitCallback = (code: number | null, signal: number | null, error: number) => void;
+
+export interface Binding {
+  /** `file` is used as given (no PATH search); `argv` includes argv[0]. fds[i] lands at 3+i. */
+  spawn(file: string, argv: readonly string[], envp: readonly string[], fds: readonly number[], opts: RawSpawnOptions): RawSpawnResult;
+  /** Calls `cb` once, after reaping the child. Returns 0 or -errno. Does not close the pidfd. */
+  watchExit(pidfd: number, cb: RawExitCallback): number;
+  pidfdSendSignal(pidfd: number, signal: number): number;
+  /** A listening AF_UNIX stream socket (blocking, O_CLOEXEC); -ENAMETOOLONG past sun_path. */
+  unixListen(path: string, backlog: number): number;
+  close(fd: number): number;
+  /** [read, write], both O_CLOEXEC, or -errno. */
+  pipe(): [number, number] | number;
+}

@@ -1,0 +1,199 @@
+/**
+ * Typed facade over the native addon: argument shaping (envp, LISTEN_*), errno names and typed
+ * errors. The addon stays policy-free; every decision about what a failure means is made here.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SpawnError, SyscallError } from '../errors.js';
+import type { Binding, RawSpawnOptions } from './binding.js';
+
+export interface SpawnOptions {
+  cwd?: string;
+  uid?: number;
+  /** Also drops every supplementary group (setgroups(0)). */
+  gid?: number;
+  setsid?: boolean;
+  /** fds to install as the child's 0,1,2 (default: the parent's own, inherited) */
+  stdio?: readonly [number, number, number];
+  /** Names for LISTEN_FDNAMES, one per fd in `fds`. When given (and fds is non-empty), the child env gets LISTEN_FDS=<n>, LISTEN_FDNAMES=<names joined by ':'> and LISTEN_PID=<the child's own pid>. */
+  listenFdNames?: readonly string[];
+  /** signal name sent to the child if the gateway's thread dies (PR_SET_PDEATHSIG) */
+  deathSignal?: NodeJS.Signals;
+}
+
+export interface ExitStatus {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface ChildHandle {
+  readonly pid: number;
+  /** Resolves once, when the child has exited and been reaped. Never rejects. */
+  readonly exited: Promise<ExitStatus>;
+  /** Sends a signal through the pidfd; returns false if the child already exited (ESRCH or already reaped). Throws SyscallError otherwise. */
+  kill(signal: NodeJS.Signals): boolean;
+}
+
+const LISTEN_VARS = new Set(['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']);
+
+// First name wins for aliases (EWOULDBLOCK/EAGAIN, SIGIOT/SIGABRT): os.constants lists the usual one first.
+const errnoNames = reverse(constants.errno);
+const signalNames = reverse(constants.signals);
+
+function reverse(table: Readonly<Record<string, number>>): ReadonlyMap<number, string> {
+  const map = new Map<number, string>();
+  for (const [name, value] of Object.entries(table)) if (!map.has(value)) map.set(value, name);
+  return map;
+}
+
+function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `ERRNO_${errno}`;
+}
+
+/** `result` is the addon's -errno; the SyscallError carries the positive C errno, as in os.constants.errno. */
+function fail(syscall: string, result: number, detail?: string): never {
+  throw new SyscallError(syscall, errnoName(-result), -result, detail);
+}
+
+function check(syscall: string, result: number, detail?: string): number {
+  return result < 0 ? fail(syscall, result, detail) : result;
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  const n = (constants.signals as Readonly<Record<string, number>>)[signal];
+  if (n === undefined) throw new TypeError(`unknown signal ${signal}`);
+  return n;
+}
+
+function signalName(n: number): NodeJS.Signals {
+  // Real-time signals have no NodeJS.Signals name; the cast keeps the number visible instead of lying with null.
+  return (signalNames.get(n) ?? `SIGRT_${n}`) as NodeJS.Signals;
+}
+
+let binding: Binding | undefined;
+
+/** Loaded on first use, so that code paths without children (e.g. `wakegate check`) work unbuilt. */
+function addon(): Binding {
+  if (binding) return binding;
+  const file = path.join(packageRoot(), 'native', 'build', 'Release', 'wakegate.node');
+  if (!existsSync(file)) {
+    throw new Error(`wakegate's native addon is not built (missing ${file}); run "npm ci" or "npx node-gyp rebuild --directory native"`);
+  }
+  try {
+    binding = createRequire(import.meta.url)(file) as Binding;
+  } catch (cause) {
+    throw new Error(`failed to load wakegate's native addon ${file}; rebuild it with "npm ci"`, { cause });
+  }
+  return binding;
+}
+
+/** The compiled file sits at dist/src/native/ and the source at src/native/: walk up instead of counting. */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = path.join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'wakegate') {
+      return dir;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find wakegate's package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+}
+
+class Child implements ChildHandle {
+  readonly exited: Promise<ExitStatus>;
+  /** -1 once closed: from then on the number may belong to someone else and must not be signalled. */
+  #pidfd: number;
+
+  constructor(
+    readonly pid: number,
+    pidfd: number,
+  ) {
+    this.#pidfd = pidfd;
+    const native = addon();
+    let watchError = 0;
+    this.exited = new Promise<ExitStatus>((resolve) => {
+      watchError = native.watchExit(pidfd, (code, signal) => {
+        // Reaped already, so closing cannot race a signal to a recycled pid. A waitid failure (someone
+        // else reaped the child) leaves both fields null: the status is lost, but the child is gone.
+        native.close(pidfd);
+        this.#pidfd = -1;
+        resolve({ code, signal: signal === null ? null : signalName(signal) });
+      });
+    });
+    if (watchError < 0) {
+      // Without a watcher nobody would ever reap it; kill it rather than leave an invisible child.
+      native.pidfdSendSignal(pidfd, signalNumber('SIGKILL'));
+      native.close(pidfd);
+      check('watchExit', watchError, `pid ${pid}`);
+    }
+  }
+
+  kill(signal: NodeJS.Signals): boolean {
+    if (this.#pidfd < 0) return false;
+    const r = addon().pidfdSendSignal(this.#pidfd, signalNumber(signal));
+    if (r === -constants.errno.ESRCH) return false;
+    check('pidfd_send_signal', r, `pid ${this.pid}`);
+    return true;
+  }
+}
+
+/**
+ * Starts `file` with the FULL `argv`, argv[0] included. `file` is used as given: resolve PATH
+ * yourself, and note that a relative `file` is looked up after the chdir to `opts.cwd`.
+ * `fds[i]` becomes the child's fd 3+i; every other fd except 0-2 is closed at exec. `env` is the
+ * whole environment; with `listenFdNames` any LISTEN_* in it is replaced by the systemd-style trio.
+ * Throws SpawnError when execve fails (ENOENT, EACCES, ...), SyscallError for any other step.
+ */
+export function spawn(
+  file: string,
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+  fds: readonly number[],
+  opts: SpawnOptions = {},
+): ChildHandle {
+  if (argv.length === 0) throw new TypeError('argv must hold at least argv[0]');
+  const names = opts.listenFdNames;
+  const listen = names !== undefined && fds.length > 0;
+  if (names !== undefined && names.length !== fds.length) {
+    throw new TypeError(`listenFdNames has ${names.length} names for ${fds.length} fds`);
+  }
+  if (names?.some((n) => n.includes(':'))) throw new TypeError('listenFdNames must not contain ":"');
+  const envp: string[] = [];
+  for (const [key, value] of Object.entries(env)) {
+    if (key === '' || key.includes('=')) throw new TypeError(`invalid env name ${JSON.stringify(key)}`);
+    if (!(listen && LISTEN_VARS.has(key))) envp.push(`${key}=${value}`);
+  }
+  const raw: RawSpawnOptions = { cwd: opts.cwd, uid: opts.uid, gid: opts.gid, setsid: opts.setsid, stdio: opts.stdio };
+  if (listen) {
+    envp.push(`LISTEN_FDS=${fds.length}`, `LISTEN_FDNAMES=${names.join(':')}`);
+    raw.pidEnv = 'LISTEN_PID';
+  }
+  if (opts.deathSignal !== undefined) raw.deathSignal = signalNumber(opts.deathSignal);
+  const r = addon().spawn(file, argv, envp, fds, raw);
+  if ('error' in r) {
+    if (r.step === 'execve') throw new SpawnError(file, errnoName(-r.error), -r.error);
+    fail(r.step, r.error, `while spawning ${file}`);
+  }
+  return new Child(r.pid, r.pidfd);
+}
+
+/** A listening Unix stream socket at `path` that wakegate holds and never accepts on. Throws SyscallError. */
+export function unixListen(path: string, backlog: number): number {
+  return check('unixListen', addon().unixListen(path, backlog), path);
+}
+
+/** Throws SyscallError (EBADF etc.). */
+export function closeFd(fd: number): void {
+  check('close', addon().close(fd), `fd ${fd}`);
+}
+
+/** A pipe whose ends are both close-on-exec in the parent (spawn's stdio installs them in a child). */
+export function pipe(): [read: number, write: number] {
+  const r = addon().pipe();
+  return typeof r === 'number' ? fail('pipe2', r) : r;
+}
