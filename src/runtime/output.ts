@@ -6,15 +6,14 @@ const MAX_LINE = 16 * 1024;
 
 /**
  * Forwards an instance's stdout or stderr (the read end of a pipe) to the gateway log, one log line per
- * output line, tagged with the stream. Takes ownership of `fd`. Resolves when every process holding the
+ * output line at info level, tagged with the stream (apps log to stderr as a habit, not as an alarm). Takes ownership of `fd`. Resolves when every process holding the
  * write end (the instance and anything it forked) has closed it.
  */
 export function forwardOutput(fd: number, stream: 'stdout' | 'stderr', log: Logger): Promise<void> {
   const socket = new Socket({ fd, readable: true, writable: false });
-  const level = stream === 'stderr' ? 'warn' : 'info';
   let partial = '';
   let truncated = false;
-  const emit = (line: string): void => log[level]({ stream }, line.endsWith('\r') ? line.slice(0, -1) : line);
+  const emit = (line: string): void => log.info({ stream }, line.endsWith('\r') ? line.slice(0, -1) : line);
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => {
     let start = 0;

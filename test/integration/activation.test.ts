@@ -76,3 +76,11 @@ t.test('process runtime: clean env, app dir as cwd, output in the log tagged wit
   t.equal(line.msg, `listening on fd 3 pid=${body.pid}`);
   t.match(line.instance, /^envy-\d+$/);
 });
+
+t.test('process runtime: the app runs as the configured user and group, with no supplementary groups', { skip: process.getuid?.() !== 0 ? 'needs root to change user' : false }, async (t) => {
+  const gw = await startGateway(t, { nobody: fixtureApp(['nobody.localhost'], { user: 65534, group: 65534 }) });
+  const body = JSON.parse((await gw.get('nobody.localhost')).body) as { uid: number; gid: number; groups: number[] };
+  t.equal(body.uid, 65534);
+  t.equal(body.gid, 65534);
+  t.same(body.groups, [65534]);
+});

@@ -79,3 +79,18 @@ t.test('unknown Host: 404 without waking any app; missing Host: 400', async (t) 
   t.match(await raw('GET / HTTP/1.0\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 400 [^]*WG_ERR_BAD_REQUEST/, 'HTTP/1.0 without Host');
   t.equal(gw.runtime.starts, 1);
 });
+
+t.test('a command that cannot be executed: 503 with the exec error named in the log', async (t) => {
+  const gw = await startGateway(t, {
+    missing: fixtureApp(['missing.localhost'], { command: ['./no-such-program'] }),
+    denied: fixtureApp(['denied.localhost'], { command: ['./app.mjs'] }),
+  });
+  const reply = await gw.get('missing.localhost');
+  t.equal(reply.status, 503);
+  t.equal((JSON.parse(reply.body) as { error: { code: string } }).error.code, 'WG_ERR_START_FAILED');
+  const line = gw.lines.find((l) => l.app === 'missing' && l.result === 'failed');
+  t.match(line?.err, { type: 'StartFailedError', message: /ENOENT/ });
+  t.equal(gw.gateway.apps.get('missing')!.state, 'stopped');
+  t.equal((await gw.get('denied.localhost')).status, 503, 'a file without the execute bit');
+  t.match(gw.lines.find((l) => l.app === 'denied' && l.result === 'failed')?.err, { message: /EACCES/ });
+});

@@ -1,0 +1,27 @@
+import t from 'tap';
+import { BadRequestError, NoRouteError } from '../../src/errors.js';
+import { normalizeHost, Router } from '../../src/front/router.js';
+
+t.test('exact names win over wildcards; the longest wildcard suffix wins', async (t) => {
+  const router = new Router<string>([
+    [['a.example', '*.example'], 'wide'],
+    [['*.b.example'], 'narrow'],
+    [['x.b.example'], 'exact'],
+  ]);
+  t.equal(router.resolve('a.example'), 'wide');
+  t.equal(router.resolve('z.example'), 'wide');
+  t.equal(router.resolve('y.b.example'), 'narrow');
+  t.equal(router.resolve('deep.y.b.example'), 'narrow', 'a wildcard matches several labels');
+  t.equal(router.resolve('x.b.example'), 'exact');
+  t.throws(() => router.resolve('example'), NoRouteError, 'never the bare suffix');
+  t.throws(() => router.resolve('other.test'), NoRouteError);
+});
+
+t.test('host normalisation', async (t) => {
+  t.equal(normalizeHost('Hello.Example:8080'), 'hello.example');
+  t.equal(normalizeHost('hello.example.'), 'hello.example', 'trailing dot');
+  t.equal(normalizeHost('[::1]:80'), '[::1]');
+  for (const bad of [undefined, '', 'a b', 'a/b', 'host:99999', 'host:port', '-lead.example', 'a..b:1:2', 'x'.repeat(254)]) {
+    t.throws(() => normalizeHost(bad), BadRequestError, `rejects ${JSON.stringify(bad)?.slice(0, 20)}`);
+  }
+});
