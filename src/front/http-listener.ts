@@ -1,7 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { rmSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import type { ListenAddress } from '../config/types.js';
+import { BadRequestError } from '../errors.js';
+import { sendRawError } from './error-response.js';
 import type { Logger } from '../log.js';
 import type { RequestHandler } from './request-handler.js';
 
@@ -18,6 +21,11 @@ export class HttpListener {
   constructor(handler: RequestHandler, private readonly log: Logger) {
     this.server = createServer({ requireHostHeader: true, joinDuplicateHeaders: false }, handler.onRequest);
     this.server.on('upgrade', handler.onUpgrade);
+    // Without a listener Node would just drop CONNECT; answer it, since wakegate is no tunnel.
+    this.server.on('connect', (_req, socket: Duplex) => {
+      socket.on('error', () => socket.destroy());
+      sendRawError(socket, new BadRequestError('CONNECT is not supported'));
+    });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       // Malformed requests are the client's problem: answer if we still can, never let it reach the gateway.
       if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') {

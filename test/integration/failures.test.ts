@@ -77,7 +77,9 @@ t.test('unknown Host: 404 without waking any app; missing Host: 400', async (t) 
   const raw = (text: string): Promise<string> => rawRequest(gw.port, text);
   t.match(await raw('GET / HTTP/1.1\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 400 /, 'HTTP/1.1 without Host');
   t.match(await raw('GET / HTTP/1.0\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 400 [^]*WG_ERR_BAD_REQUEST/, 'HTTP/1.0 without Host');
-  t.equal(gw.runtime.starts, 1);
+  t.match(await raw('GET http://one.localhost/ HTTP/1.1\r\nhost: one.localhost\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 400 /, 'absolute-form: not an open proxy');
+  t.match(await raw('CONNECT one.localhost:443 HTTP/1.1\r\nhost: one.localhost:443\r\n\r\n'), /^HTTP\/1\.1 400 /, 'CONNECT refused');
+  t.equal(gw.runtime.starts, 1, 'only the one good request woke the app');
 });
 
 t.test('a command that cannot be executed: 503 with the exec error named in the log', async (t) => {
