@@ -1,5 +1,5 @@
-import { chmodSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { AppActivator } from './activator/app-activator.js';
 import type { Recorder } from './activator/recorder.js';
@@ -27,6 +27,38 @@ export interface ReloadSummary {
   readonly changed: string[];
 }
 
+/**
+ * Creates `<runtimeDir>/apps` (0700) and empties it of sockets a previous gateway left. An existing
+ * runtimeDir keeps its mode (it may be shared, like /tmp); the apps directory must be ours alone.
+ */
+function prepareSocketDir(runtimeDir: string): string {
+  makeDirs(runtimeDir);
+  const dir = join(runtimeDir, 'apps');
+  makeDirs(dir);
+  const stat = lstatSync(dir);
+  if (!stat.isDirectory() || stat.uid !== process.getuid?.()) {
+    throw new Error(`${dir} must be a directory owned by uid ${process.getuid?.()}, not a link or another user's`);
+  }
+  // umask may have trimmed mkdir's mode, and an existing directory keeps whatever it had.
+  chmodSync(dir, 0o700);
+  for (const name of readdirSync(dir)) if (name.endsWith('.sock')) rmSync(join(dir, name), { force: true });
+  return dir;
+}
+
+/**
+ * `mkdir -p` with mode 0700 for what it creates. Not `mkdirSync({ recursive: true })`: on Node 20 that
+ * spins forever when a parent refuses creation without saying ENOENT (seen with a path under /proc).
+ */
+function makeDirs(path: string): void {
+  const parent = dirname(path);
+  if (parent !== path && !existsSync(parent)) makeDirs(parent);
+  try {
+    mkdirSync(path, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
 /** Upstream connections per instance; further requests wait in undici, not in the kernel backlog. */
 const UPSTREAM_CONNECTIONS = 128;
 
@@ -44,11 +76,7 @@ export class AppRegistry {
     runtimeDir: string,
     private readonly deps: RegistryDeps,
   ) {
-    this.socketDir = join(runtimeDir, 'apps');
-    mkdirSync(this.socketDir, { recursive: true, mode: 0o700 });
-    // mkdir's mode only applies to directories it creates, and umask trims it; make both exact.
-    chmodSync(runtimeDir, 0o700);
-    chmodSync(this.socketDir, 0o700);
+    this.socketDir = prepareSocketDir(runtimeDir);
   }
 
   get router(): Router<AppActivator> {

@@ -99,7 +99,10 @@ main(process.argv.slice(2)).then(
     setImmediate(() => process.exit(code)).unref();
   },
   (err: unknown) => {
-    process.stderr.write(`wakegate: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    // Errors with a code (ours, and Node's system errors) explain themselves; anything else is a bug.
+    const coded = err instanceof Error && 'code' in err;
+    const text = err instanceof Error ? (coded ? `${err.message} (${String((err as { code: unknown }).code)})` : err.stack) : String(err);
+    process.stderr.write(`wakegate: failed to run: ${text}\n`);
     process.exit(1);
   },
 );
