@@ -65,12 +65,19 @@ async function run(file: string): Promise<number> {
     process.on('SIGHUP', () => {
       reloading = reloading.then(() => reload(gateway, file, log));
     });
+    let signals = 0;
     const stop = (signal: NodeJS.Signals): void => {
+      signals += 1;
+      if (signals > 1) {
+        // A second Ctrl-C means "now": instances die with us through their parent-death signal.
+        log.warn({ signal }, 'second signal, exiting without waiting');
+        return resolve(1);
+      }
       log.info({ signal }, 'received signal');
       void gateway.shutdown().then(() => resolve(0));
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
 }
 

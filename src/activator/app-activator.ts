@@ -1,4 +1,3 @@
-import type { Dispatcher } from 'undici';
 import type { AppSpec } from '../config/types.js';
 import {
   BackoffError,
@@ -13,21 +12,11 @@ import type { Logger } from '../log.js';
 import { describeExit, type ExitInfo, type Instance, type Runtime } from '../runtime/runtime.js';
 import type { Upstream } from '../upstream/pool.js';
 import { Backoff } from './backoff.js';
-import { Generation } from './generation.js';
+import { Generation, type Lease } from './generation.js';
+
+export type { Lease };
 import { IdleTimer } from './idle-timer.js';
 import type { AppState, ExitReason, Recorder } from './recorder.js';
-
-/** A request's hold on the app: while any lease is open, the app is not idle. */
-export interface Lease {
-  readonly dispatcher: Dispatcher;
-  /** Why this lease's instance failed, when it did; decides the status of an upstream error. */
-  failure(): WakegateError | undefined;
-  /** The first response byte arrived: the instance accepts, so its cold start is over. */
-  responded(): void;
-  /** The request became an upgraded connection; `close` ends it when the instance goes away. */
-  upgraded(close: () => void): void;
-  release(): void;
-}
 
 export interface ActivatorDeps {
   readonly runtime: Runtime;
@@ -123,7 +112,7 @@ export class AppActivator {
   async close(reason: 'removed' | 'shutdown', graceMs: number): Promise<void> {
     this.closedFor = reason;
     const gen = this.gen;
-    if (gen && gen.inflight + gen.upgraded.size > 0) await this.quiet(gen, graceMs);
+    if (gen) await gen.quiet(graceMs);
     await this.stopInstance(reason, new UnavailableError(this.name, reason));
   }
 
@@ -151,36 +140,18 @@ export class AppActivator {
   }
 
   private lease(gen: Generation, queued: boolean): Lease {
-    gen.inflight += 1;
     this.idle.disarm();
-    const token = {};
-    if (queued) gen.waiting.add(token);
-    this.report();
-    let closeUpgraded: (() => void) | undefined;
-    let released = false;
-    return {
-      dispatcher: gen.upstream.dispatcher,
-      failure: () => gen.failure,
+    const lease = gen.lease(queued, {
       responded: () => {
-        gen.waiting.delete(token);
         if (!gen.confirmed) this.confirm(gen, true);
       },
-      upgraded: (close) => {
-        gen.inflight -= 1;
-        gen.upgraded.add(close);
-        closeUpgraded = close;
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        gen.waiting.delete(token);
-        if (closeUpgraded) gen.upgraded.delete(closeUpgraded);
-        else gen.inflight -= 1;
+      released: () => {
         this.report();
-        if (gen.inflight + gen.upgraded.size === 0) gen.becameQuiet();
         this.maybeIdle(gen);
       },
-    };
+    });
+    this.report();
+    return lease;
   }
 
   private confirm(gen: Generation, answered: boolean): void {
@@ -283,17 +254,6 @@ export class AppActivator {
   private maybeIdle(gen: Generation): void {
     if (gen !== this.gen || this.current !== 'running' || this.closedFor) return;
     if (gen.inflight === 0 && gen.upgraded.size === 0) this.idle.arm(gen.spec.idleTimeoutMs);
-  }
-
-  /** Resolves when the generation has no requests and no upgraded connections, or after `ms`. */
-  private quiet(gen: Generation, ms: number): Promise<void> {
-    return new Promise((done) => {
-      const timer = setTimeout(done, ms);
-      gen.onQuiet(() => {
-        clearTimeout(timer);
-        done();
-      });
-    });
   }
 
   private setState(next: AppState): void {

@@ -1,8 +1,21 @@
 import type { AppSpec } from '../config/types.js';
 import type { WakegateError } from '../errors.js';
 import type { Instance } from '../runtime/runtime.js';
+import type { Dispatcher } from 'undici';
 import type { Upstream } from '../upstream/pool.js';
 import type { ExitReason } from './recorder.js';
+
+/** A request's hold on the app: while any lease is open, the app is not idle. */
+export interface Lease {
+  readonly dispatcher: Dispatcher;
+  /** Why this lease's instance failed, when it did; decides the status of an upstream error. */
+  failure(): WakegateError | undefined;
+  /** The first response byte arrived: the instance accepts, so its cold start is over. */
+  responded(): void;
+  /** The request became an upgraded connection; `close` ends it when the instance goes away. */
+  upgraded(close: () => void): void;
+  release(): void;
+}
 
 /**
  * One start attempt of an app and everything tied to it: the spec it was started with, its upstream pool,
@@ -31,11 +44,50 @@ export class Generation {
     readonly triggeredAt: number,
   ) {}
 
-  /** Calls `fn` once the generation has neither requests nor upgraded connections (or is gone). */
-  onQuiet(fn: () => void): void {
-    this.quietWaiters.push(fn);
+  /** Opens a lease on this generation; `events` lets the activator react without owning the counts. */
+  lease(queued: boolean, events: { responded(): void; released(): void }): Lease {
+    this.inflight += 1;
+    const token = {};
+    if (queued) this.waiting.add(token);
+    let closeUpgraded: (() => void) | undefined;
+    let released = false;
+    return {
+      dispatcher: this.upstream.dispatcher,
+      failure: () => this.failure,
+      responded: () => {
+        this.waiting.delete(token);
+        events.responded();
+      },
+      upgraded: (close) => {
+        this.inflight -= 1;
+        this.upgraded.add(close);
+        closeUpgraded = close;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.waiting.delete(token);
+        if (closeUpgraded) this.upgraded.delete(closeUpgraded);
+        else this.inflight -= 1;
+        if (this.inflight + this.upgraded.size === 0) this.becameQuiet();
+        events.released();
+      },
+    };
   }
 
+  /** Resolves once the generation has neither requests nor upgraded connections, or after `ms`. */
+  quiet(ms: number): Promise<void> {
+    if (this.inflight + this.upgraded.size === 0) return Promise.resolve();
+    return new Promise((done) => {
+      const timer = setTimeout(done, ms);
+      this.quietWaiters.push(() => {
+        clearTimeout(timer);
+        done();
+      });
+    });
+  }
+
+  /** Wakes whoever waits in `quiet`: the last lease ended, or the instance is gone. */
   becameQuiet(): void {
     const waiters = this.quietWaiters;
     this.quietWaiters = [];
