@@ -123,7 +123,7 @@ export class AppRegistry {
       }
       const socket = created.get(name)!;
       const activator = new AppActivator(spec, {
-        runtime: this.deps.runtimeFor(spec),
+        runtimeFor: this.deps.runtimeFor,
         socketFd: socket.fd,
         createUpstream: () => createUpstream(socket.path, { connections: UPSTREAM_CONNECTIONS }),
         recorder: this.deps.recorder,

@@ -6,7 +6,7 @@ import { HttpListener, type BoundAddress } from './front/http-listener.js';
 import { RequestHandler } from './front/request-handler.js';
 import type { Logger } from './log.js';
 import { LogRecorder } from './metrics/log-recorder.js';
-import { ProcessRuntime } from './runtime/process.js';
+import { createRuntimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
 
 export interface GatewayOptions {
@@ -35,9 +35,9 @@ export class Gateway {
 
   static async start(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
     const { log } = options;
-    const processRuntime = new ProcessRuntime();
+    const runtimes = options.runtimeFor ? undefined : await createRuntimes(config, log.child({ component: 'runtime' }));
     const registry = new AppRegistry(config.runtimeDir, {
-      runtimeFor: options.runtimeFor ?? (() => processRuntime),
+      runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor,
       recorder: options.recorder ?? new LogRecorder(log.child({ component: 'activator' })),
       log,
     });
@@ -71,7 +71,7 @@ export class Gateway {
    * while running; a change to them is reported and ignored until the next start.
    */
   reload(config: GatewayConfig): ReloadSummary & { removal: Promise<void> } {
-    for (const key of ['listen', 'runtimeDir', 'admin'] as const) {
+    for (const key of ['listen', 'runtimeDir', 'admin', 'oci'] as const) {
       if (JSON.stringify(config[key]) !== JSON.stringify(this.config[key])) {
         this.log.warn({ key }, `${key} changed; it takes effect only after a restart, ignoring`);
       }

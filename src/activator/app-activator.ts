@@ -19,7 +19,8 @@ import { IdleTimer } from './idle-timer.js';
 import type { AppState, ExitReason, Recorder } from './recorder.js';
 
 export interface ActivatorDeps {
-  readonly runtime: Runtime;
+  /** Asked at every start, so that a reload that changes an app's runtime takes effect at its next start. */
+  readonly runtimeFor: (spec: AppSpec) => Runtime;
   /** The app socket fd, handed to every instance as fd 3. */
   readonly socketFd: number;
   readonly createUpstream: () => Upstream;
@@ -127,7 +128,7 @@ export class AppActivator {
     this.gen = gen;
     this.setState('starting');
     gen.startTimer = setTimeout(() => this.onStartTimeout(gen), spec.startTimeoutMs);
-    this.deps.runtime.start(spec, [this.deps.socketFd], this.deps.log).then(
+    this.deps.runtimeFor(spec).start(spec, [this.deps.socketFd], this.deps.log).then(
       (instance) => {
         gen.instance = instance;
         gen.spawnedAt = Date.now();

@@ -1,6 +1,5 @@
 /** The `defaults` and `apps` sections: per-app settings, inheritance from defaults, and host ownership. */
-import { statSync } from 'node:fs';
-import { lookupGroup, lookupUser, MAX_ID, primaryGidOf } from './accounts.js';
+import { bundleDir, directory, environment, group, memory, user, type UserId } from './app-values.js';
 import {
   type Check,
   type Issues,
@@ -23,13 +22,11 @@ import {
 import type { AppSpec, RuntimeKind } from './types.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'auto'];
-const PER_APP_KEYS = ['hosts', 'command', 'dir', 'env'];
+const PER_APP_KEYS = ['hosts', 'command', 'dir', 'env', 'bundle'];
 const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'maxConnectionAge', 'memory', 'pids', 'cpuWeight', 'user', 'group'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
+export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// Below this, runc's own init plus any language runtime is OOM-killed before the app listens.
-const MIN_MEMORY_BYTES = 4 * 1024 ** 2;
 
 const BUILTIN = {
   runtime: 'auto',
@@ -51,7 +48,7 @@ export interface Tunables {
   memoryBytes?: number;
   pids?: number;
   cpuWeight?: number;
-  user?: { uid: number; primaryGid: number };
+  user?: UserId;
   gid?: number;
 }
 
@@ -71,6 +68,7 @@ export function appsSection(
   path: string,
   defaults: Tunables,
   baseDir: string,
+  ociRuntime: string | undefined,
 ): Record<string, AppSpec> | undefined {
   const m = mapping(issues, v, path);
   if (!m) return undefined;
@@ -78,7 +76,7 @@ export function appsSection(
   const apps = Object.create(null) as Record<string, AppSpec>;
   const hostOwners = new Map<string, string>();
   for (const [name, raw] of Object.entries(m)) {
-    const spec = app(issues, name, raw, keyPath(path, name), defaults, baseDir, hostOwners);
+    const spec = app(issues, name, raw, keyPath(path, name), defaults, baseDir, hostOwners, ociRuntime);
     if (spec) apps[name] = spec;
   }
   return issues.count > before ? undefined : apps;
@@ -92,6 +90,7 @@ function app(
   defaults: Tunables,
   baseDir: string,
   hostOwners: Map<string, string>,
+  ociRuntime: string | undefined,
 ): AppSpec | undefined {
   const before = issues.count;
   if (!APP_NAME_RE.test(name)) {
@@ -111,12 +110,23 @@ function app(
   const hosts = requiredField(issues, m, 'hosts', path, 'a non-empty array of host names', (is, h, p) =>
     list(is, h, p, 'a non-empty array of host names', claim, true),
   );
-  const command = requiredField(issues, m, 'command', path, 'a non-empty array of strings', (is, c, p) =>
-    list(is, c, p, 'a non-empty array of strings', string, true),
-  );
-  const dir = requiredField(issues, m, 'dir', path, 'a directory path', (is, d, p) => directory(is, d, p, baseDir));
+  // A bundle brings its own command and root filesystem; otherwise both are required.
+  const bundle = field(issues, m, 'bundle', path, (is, b, p) => bundleDir(is, b, p, baseDir));
+  if (m.bundle !== undefined) {
+    for (const k of ['command', 'dir']) if (m[k] !== undefined) issues.add(keyPath(path, k), "not used with bundle: the bundle's config.json says what to run");
+  }
+  const command =
+    m.bundle !== undefined
+      ? []
+      : requiredField(issues, m, 'command', path, 'a non-empty array of strings', (is, c, p) => list(is, c, p, 'a non-empty array of strings', string, true));
+  const dir = m.bundle !== undefined ? bundle : requiredField(issues, m, 'dir', path, 'a directory path', (is, d, p) => directory(is, d, p, baseDir));
   const env = field(issues, m, 'env', path, environment) ?? (Object.create(null) as Record<string, string>);
   const own = tunables(issues, m, path);
+  const runtime = own.runtime ?? defaults.runtime ?? BUILTIN.runtime;
+  if (m.bundle !== undefined && runtime === 'process') issues.add(keyPath(path, 'runtime'), 'a bundle needs the oci runtime, not process');
+  if ((runtime === 'oci' || m.bundle !== undefined) && ociRuntime === undefined) {
+    issues.add(keyPath(path, m.bundle !== undefined ? 'bundle' : 'runtime'), `${NO_OCI_RUNTIME}`);
+  }
   if (issues.count > before || !hosts || !command || !dir) return undefined;
 
   const user = own.user ?? defaults.user;
@@ -127,7 +137,7 @@ function app(
     command,
     dir,
     env,
-    runtime: pick('runtime') ?? BUILTIN.runtime,
+    runtime,
     idleTimeoutMs: pick('idleTimeoutMs') ?? BUILTIN.idleTimeoutMs,
     startTimeoutMs: pick('startTimeoutMs') ?? BUILTIN.startTimeoutMs,
     stopTimeoutMs: pick('stopTimeoutMs') ?? BUILTIN.stopTimeoutMs,
@@ -137,6 +147,7 @@ function app(
   // Unset ids and limits are left out rather than present-but-undefined, so `'pids' in spec` means set.
   const gid = pick('gid') ?? user?.primaryGid;
   const [memoryBytes, pids, cpuWeight] = [pick('memoryBytes'), pick('pids'), pick('cpuWeight')];
+  if (bundle !== undefined) spec.bundle = bundle;
   if (user !== undefined) spec.uid = user.uid;
   if (gid !== undefined) spec.gid = gid;
   if (memoryBytes !== undefined) spec.memoryBytes = memoryBytes;
@@ -161,61 +172,3 @@ function tunables(issues: Issues, m: Mapping, path: string): Tunables {
   };
 }
 
-function memory(issues: Issues, v: unknown, path: string): number | undefined {
-  const bytes = size(issues, v, path);
-  if (bytes !== undefined && bytes < MIN_MEMORY_BYTES) return issues.add(path, `must be at least 4Mi, got ${render(v)}`);
-  return bytes;
-}
-
-function directory(issues: Issues, v: unknown, path: string, baseDir: string): string | undefined {
-  const dir = absolutePath(issues, v, path, baseDir);
-  if (dir === undefined) return undefined;
-  try {
-    const stat = statSync(dir, { throwIfNoEntry: false });
-    if (!stat) return issues.add(path, `directory ${dir} does not exist`);
-    if (!stat.isDirectory()) return issues.add(path, `${dir} is not a directory`);
-  } catch (err) {
-    return issues.add(path, `cannot stat ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  return dir;
-}
-
-function environment(issues: Issues, v: unknown, path: string): Record<string, string> | undefined {
-  const m = mapping(issues, v, path);
-  if (!m) return undefined;
-  const before = issues.count;
-  const env = Object.create(null) as Record<string, string>;
-  for (const [name, value] of Object.entries(m)) {
-    const p = keyPath(path, name);
-    if (!ENV_NAME_RE.test(name)) issues.add(p, 'environment variable names must match [A-Za-z_][A-Za-z0-9_]*');
-    else if (name.startsWith('LISTEN_')) issues.add(p, 'LISTEN_* variables are reserved for socket activation');
-    // Values are never echoed back: environments carry secrets.
-    if (typeof value === 'number' && !Number.isFinite(value)) issues.add(p, `expected a finite number, got ${value}`);
-    else if (typeof value === 'string' && value.includes('\0')) issues.add(p, 'must not contain NUL characters');
-    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') env[name] = String(value);
-    else issues.add(p, `expected a string, number or boolean, got ${kind(value)}`);
-  }
-  return issues.count > before ? undefined : env;
-}
-
-/** A uid or a user name, with the primary group that applies when no group is configured. */
-function user(issues: Issues, v: unknown, path: string): Tunables['user'] {
-  if (typeof v === 'string' && /^\d+$/.test(v)) v = Number(v);
-  if (typeof v === 'number') {
-    const uid = integer(issues, v, path, 0, MAX_ID);
-    return uid === undefined ? undefined : { uid, primaryGid: primaryGidOf(uid) };
-  }
-  const name = string(issues, v, path, 'a user name or uid');
-  if (name === undefined) return undefined;
-  const account = lookupUser(name);
-  return typeof account === 'string' ? issues.add(path, account) : account;
-}
-
-function group(issues: Issues, v: unknown, path: string): number | undefined {
-  if (typeof v === 'string' && /^\d+$/.test(v)) v = Number(v);
-  if (typeof v === 'number') return integer(issues, v, path, 0, MAX_ID);
-  const name = string(issues, v, path, 'a group name or gid');
-  if (name === undefined) return undefined;
-  const gid = lookupGroup(name);
-  return typeof gid === 'string' ? issues.add(path, gid) : gid;
-}

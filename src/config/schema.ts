@@ -4,6 +4,7 @@
  */
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { DEFAULT_PATH, findOciRuntime } from '../runtime/executable.js';
 import { appsSection, defaultsSection } from './apps.js';
 import {
   Issues,
@@ -17,6 +18,7 @@ import {
   oneOf,
   render,
   requiredField,
+  string,
   ipOrCidr,
   kind,
 } from './checks.js';
@@ -29,7 +31,7 @@ export interface ValidateOptions {
   uid?: number;
 }
 
-const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'defaults', 'apps'];
+const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'oci', 'defaults', 'apps'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const MIN_TOKEN_LENGTH = 16;
 const LISTEN_EXAMPLE = 'a mapping like { http: "127.0.0.1:8080" }';
@@ -67,11 +69,12 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
   );
   const shutdownTimeoutMs = field(issues, top, 'shutdownTimeout', '', duration);
   const log = logSection(issues, top.log, env);
+  const oci = ociSection(issues, top.oci, env.PATH || DEFAULT_PATH);
   const defaults = field(issues, top, 'defaults', '', defaultsSection) ?? {};
   const apps = requiredField(issues, top, 'apps', '', 'a mapping of app names to apps (may be {})', (is, v, p) =>
-    appsSection(is, v, p, defaults, baseDir),
+    appsSection(is, v, p, defaults, baseDir, oci?.runtime),
   );
-  if (issues.count > 0 || !listen || !apps || !log) return undefined;
+  if (issues.count > 0 || !listen || !apps || !log || !oci) return undefined;
   return {
     file,
     listen: { http: listen },
@@ -80,8 +83,22 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     trustedProxies: trustedProxies ?? [],
     shutdownTimeoutMs: shutdownTimeoutMs ?? 10_000,
     log,
+    oci,
     apps,
   };
+}
+
+/** Resolves the OCI runtime binary once, at load, so `wakegate check` reports a missing one. */
+function ociSection(issues: Issues, v: unknown, searchPath: string): GatewayConfig['oci'] | undefined {
+  const m = v === undefined ? Object.create(null) : mapping(issues, v, 'oci', ['runtime']);
+  if (!m) return undefined;
+  const configured = field(issues, m, 'runtime', 'oci', string);
+  if (m.runtime !== undefined && configured === undefined) return undefined;
+  const runtime = findOciRuntime(configured, searchPath);
+  if (configured !== undefined && runtime === undefined) {
+    return issues.add('oci.runtime', `no executable ${render(configured)} found${configured.includes('/') ? '' : ' on PATH'}; install one with: apt-get install runc`);
+  }
+  return runtime === undefined ? {} : { runtime };
 }
 
 function listenSection(issues: Issues, v: unknown, path: string, baseDir: string): ListenAddress | undefined {

@@ -13,10 +13,12 @@ export interface AppSpec {
   readonly name: string;
   /** Lower-cased host names without port; either exact (`a.example`) or a wildcard (`*.example`). */
   readonly hosts: readonly string[];
-  /** argv; command[0] is looked up in PATH by the runtime when it has no slash. */
+  /** argv; command[0] is looked up in PATH by the runtime when it has no slash. Empty for a bundle app. */
   readonly command: readonly string[];
-  /** Absolute path of the app's directory (resolved against the config file's directory). */
+  /** Absolute path of the app's directory (resolved against the config file's directory); the bundle for a bundle app. */
   readonly dir: string;
+  /** A user-supplied OCI bundle (a directory with config.json); its config says what to run. */
+  readonly bundle?: string;
   /** Exactly the environment the app gets, besides PATH and LISTEN_*. */
   readonly env: Readonly<Record<string, string>>;
   readonly runtime: RuntimeKind;
@@ -44,5 +46,7 @@ export interface GatewayConfig {
   readonly trustedProxies: readonly string[];
   readonly shutdownTimeoutMs: number;
   readonly log: { readonly level: LogLevel; readonly requests: boolean };
+  /** The OCI runtime binary (absolute path), configured or found on PATH at load; absent when none exists. */
+  readonly oci: { readonly runtime?: string };
   readonly apps: Readonly<Record<string, AppSpec>>;
 }

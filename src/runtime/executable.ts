@@ -28,3 +28,25 @@ export function resolveExecutable(command: string, cwd: string, searchPath: stri
   }
   return firstExisting ?? command;
 }
+
+/** The first executable file named `name` (a path, or a bare name searched in `searchPath`), or undefined. */
+export function findExecutable(name: string, searchPath: string): string | undefined {
+  const candidates = name.includes('/') ? [name] : searchPath.split(delimiter).filter(isAbsolute).map((dir) => join(dir, name));
+  for (const candidate of candidates) {
+    try {
+      if (statSync(candidate).isFile()) {
+        accessSync(candidate, constants.X_OK);
+        return candidate;
+      }
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** The OCI runtime to use: the configured one, else runc, else crun (runc first: crun fails on hybrid cgroups). */
+export function findOciRuntime(configured: string | undefined, searchPath: string): string | undefined {
+  if (configured !== undefined) return findExecutable(configured, searchPath);
+  return findExecutable('runc', searchPath) ?? findExecutable('crun', searchPath);
+}

@@ -15,6 +15,8 @@ export interface GatewayProcess {
   readonly lines: LogLine[];
   readonly configFile: string;
   readonly runtimeDir: string;
+  /** The temp dir holding config and runtimeDir; pass it to runGateway again to restart on the same state. */
+  readonly dir: string;
   writeConfig(doc: unknown): void;
   /** Resolves with the next log line matching `match` (already seen lines count once). */
   waitFor(match: (line: LogLine) => boolean, ms?: number): Promise<LogLine>;
@@ -22,8 +24,8 @@ export interface GatewayProcess {
 }
 
 /** Runs `wakegate run` as a real process on a config written to a temp dir; killed with `t` if still alive. */
-export async function runGateway(t: Test, doc: Record<string, unknown>): Promise<GatewayProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'wg-cli-'));
+export async function runGateway(t: Test, doc: Record<string, unknown>, reuseDir?: string): Promise<GatewayProcess> {
+  const dir = reuseDir ?? mkdtempSync(join(tmpdir(), 'wg-cli-'));
   const runtimeDir = join(dir, 'run');
   const configFile = join(dir, 'wakegate.json');
   const writeConfig = (d: unknown): void => writeFileSync(configFile, JSON.stringify({ listen: { http: '127.0.0.1:0' }, runtimeDir, ...(d as object) }));
@@ -60,10 +62,10 @@ export async function runGateway(t: Test, doc: Record<string, unknown>): Promise
       child.kill('SIGKILL');
       await exited;
     }
-    rmSync(dir, { recursive: true, force: true });
+    if (!reuseDir) rmSync(dir, { recursive: true, force: true });
   });
   const ready = await Promise.race([waitFor((l) => l.msg === 'wakegate listening'), exited.then(() => undefined)]);
   if (!ready) throw new Error('gateway exited during start-up');
   const address = ready.address as { port: number };
-  return { child, pid: child.pid!, port: address.port, lines, configFile, runtimeDir, writeConfig, waitFor, exited };
+  return { child, pid: child.pid!, port: address.port, lines, configFile, runtimeDir, dir, writeConfig, waitFor, exited };
 }

@@ -66,13 +66,21 @@ export function fixtureApp(hosts: string[], extra: Record<string, unknown> = {})
   return { hosts, command: [process.execPath, 'app.mjs'], dir: FIXTURE_APP, runtime: 'process', ...extra };
 }
 
+export interface StartOptions {
+  /** Use the runtimes the config selects (oci, auto) instead of the counting process runtime. */
+  readonly realRuntimes?: boolean;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /** Starts an in-process gateway on 127.0.0.1:0 with a temp runtimeDir; everything is torn down with `t`. */
-export async function startGateway(t: Test, apps: Record<string, unknown>, top: Record<string, unknown> = {}): Promise<TestGateway> {
+export async function startGateway(t: Test, apps: Record<string, unknown>, top: Record<string, unknown> = {}, options: StartOptions = {}): Promise<TestGateway> {
   const runtimeDir = mkdtempSync(join(tmpdir(), 'wg-test-'));
-  const config = validateConfig({ listen: { http: '127.0.0.1:0' }, runtimeDir, shutdownTimeout: '2s', apps, ...top }, join(runtimeDir, 'test.yaml'));
+  const config = validateConfig({ listen: { http: '127.0.0.1:0' }, runtimeDir, shutdownTimeout: '2s', apps, ...top }, join(runtimeDir, 'test.yaml'), {
+    env: options.env,
+  });
   const { log, lines } = captureLogger();
   const runtime = new CountingRuntime();
-  const gateway = await Gateway.start(config, { log, runtimeFor: () => runtime });
+  const gateway = await Gateway.start(config, { log, ...(options.realRuntimes ? {} : { runtimeFor: () => runtime }) });
   t.teardown(async () => {
     await gateway.shutdown();
     rmSync(runtimeDir, { recursive: true, force: true });

@@ -1,0 +1,80 @@
+/** Checks of single app values that touch the system: directories, accounts, environments. */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { lookupGroup, lookupUser, MAX_ID, primaryGidOf } from './accounts.js';
+import { type Issues, absolutePath, integer, keyPath, kind, mapping, render, size, string } from './checks.js';
+
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// Below this, runc's own init plus any language runtime is OOM-killed before the app listens.
+const MIN_MEMORY_BYTES = 4 * 1024 ** 2;
+
+export interface UserId {
+  uid: number;
+  primaryGid: number;
+}
+
+export function memory(issues: Issues, v: unknown, path: string): number | undefined {
+  const bytes = size(issues, v, path);
+  if (bytes !== undefined && bytes < MIN_MEMORY_BYTES) return issues.add(path, `must be at least 4Mi, got ${render(v)}`);
+  return bytes;
+}
+
+export function directory(issues: Issues, v: unknown, path: string, baseDir: string): string | undefined {
+  const dir = absolutePath(issues, v, path, baseDir);
+  if (dir === undefined) return undefined;
+  try {
+    const stat = statSync(dir, { throwIfNoEntry: false });
+    if (!stat) return issues.add(path, `directory ${dir} does not exist`);
+    if (!stat.isDirectory()) return issues.add(path, `${dir} is not a directory`);
+  } catch (err) {
+    return issues.add(path, `cannot stat ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return dir;
+}
+
+/** An OCI bundle: a directory with a config.json. */
+export function bundleDir(issues: Issues, v: unknown, path: string, baseDir: string): string | undefined {
+  const dir = directory(issues, v, path, baseDir);
+  if (dir !== undefined && !existsSync(join(dir, 'config.json'))) return issues.add(path, `${dir} has no config.json, so it is not an OCI bundle`);
+  return dir;
+}
+
+export function environment(issues: Issues, v: unknown, path: string): Record<string, string> | undefined {
+  const m = mapping(issues, v, path);
+  if (!m) return undefined;
+  const before = issues.count;
+  const env = Object.create(null) as Record<string, string>;
+  for (const [name, value] of Object.entries(m)) {
+    const p = keyPath(path, name);
+    if (!ENV_NAME_RE.test(name)) issues.add(p, 'environment variable names must match [A-Za-z_][A-Za-z0-9_]*');
+    else if (name.startsWith('LISTEN_')) issues.add(p, 'LISTEN_* variables are reserved for socket activation');
+    // Values are never echoed back: environments carry secrets.
+    if (typeof value === 'number' && !Number.isFinite(value)) issues.add(p, `expected a finite number, got ${value}`);
+    else if (typeof value === 'string' && value.includes('\0')) issues.add(p, 'must not contain NUL characters');
+    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') env[name] = String(value);
+    else issues.add(p, `expected a string, number or boolean, got ${kind(value)}`);
+  }
+  return issues.count > before ? undefined : env;
+}
+
+/** A uid or a user name, with the primary group that applies when no group is configured. */
+export function user(issues: Issues, v: unknown, path: string): UserId | undefined {
+  if (typeof v === 'string' && /^\d+$/.test(v)) v = Number(v);
+  if (typeof v === 'number') {
+    const uid = integer(issues, v, path, 0, MAX_ID);
+    return uid === undefined ? undefined : { uid, primaryGid: primaryGidOf(uid) };
+  }
+  const name = string(issues, v, path, 'a user name or uid');
+  if (name === undefined) return undefined;
+  const account = lookupUser(name);
+  return typeof account === 'string' ? issues.add(path, account) : account;
+}
+
+export function group(issues: Issues, v: unknown, path: string): number | undefined {
+  if (typeof v === 'string' && /^\d+$/.test(v)) v = Number(v);
+  if (typeof v === 'number') return integer(issues, v, path, 0, MAX_ID);
+  const name = string(issues, v, path, 'a group name or gid');
+  if (name === undefined) return undefined;
+  const gid = lookupGroup(name);
+  return typeof gid === 'string' ? issues.add(path, gid) : gid;
+}
