@@ -6,6 +6,7 @@ import { HttpListener, type BoundAddress } from './front/http-listener.js';
 import { RequestHandler } from './front/request-handler.js';
 import type { Logger } from './log.js';
 import { LogRecorder } from './metrics/log-recorder.js';
+import type { OciRuntime } from './runtime/oci.js';
 import { createRuntimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
 
@@ -28,6 +29,7 @@ export class Gateway {
     private readonly listener: HttpListener,
     readonly address: BoundAddress,
     private readonly log: Logger,
+    private readonly oci: OciRuntime | undefined,
   ) {
     this.config = config;
     this.trusted = new TrustedProxies(config.trustedProxies);
@@ -57,7 +59,7 @@ export class Gateway {
       await registry.closeAll(0);
       throw err;
     }
-    gateway = new Gateway(config, registry, listener, address, log);
+    gateway = new Gateway(config, registry, listener, address, log, runtimes?.oci);
     log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir }, 'wakegate listening');
     return gateway;
   }
@@ -89,6 +91,7 @@ export class Gateway {
       const grace = this.config.shutdownTimeoutMs;
       this.log.info({ graceMs: grace }, 'shutting down');
       await Promise.all([this.listener.close(grace), this.registry.closeAll(grace)]);
+      this.oci?.close();
       this.log.info('shutdown complete');
     })();
     return this.closing;

@@ -1,17 +1,21 @@
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 
 const ROOT = '/sys/fs/cgroup';
 
 /**
  * Where the cgroups of wakegate's containers live, on cgroup v2 (unified at /sys/fs/cgroup) or v1
  * (one hierarchy per controller, as on hybrid hosts where cgroup2 sits at /sys/fs/cgroup/unified
- * without controllers). Containers get the absolute cgroupsPath `/<parent>/<container id>`.
+ * without controllers). Containers get the absolute cgroupsPath `/<parent>/<container id>`, where the
+ * parent is `wakegate/<scope>`: gateways with different runtimeDirs never see each other's leftovers.
  */
 export class Cgroups {
   readonly version: 1 | 2;
+  readonly parent: string;
 
-  constructor(readonly parent = 'wakegate') {
+  constructor(runtimeDir: string) {
+    this.parent = `wakegate/${createHash('sha256').update(runtimeDir).digest('hex').slice(0, 12)}`;
     this.version = existsSync(join(ROOT, 'cgroup.controllers')) ? 2 : 1;
   }
 
@@ -87,6 +91,17 @@ export class Cgroups {
       }
     }
     return [...pids];
+  }
+
+  /** Removes this gateway's (empty) parent directories, at shutdown; one still in use stays. */
+  removeScope(): void {
+    for (const dir of this.parentDirs()) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // ENOTEMPTY/EBUSY: a container is still there, and the next start-up cleans it
+      }
+    }
   }
 
   /** Removes the container's (empty) cgroup directories; returns those that could not be removed. */

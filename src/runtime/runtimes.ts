@@ -24,7 +24,7 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
   const root = process.getuid?.() === 0;
   let oci: OciRuntime | undefined;
   if (binary && root) {
-    oci = new OciRuntime(new RuncCli(binary, join(config.runtimeDir, 'runc')), join(config.runtimeDir, 'bundles'), new Cgroups());
+    oci = new OciRuntime(new RuncCli(binary, join(config.runtimeDir, 'runc')), join(config.runtimeDir, 'bundles'), new Cgroups(config.runtimeDir));
     const removed = await oci.removeStale(log);
     if (removed.length > 0) log.warn({ containers: removed }, `removed ${removed.length} stale containers of a previous gateway`);
   }

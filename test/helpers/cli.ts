@@ -58,9 +58,12 @@ export async function runGateway(t: Test, doc: Record<string, unknown>, reuseDir
     });
   };
   t.teardown(async () => {
+    // Gracefully, so that the gateway stops its instances (containers outlive a SIGKILLed gateway).
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
+      clearTimeout(timer);
     }
     if (!reuseDir) rmSync(dir, { recursive: true, force: true });
   });

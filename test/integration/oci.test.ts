@@ -1,11 +1,13 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { alive, FIXTURE_APP, get, startGateway, until } from '../helpers/gateway.js';
 import { runGateway } from '../helpers/cli.js';
 import { findOciRuntime } from '../../src/runtime/executable.js';
+import { Cgroups } from '../../src/runtime/cgroup.js';
 
 const runc = findOciRuntime(undefined, process.env.PATH ?? '');
 const skip = !runc ? 'no OCI runtime installed (apt-get install runc)' : process.getuid?.() !== 0 ? 'containers need root' : false;
@@ -31,8 +33,10 @@ interface Probe {
 const containers = (runtimeDir: string): string[] =>
   execFileSync(runc!, ['--root', join(runtimeDir, 'runc'), 'list', '--quiet'], { encoding: 'utf8' }).split('\n').filter(Boolean);
 
-const cgroupDirs = (id: string): string[] =>
-  ['memory', 'pids', 'cpu', 'unified', ''].map((h) => join('/sys/fs/cgroup', h, 'wakegate', id)).filter((dir) => existsSync(dir));
+const cgroupDirs = (runtimeDir: string, id: string): string[] => {
+  const parent = new Cgroups(runtimeDir).parent;
+  return ['memory', 'pids', 'cpu', 'unified', ''].map((h) => join('/sys/fs/cgroup', h, parent, id)).filter((dir) => existsSync(dir));
+};
 
 t.test('containers', { skip }, async (t) => {
   t.test('a cold start in a container is served, as uid 65534, with the socket as fd 3', async (t) => {
@@ -100,7 +104,7 @@ t.test('containers', { skip }, async (t) => {
     t.ok(result.failed! > 0, `${result.failed} of 64 forks refused (${result.code})`);
     t.ok(result.started! < 32, `${result.started} started`);
     const id = gw.gateway.apps.get('forky')!.instance!.id;
-    t.equal(readFileSync(join('/sys/fs/cgroup/pids/wakegate', id, 'pids.max'), 'utf8').trim(), '32');
+    t.equal(readFileSync(join('/sys/fs/cgroup/pids', new Cgroups(gw.config.runtimeDir).parent, id, 'pids.max'), 'utf8').trim(), '32');
   });
 
   t.test('an idle stop leaves no container, no process and no cgroup', async (t) => {
@@ -108,11 +112,11 @@ t.test('containers', { skip }, async (t) => {
     t.equal((await gw.get('nap.localhost')).status, 200);
     const instance = gw.gateway.apps.get('nap')!.instance!;
     t.same(containers(gw.config.runtimeDir), [instance.id], 'listed by runc while running');
-    t.ok(cgroupDirs(instance.id).length > 0, 'has cgroups while running');
+    t.ok(cgroupDirs(gw.config.runtimeDir, instance.id).length > 0, 'has cgroups while running');
     await until(() => gw.gateway.apps.get('nap')!.state === 'stopped', 5000, 'idle stop');
     t.same(containers(gw.config.runtimeDir), [], 'no container in runc list');
     t.notOk(alive(instance.pid), 'no runc process');
-    t.same(cgroupDirs(instance.id), [], 'no cgroup directory');
+    t.same(cgroupDirs(gw.config.runtimeDir, instance.id), [], 'no cgroup directory');
     t.ok(gw.lines.some((l) => l.app === 'nap' && l.reason === 'idle' && l.code === 0), 'the app exited 0 on SIGTERM');
     t.equal((await gw.get('nap.localhost')).status, 200, 'and starts again');
   });
@@ -130,7 +134,55 @@ t.test('containers', { skip }, async (t) => {
     const cleaned = await second.waitFor((l) => /stale containers/.test(l.msg));
     t.same(cleaned.containers, old, 'removed at start-up');
     t.same(containers(second.runtimeDir), [], 'nothing left in runc list');
-    t.same(cgroupDirs(old[0]!), [], 'nor in the cgroups');
+    t.same(cgroupDirs(second.runtimeDir, old[0]!), [], 'nor in the cgroups');
     t.equal((await get(second.port, 'stale.localhost')).status, 200, 'serves again');
   });
+
+  t.test('a user-supplied bundle runs as its config says, with only the socket plumbing added', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wg-bundle-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    execFileSync(runc!, ['spec', '--bundle', dir]);
+    const spec = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
+      process: { args: string[]; terminal: boolean; env: string[] };
+      mounts: Array<Record<string, unknown>>;
+    };
+    t.equal(spec.process.terminal, true, 'runc spec asks for a terminal, which wakegate turns off');
+    spec.process.args = ['node', '/app/app.mjs'];
+    spec.process.env.push('FROM_BUNDLE=yes');
+    for (const [destination, source] of [['/usr', '/usr'], ['/etc', '/etc'], ['/app', FIXTURE_APP]]) {
+      spec.mounts.push({ destination, type: 'bind', source, options: ['rbind', 'ro'] });
+    }
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
+    mkdirSync(join(dir, 'rootfs'));
+    for (const link of ['bin', 'lib', 'lib64']) symlinkSync(`usr/${link}`, join(dir, 'rootfs', link));
+    const gw = await startGateway(t, { own: { hosts: ['own.localhost'], bundle: dir } }, {}, { realRuntimes: true });
+    const reply = await gw.get('own.localhost');
+    t.equal(reply.status, 200);
+    const body = JSON.parse(reply.body) as { pid: number; uid: number; env: Record<string, string> };
+    t.equal(body.pid, 1);
+    t.equal(body.uid, 0, "the bundle's own user");
+    t.equal(body.env.FROM_BUNDLE, 'yes', "the bundle's own environment");
+    t.equal(body.env.LISTEN_FDNAMES, 'own');
+    t.equal(body.env.LISTEN_PID, '1');
+    t.same(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')), spec, "the user's bundle is left untouched");
+  });
+
+  t.test('runtime auto runs containers where an OCI runtime is installed', async (t) => {
+    const gw = await startGateway(t, { auto: containerApp(['auto.localhost'], { runtime: 'auto' }) }, {}, { realRuntimes: true });
+    t.equal((JSON.parse((await gw.get('auto.localhost')).body) as { pid: number }).pid, 1, 'in a pid namespace');
+    t.notOk(gw.lines.some((l) => /plain processes/.test(l.msg)), 'no fallback warning');
+  });
+});
+
+t.test('runtime auto without an OCI runtime: plain processes, and one warning', async (t) => {
+  const gw = await startGateway(
+    t,
+    { a: containerApp(['a.localhost'], { runtime: 'auto' }), b: containerApp(['b.localhost'], { runtime: 'auto' }) },
+    {},
+    { realRuntimes: true, env: { PATH: '/nonexistent' } },
+  );
+  t.not((JSON.parse((await gw.get('a.localhost')).body) as { pid: number }).pid, 1, 'a plain process');
+  const warnings = gw.lines.filter((l) => /plain processes/.test(l.msg));
+  t.equal(warnings.length, 1, 'one warning line');
+  t.match(warnings[0]?.msg, /apt-get install runc/);
 });
