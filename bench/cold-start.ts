@@ -2,26 +2,31 @@
  * Cold start, bare vs through the gateway, for the same app in the same run. The two paths alternate
  * run by run (ABAB, then BABA) so that thermal or cache drift lands on both equally.
  */
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
-import { closeFd, spawn, unixListen, type ChildHandle } from '../src/native/index.js';
+import { validateConfig } from '../src/config/schema.js';
+import { bareOnce, processStarter, runcStarter } from './bare.js';
 import { GatewayProcess, HELLO_DIR, type LogLine } from './gateway-process.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface ColdStartOptions {
+  readonly runtime: 'process' | 'oci';
+  /** The OCI runtime binary, for runtime oci. */
+  readonly runc?: string;
   readonly runs: number;
   /** Discarded runs of each path first: the very first exec pays for page-cache misses on node itself. */
   readonly warmup: number;
 }
 
 export interface ColdStartResult {
+  readonly runtime: 'process' | 'oci';
   readonly runs: number;
   readonly warmup: number;
   readonly command: readonly string[];
-  /** Spawn to the first response header over the Unix socket, no gateway involved. */
+  /** Spawn (of node, or of `runc run`) to the first response header over the Unix socket, no gateway involved. */
   readonly bare: { readonly samplesMs: number[]; readonly summary: Summary };
   /** Client send to the first response header, through the front listener of a real `wakegate run`. */
   readonly gateway: {
@@ -36,17 +41,19 @@ export interface ColdStartResult {
   readonly ratio: { readonly p50: number; readonly p99: number };
 }
 
-// Same binary and argv on both paths; an absolute path skips the PATH search without changing the exec.
-const COMMAND = [process.execPath, 'server.mjs'] as const;
+// Same binary and argv on both paths; inside a container node comes from the host's /usr, as here.
+const COMMAND = ['/usr/bin/node', 'server.mjs'] as const;
 // The idle stop is how the gateway path gets back to "stopped" between runs until the admin API exists.
 const IDLE_TIMEOUT = '200ms';
-const STOP_GRACE_MS = 5000;
 
 export async function coldStart(opts: ColdStartOptions): Promise<ColdStartResult> {
   const dir = mkdtempSync(join(tmpdir(), 'wg-bench-bare-'));
-  const gateway = GatewayProcess.start({
-    hello: { hosts: ['hello.localhost'], command: COMMAND, dir: HELLO_DIR, runtime: 'process', idleTimeout: IDLE_TIMEOUT },
-  });
+  const hello = { hosts: ['hello.localhost'], command: COMMAND, dir: HELLO_DIR, runtime: opts.runtime, idleTimeout: IDLE_TIMEOUT };
+  const gateway = GatewayProcess.start({ hello }, opts.runc ? { oci: { runtime: opts.runc } } : {});
+  const starter =
+    opts.runtime === 'oci'
+      ? runcStarter(opts.runc!, dir, validateConfig({ listen: { http: ':0' }, oci: { runtime: opts.runc }, apps: { hello } }, join(dir, 'c.json')).apps.hello!)
+      : processStarter(COMMAND, HELLO_DIR);
   try {
     const { port } = await gateway.ready();
     const viaGateway = new GatewayPath(gateway, port);
@@ -56,7 +63,7 @@ export async function coldStart(opts: ColdStartOptions): Promise<ColdStartResult
     for (let i = -opts.warmup; i < opts.runs; i++) {
       const measure = async (path: 'bare' | 'gateway'): Promise<void> => {
         if (path === 'bare') {
-          const ms = await bareOnce(join(dir, 'hello.sock'));
+          const ms = await bareOnce(join(dir, 'hello.sock'), starter);
           if (i >= 0) bare.push(ms);
         } else {
           const { ms, line } = await viaGateway.once();
@@ -73,6 +80,7 @@ export async function coldStart(opts: ColdStartOptions): Promise<ColdStartResult
     const g = summarize(through);
     const loggedSamples = logged.map((l) => ({ spawnMs: Number(l.spawnMs), firstByteMs: Number(l.firstByteMs) }));
     return {
+      runtime: opts.runtime,
       runs: opts.runs,
       warmup: opts.warmup,
       command: ['node', 'examples/hello/server.mjs'],
@@ -91,48 +99,6 @@ export async function coldStart(opts: ColdStartOptions): Promise<ColdStartResult
     await gateway.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/**
- * What the gateway does on a cold start, minus the gateway: a listening socket made before the app,
- * the request queued in its backlog while node boots, and the same clean env (PATH + LISTEN_*).
- */
-async function bareOnce(socketPath: string): Promise<number> {
-  const fd = unixListen(socketPath, 128);
-  const client = new Client('http://localhost', { socketPath });
-  const devNull = openSync('/dev/null', 'r+');
-  let child: ChildHandle | undefined;
-  try {
-    const t0 = performance.now();
-    child = spawn(COMMAND[0], COMMAND, { PATH: process.env.PATH ?? '/usr/bin:/bin' }, [fd], {
-      cwd: HELLO_DIR,
-      setsid: true,
-      stdio: [devNull, devNull, 2],
-      listenFdNames: ['hello'],
-      deathSignal: 'SIGKILL',
-    });
-    const res = await client.request({ path: '/', method: 'GET' });
-    const elapsed = performance.now() - t0;
-    await res.body.dump();
-    if (res.statusCode !== 200) throw new Error(`bare cold start answered ${res.statusCode}`);
-    return elapsed;
-  } finally {
-    closeSync(devNull);
-    // Closed before SIGTERM: the app's server.close() waits for open keep-alive connections.
-    await client.close();
-    if (child) await stopChild(child);
-    closeFd(fd);
-    rmSync(socketPath, { force: true });
-  }
-}
-
-async function stopChild(child: ChildHandle): Promise<void> {
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((done) => (timer = setTimeout(done, STOP_GRACE_MS, 'late')));
-  if ((await Promise.race([child.exited, late])) === 'late') child.kill('SIGKILL');
-  clearTimeout(timer);
-  await child.exited;
 }
 
 class GatewayPath {

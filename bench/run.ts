@@ -5,7 +5,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { findOciRuntime } from '../src/runtime/executable.js';
 import { coldStart, type ColdStartResult } from './cold-start.js';
+import { containerMemory, type ContainerMemoryResult } from './container-memory.js';
 import { density, type DensityResult } from './density.js';
 import { ROOT } from './gateway-process.js';
 import { recordMachine, type MachineInfo } from './machine.js';
@@ -16,6 +18,9 @@ export interface BenchReport {
   readonly quick: boolean;
   readonly machine: MachineInfo;
   readonly coldStart: ColdStartResult;
+  /** Present where an OCI runtime is installed and the bench runs as root. */
+  readonly coldStartOci?: ColdStartResult;
+  readonly containerMemory?: ContainerMemoryResult;
   readonly density: DensityResult;
 }
 
@@ -37,10 +42,29 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const machine = recordMachine();
   progress(`cold start: ${opts.runs} runs per path (+1 warm-up each), alternating bare/gateway`);
-  const cold = await coldStart({ runs: opts.runs, warmup: 1 });
+  const cold = await coldStart({ runtime: 'process', runs: opts.runs, warmup: 1 });
+  const runc = process.getuid?.() === 0 ? findOciRuntime(undefined, process.env.PATH ?? '') : undefined;
+  let coldOci: ColdStartResult | undefined;
+  let memory: ContainerMemoryResult | undefined;
+  if (runc) {
+    progress(`cold start in containers (${runc}): ${opts.runs} runs per path, alternating bare runc run/gateway`);
+    coldOci = await coldStart({ runtime: 'oci', runc, runs: opts.runs, warmup: 1 });
+    progress('container memory while running and after the idle stop');
+    memory = await containerMemory(runc);
+  } else {
+    progress('no OCI runtime (or not root): container scenarios skipped');
+  }
   progress(`density: ${opts.appCounts.join(', ')} apps vs 0`);
   const dens = await density({ appCounts: opts.appCounts, settleMs: 1000 });
-  const report: BenchReport = { startedAt, quick: opts.quick, machine, coldStart: cold, density: dens };
+  const report: BenchReport = {
+    startedAt,
+    quick: opts.quick,
+    machine,
+    coldStart: cold,
+    ...(coldOci && { coldStartOci: coldOci }),
+    ...(memory && { containerMemory: memory }),
+    density: dens,
+  };
 
   process.stdout.write(`${render(report)}\n`);
   const dir = join(ROOT, 'bench/results');
@@ -60,7 +84,6 @@ function render(r: BenchReport): string {
   const m = r.machine;
   const c = r.coldStart;
   const d = r.density;
-  const row = (name: string, s: Summary): string[] => [name, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.min), ms(s.max)];
   const sections = [
     `## wakegate bench, ${r.startedAt}${r.quick ? ' (quick)' : ''}`,
     markdownTable(
@@ -76,23 +99,9 @@ function render(r: BenchReport): string {
         ['wrk', m.tools.wrk],
       ],
     ),
-    `### Cold start, \`${c.command.join(' ')}\`, ${c.runs} runs per path (ms, nearest-rank)`,
-    markdownTable(
-      ['path', 'p50', 'p90', 'p99', 'min', 'max'],
-      [
-        row('bare (spawn → first header)', c.bare.summary),
-        row('gateway (send → first header)', c.gateway.summary),
-        row('gateway log: spawnMs', c.gateway.loggedSpawnMs),
-        row('gateway log: firstByteMs', c.gateway.loggedFirstByteMs),
-      ],
-    ),
-    markdownTable(
-      ['gateway vs bare', 'p50', 'p99'],
-      [
-        ['overhead (gateway − bare), ms', ms(c.overheadMs.p50), ms(c.overheadMs.p99)],
-        ['ratio (gateway / bare)', ratio(c.gateway.summary.p50, c.bare.summary.p50), ratio(c.gateway.summary.p99, c.bare.summary.p99)],
-      ],
-    ),
+    ...coldStartTables(c, 'node fork/exec'),
+    ...(r.coldStartOci ? coldStartTables(r.coldStartOci, '`runc run` of the same bundle') : []),
+    ...(r.containerMemory ? memoryTables(r.containerMemory) : []),
     `### Density: configured apps, none running (RSS after ${d.settleMs} ms settle)`,
     markdownTable(
       ['apps', 'start-up ms', 'RSS MB', 'peak RSS MB', 'fds', 'per app KB', 'per app fds'],
@@ -111,6 +120,42 @@ function render(r: BenchReport): string {
     ),
   ];
   return sections.join('\n\n');
+}
+
+function coldStartTables(c: ColdStartResult, bare: string): string[] {
+  const row = (name: string, s: Summary): string[] => [name, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.min), ms(s.max)];
+  return [
+    `### Cold start, runtime ${c.runtime}, \`${c.command.join(' ')}\`, ${c.runs} runs per path (ms, nearest-rank)`,
+    markdownTable(
+      ['path', 'p50', 'p90', 'p99', 'min', 'max'],
+      [
+        row(`bare: ${bare} (spawn → first header)`, c.bare.summary),
+        row('gateway (send → first header)', c.gateway.summary),
+        row('gateway log: spawnMs', c.gateway.loggedSpawnMs),
+        row('gateway log: firstByteMs', c.gateway.loggedFirstByteMs),
+      ],
+    ),
+    markdownTable(
+      ['gateway vs bare', 'p50', 'p99'],
+      [
+        ['overhead (gateway − bare), ms', ms(c.overheadMs.p50), ms(c.overheadMs.p99)],
+        ['ratio (gateway / bare)', ratio(c.gateway.summary.p50, c.bare.summary.p50), ratio(c.gateway.summary.p99, c.bare.summary.p99)],
+      ],
+    ),
+  ];
+}
+
+function memoryTables(m: ContainerMemoryResult): string[] {
+  return [
+    `### Container memory, read from its cgroup (\`${m.command}\`)`,
+    markdownTable(
+      ['when', 'cgroup usage MB', 'of which RSS MB'],
+      [
+        ['running, 1 s after its first response', mb(m.runningBytes), m.runningRssBytes === null ? '-' : mb(m.runningRssBytes)],
+        ['after the idle stop', m.cgroupExistsAfterStop ? 'cgroup still there' : '0 (cgroup removed)', '0'],
+      ],
+    ),
+  ];
 }
 
 main().catch((err: unknown) => {
