@@ -8,6 +8,7 @@ import { alive, FIXTURE_APP, get, startGateway, until } from '../helpers/gateway
 import { runGateway } from '../helpers/cli.js';
 import { findOciRuntime } from '../../src/runtime/executable.js';
 import { Cgroups } from '../../src/runtime/cgroup.js';
+import { sharesFromWeight } from '../../src/runtime/bundle.js';
 
 const runc = findOciRuntime(undefined, process.env.PATH ?? '');
 const skip = !runc ? 'no OCI runtime installed (apt-get install runc)' : process.getuid?.() !== 0 ? 'containers need root' : false;
@@ -98,13 +99,26 @@ t.test('containers', { skip }, async (t) => {
     t.equal((await gw.get('hog.localhost')).status, 200, 'started again');
   });
 
-  t.test('the pids limit holds', async (t) => {
-    const gw = await startGateway(t, { forky: containerApp(['forky.localhost'], { pids: 32 }) }, {}, { realRuntimes: true });
+  t.test('the pids limit holds; memory (swap included) and CPU weight reach the cgroup', async (t) => {
+    const gw = await startGateway(t, { forky: containerApp(['forky.localhost'], { pids: 32, memory: '96Mi', cpuWeight: 200 }) }, {}, { realRuntimes: true });
     const result = JSON.parse((await gw.get('forky.localhost', '/probe/spawn?n=64')).body) as Probe & { code?: string };
     t.ok(result.failed! > 0, `${result.failed} of 64 forks refused (${result.code})`);
     t.ok(result.started! < 32, `${result.started} started`);
     const id = gw.gateway.apps.get('forky')!.instance!.id;
-    t.equal(readFileSync(join('/sys/fs/cgroup/pids', new Cgroups(gw.config.runtimeDir).parent, id, 'pids.max'), 'utf8').trim(), '32');
+    const cgroups = new Cgroups(gw.config.runtimeDir);
+    const read = (controller: string, file: string): string =>
+      readFileSync(join('/sys/fs/cgroup', cgroups.version === 2 ? '' : controller, cgroups.parent, id, file), 'utf8').trim();
+    if (cgroups.version === 1) {
+      t.equal(read('pids', 'pids.max'), '32');
+      t.equal(read('memory', 'memory.limit_in_bytes'), String(96 * 1024 ** 2));
+      t.equal(read('memory', 'memory.memsw.limit_in_bytes'), String(96 * 1024 ** 2), 'no swap beyond the limit');
+      t.equal(read('cpu', 'cpu.shares'), String(sharesFromWeight(200)));
+    } else {
+      t.equal(read('', 'pids.max'), '32');
+      t.equal(read('', 'memory.max'), String(96 * 1024 ** 2));
+      t.equal(read('', 'memory.swap.max'), '0', 'no swap beyond the limit');
+      t.equal(read('', 'cpu.weight'), '200');
+    }
   });
 
   t.test('an idle stop leaves no container, no process and no cgroup', async (t) => {
