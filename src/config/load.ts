@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type CST, LineCounter, Parser, parseDocument } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../errors.js';
+import { duplicateKey } from './json-keys.js';
 import { type ValidateOptions, validateConfig } from './schema.js';
 import type { GatewayConfig } from './types.js';
 
@@ -25,6 +26,8 @@ export async function loadConfig(file: string, opts?: ValidateOptions): Promise<
  */
 export function parseConfig(text: string, file: string, opts?: ValidateOptions): GatewayConfig {
   const abs = resolve(file);
+  const json = parseJson(text, abs);
+  if (json !== undefined) return validateConfig(json.value, abs, opts);
   const lines = new LineCounter();
   let raw: unknown;
   const depth = nestingDepth(text);
@@ -50,6 +53,24 @@ export function parseConfig(text: string, file: string, opts?: ValidateOptions):
     throw new ConfigError(abs, [{ path: '', message }], { cause: err });
   }
   return validateConfig(raw, abs, opts);
+}
+
+/**
+ * A JSON document is parsed by JSON.parse, a hundred times faster than the YAML parser (a 10,000-app
+ * config: ~20 ms instead of ~5 s, which a reload would spend with the event loop blocked). Anything that
+ * is not valid JSON returns undefined and goes to the YAML parser, whose errors carry line and column.
+ */
+function parseJson(text: string, file: string): { value: unknown } | undefined {
+  if (!/^\s*\{/.test(text)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const dup = duplicateKey(text);
+  if (dup) throw new ConfigError(file, [{ path: '', message: `duplicate key ${JSON.stringify(dup.key)} at line ${dup.line}` }]);
+  return { value };
 }
 
 /**
