@@ -146,3 +146,30 @@ export class UnavailableError extends WakegateError {
     super(`app ${app} is unavailable (${reason})`);
   }
 }
+
+/** An admin request without the right bearer token. */
+export class UnauthorizedError extends WakegateError {
+  readonly code = 'WG_ERR_UNAUTHORIZED';
+  constructor() {
+    super('a valid bearer token is required');
+  }
+}
+
+/** An admin path or app name that does not exist. */
+export class NotFoundError extends WakegateError {
+  readonly code = 'WG_ERR_NOT_FOUND';
+  constructor(readonly what: string) {
+    super(`${what} not found`);
+  }
+}
+
+/** An admin path asked with the wrong method. */
+export class MethodNotAllowedError extends WakegateError {
+  readonly code = 'WG_ERR_METHOD_NOT_ALLOWED';
+  constructor(
+    readonly method: string,
+    readonly allowed: readonly string[],
+  ) {
+    super(`${method} is not allowed here; use ${allowed.join(' or ')}`);
+  }
+}

@@ -1,11 +1,16 @@
+import { AdminServer } from './admin/server.js';
 import { AppRegistry, type ReloadSummary } from './app-registry.js';
+import type { AppActivator } from './activator/app-activator.js';
 import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
 import { TrustedProxies } from './front/forwarded.js';
-import { HttpListener, type BoundAddress } from './front/http-listener.js';
+import { HttpListener } from './front/http-listener.js';
 import { RequestHandler } from './front/request-handler.js';
+import type { BoundAddress } from './listen.js';
 import type { Logger } from './log.js';
+import { fanOut } from './metrics/fan-out.js';
 import { LogRecorder } from './metrics/log-recorder.js';
+import { PromRecorder } from './metrics/prom.js';
 import type { OciRuntime } from './runtime/oci.js';
 import { createRuntimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -14,7 +19,15 @@ export interface GatewayOptions {
   readonly log: Logger;
   /** Defaults to the runtime the config names; tests may pass their own. */
   readonly runtimeFor?: (spec: AppSpec) => Runtime;
+  /** Receives activator events besides the log and the metrics. */
   readonly recorder?: Recorder;
+}
+
+interface Parts {
+  readonly registry: AppRegistry;
+  readonly listener: HttpListener;
+  readonly admin: AdminServer | undefined;
+  readonly oci: OciRuntime | undefined;
 }
 
 /** Wires the components for one config; holds no policy of its own. */
@@ -25,11 +38,10 @@ export class Gateway {
 
   private constructor(
     config: GatewayConfig,
-    private readonly registry: AppRegistry,
-    private readonly listener: HttpListener,
+    private readonly parts: Parts,
     readonly address: BoundAddress,
+    readonly adminAddress: BoundAddress | undefined,
     private readonly log: Logger,
-    private readonly oci: OciRuntime | undefined,
   ) {
     this.config = config;
     this.trusted = new TrustedProxies(config.trustedProxies);
@@ -38,11 +50,10 @@ export class Gateway {
   static async start(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
     const { log } = options;
     const runtimes = options.runtimeFor ? undefined : await createRuntimes(config, log.child({ component: 'runtime' }));
-    const registry = new AppRegistry(config.runtimeDir, {
-      runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor,
-      recorder: options.recorder ?? new LogRecorder(log.child({ component: 'activator' })),
-      log,
-    });
+    // The metrics read the apps at scrape time; the registry exists by the first scrape.
+    const metrics: PromRecorder = new PromRecorder((): AppActivator[] => registry.list());
+    const recorders: Recorder[] = [new LogRecorder(log.child({ component: 'activator' })), metrics, ...(options.recorder ? [options.recorder] : [])];
+    const registry: AppRegistry = new AppRegistry(config.runtimeDir, { runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor, recorder: fanOut(...recorders), log });
     registry.apply(config, config.shutdownTimeoutMs);
     let gateway: Gateway | undefined;
     const handler = new RequestHandler({
@@ -50,27 +61,40 @@ export class Gateway {
       trusted: () => gateway!.trusted,
       log: log.child({ component: 'front' }),
       logRequests: () => gateway!.config.log.requests,
+      recordRequest: (app, status, seconds) => metrics.request(app, status, seconds),
     });
     const listener = new HttpListener(handler, log.child({ component: 'front' }));
+    const admin = config.admin
+      ? new AdminServer({
+          apps: registry,
+          metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+          drainMs: () => gateway!.config.shutdownTimeoutMs,
+          token: config.admin.token,
+          log: log.child({ component: 'admin' }),
+        })
+      : undefined;
     let address: BoundAddress;
+    let adminAddress: BoundAddress | undefined;
     try {
       address = await listener.listen(config.listen.http);
+      adminAddress = admin && config.admin ? await admin.listen(config.admin.listen) : undefined;
     } catch (err) {
-      await registry.closeAll(0);
+      await Promise.all([listener.close(0), admin?.close(), registry.closeAll(0)]);
       throw err;
     }
-    gateway = new Gateway(config, registry, listener, address, log, runtimes?.oci);
+    gateway = new Gateway(config, { registry, listener, admin, oci: runtimes?.oci }, address, adminAddress, log);
     log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir }, 'wakegate listening');
+    if (adminAddress) log.info({ address: adminAddress, token: config.admin?.token !== undefined }, 'admin listening');
     return gateway;
   }
 
   get apps(): AppRegistry {
-    return this.registry;
+    return this.parts.registry;
   }
 
   /**
-   * Applies a new config (the caller has validated it). The listen address and runtimeDir cannot move
-   * while running; a change to them is reported and ignored until the next start.
+   * Applies a new config (the caller has validated it). The listen addresses, runtimeDir and the OCI
+   * runtime cannot move while running; a change to them is reported and ignored until the next start.
    */
   reload(config: GatewayConfig): ReloadSummary & { removal: Promise<void> } {
     for (const key of ['listen', 'runtimeDir', 'admin', 'oci'] as const) {
@@ -78,7 +102,7 @@ export class Gateway {
         this.log.warn({ key }, `${key} changed; it takes effect only after a restart, ignoring`);
       }
     }
-    const result = this.registry.apply(config, config.shutdownTimeoutMs);
+    const result = this.parts.registry.apply(config, config.shutdownTimeoutMs);
     this.config = config;
     this.trusted = new TrustedProxies(config.trustedProxies);
     this.log.info({ added: result.added, removed: result.removed, changed: result.changed }, 'config reloaded');
@@ -90,8 +114,9 @@ export class Gateway {
     this.closing ??= (async () => {
       const grace = this.config.shutdownTimeoutMs;
       this.log.info({ graceMs: grace }, 'shutting down');
-      await Promise.all([this.listener.close(grace), this.registry.closeAll(grace)]);
-      this.oci?.close();
+      await Promise.all([this.parts.listener.close(grace), this.parts.registry.closeAll(grace)]);
+      await this.parts.admin?.close();
+      this.parts.oci?.close();
       this.log.info('shutdown complete');
     })();
     return this.closing;

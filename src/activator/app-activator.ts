@@ -12,11 +12,12 @@ import type { Logger } from '../log.js';
 import { describeExit, type ExitInfo, type Instance, type Runtime } from '../runtime/runtime.js';
 import type { Upstream } from '../upstream/pool.js';
 import { Backoff } from './backoff.js';
+import { AppRecord } from './app-record.js';
 import { Generation, type Lease } from './generation.js';
-
-export type { Lease };
 import { IdleTimer } from './idle-timer.js';
 import type { AppState, ExitReason, Recorder } from './recorder.js';
+
+export type { Lease };
 
 export interface ActivatorDeps {
   /** Asked at every start, so that a reload that changes an app's runtime takes effect at its next start. */
@@ -43,10 +44,15 @@ export class AppActivator {
   private readonly backoff = new Backoff();
   private readonly idle = new IdleTimer(() => this.gen && this.stop(this.gen, 'idle'));
 
+  /** Counts and last events, for status; also the one way events reach the recorder. */
+  readonly record: AppRecord;
+
   constructor(
     private appSpec: AppSpec,
     private readonly deps: ActivatorDeps,
-  ) {}
+  ) {
+    this.record = new AppRecord(appSpec.name, deps.recorder);
+  }
 
   get name(): string {
     return this.appSpec.name;
@@ -69,6 +75,10 @@ export class AppActivator {
   get idleDeadline(): number | undefined {
     return this.idle.deadline;
   }
+  /** Milliseconds until a start is allowed again after crashes; 0 when it is allowed now. */
+  get backoffRemainingMs(): number {
+    return this.backoff.remaining(Date.now());
+  }
 
   /** A changed spec takes effect at the next start; a running instance keeps the spec it started with. */
   updateSpec(spec: AppSpec): void {
@@ -77,6 +87,7 @@ export class AppActivator {
 
   /** Resolves when the request may be sent. Throws a WakegateError when it must be answered by the gateway. */
   async acquire(): Promise<Lease> {
+    this.record.request();
     for (;;) {
       if (this.closedFor) throw new UnavailableError(this.name, this.closedFor);
       const gen = this.gen;
@@ -97,15 +108,30 @@ export class AppActivator {
         }
         continue;
       }
-      const wait = this.backoff.remaining(Date.now());
-      if (wait > 0) throw new BackoffError(this.name, wait);
-      this.startGeneration();
+      this.start();
     }
   }
 
+  /** Starts an instance without a request (admin); it counts as running at its first answer, or after startTimeout. */
+  start(): void {
+    if (this.closedFor) throw new UnavailableError(this.name, this.closedFor);
+    if (this.current !== 'stopped') return;
+    const wait = this.backoff.remaining(Date.now());
+    if (wait > 0) throw new BackoffError(this.name, wait);
+    this.startGeneration();
+  }
+
+  /**
+   * Lets in-flight requests and upgraded connections finish (for up to `graceMs`), holding new requests
+   * meanwhile, then stops the instance; the held requests then start a new one.
+   */
+  drain(graceMs: number): Promise<void> {
+    return this.stopInstance('drain', undefined, graceMs);
+  }
+
   /** Stops the instance, if any. Requests still on it complete unless `failure` is given. */
-  async stopInstance(reason: ExitReason, failure?: WakegateError): Promise<void> {
-    if (this.gen) this.stop(this.gen, reason, failure);
+  async stopInstance(reason: ExitReason, failure?: WakegateError, quietMs?: number): Promise<void> {
+    if (this.gen) this.stop(this.gen, reason, failure, quietMs);
     await this.stoppedSignal;
   }
 
@@ -162,7 +188,7 @@ export class AppActivator {
     gen.waiting.clear();
     if (gen !== this.gen || this.current !== 'starting') return;
     this.setState('running');
-    this.deps.recorder.coldStart(this.name, {
+    this.record.coldStart({
       instance: gen.instance?.id,
       result: 'ok',
       spawnMs: gen.spawnedAt === undefined ? undefined : gen.spawnedAt - gen.triggeredAt,
@@ -178,7 +204,7 @@ export class AppActivator {
     // rather than count a failure that no request saw.
     if (gen.inflight === 0) return this.confirm(gen, false);
     const failure = new StartTimeoutError(this.name, gen.spec.startTimeoutMs);
-    this.deps.recorder.coldStart(this.name, { instance: gen.instance?.id, result: 'timeout', spawnMs: undefined, firstByteMs: undefined, error: failure });
+    this.record.coldStart({ instance: gen.instance?.id, result: 'timeout', spawnMs: undefined, firstByteMs: undefined, error: failure });
     this.backoff.recordFailure(Date.now(), 0);
     this.stop(gen, 'start_timeout', failure);
   }
@@ -190,7 +216,7 @@ export class AppActivator {
     gen.upstream.destroy(gen.failure);
     if (!gen.stopReason) {
       this.backoff.recordFailure(Date.now(), 0);
-      this.deps.recorder.coldStart(this.name, { instance: undefined, result: 'failed', spawnMs: undefined, firstByteMs: undefined, error: failure });
+      this.record.coldStart({ instance: undefined, result: 'failed', spawnMs: undefined, firstByteMs: undefined, error: failure });
     }
     this.finish(gen);
   }
@@ -207,14 +233,14 @@ export class AppActivator {
       gen.failure ??= new InstanceCrashedError(this.name, describeExit(exit));
       backoffMs = this.backoff.recordFailure(now, gen.runningSince === undefined ? 0 : now - gen.runningSince);
       if (!gen.confirmed) {
-        this.deps.recorder.coldStart(this.name, { instance: instance.id, result: 'failed', spawnMs: undefined, firstByteMs: undefined, error: gen.failure });
+        this.record.coldStart({ instance: instance.id, result: 'failed', spawnMs: undefined, firstByteMs: undefined, error: gen.failure });
       }
     }
     // Whatever is still on this instance's connections cannot be answered any more.
     gen.upstream.destroy(gen.failure ?? new InstanceCrashedError(this.name, describeExit(exit)));
     for (const close of gen.upgraded) close();
     gen.becameQuiet();
-    this.deps.recorder.instanceExited(this.name, {
+    this.record.exited({
       instance: instance.id,
       pid: instance.pid,
       reason,
@@ -235,7 +261,7 @@ export class AppActivator {
     this.report();
   }
 
-  private stop(gen: Generation, reason: ExitReason, failure?: WakegateError): void {
+  private stop(gen: Generation, reason: ExitReason, failure?: WakegateError, quietMs?: number): void {
     if (gen.stopReason || gen !== this.gen) return;
     gen.stopReason = reason;
     clearTimeout(gen.startTimer);
@@ -249,7 +275,9 @@ export class AppActivator {
     } else {
       gen.upstream.close();
     }
-    void gen.instance?.stop(gen.spec.stopTimeoutMs);
+    const kill = (): void => void gen.instance?.stop(gen.spec.stopTimeoutMs);
+    if (quietMs === undefined) kill();
+    else void gen.quiet(quietMs).then(kill);
   }
 
   private maybeIdle(gen: Generation): void {
@@ -261,10 +289,10 @@ export class AppActivator {
     const prev = this.current;
     if (prev === next) return;
     this.current = next;
-    this.deps.recorder.stateChanged(this.name, prev, next);
+    this.record.stateChanged(prev, next);
   }
 
   private report(): void {
-    this.deps.recorder.load(this.name, this.inflight, this.queued);
+    this.record.load(this.inflight, this.queued);
   }
 }

@@ -19,6 +19,7 @@ import {
   render,
   requiredField,
   string,
+  keyPath,
   ipOrCidr,
   kind,
 } from './checks.js';
@@ -120,7 +121,15 @@ function adminSection(issues: Issues, v: unknown, path: string, baseDir: string)
     return t;
   });
   if (listen === undefined) return undefined;
+  // The admin API can stop every tenant: beyond this host it must not be reachable without a token.
+  if (token === undefined && m.token === undefined && listen.kind === 'tcp' && !isLoopback(listen.host)) {
+    return issues.add(keyPath(path, 'token'), `required when admin.listen is not a loopback address or a Unix socket (it is ${render(listen.host)})`);
+  }
   return token === undefined ? { listen } : { listen, token };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function logSection(issues: Issues, v: unknown, env: NodeJS.ProcessEnv): GatewayConfig['log'] | undefined {

@@ -4,10 +4,13 @@ import {
   BackoffError,
   BadRequestError,
   InstanceCrashedError,
+  MethodNotAllowedError,
   NoRouteError,
+  NotFoundError,
   QueueFullError,
   StartFailedError,
   StartTimeoutError,
+  UnauthorizedError,
   UnavailableError,
   UpstreamError,
   WakegateError,
@@ -25,7 +28,9 @@ export function answerFor(err: unknown): ErrorAnswer {
   if (!(err instanceof WakegateError)) return { status: 500, code: 'WG_ERR_INTERNAL', message: 'internal gateway error' };
   const base = { code: err.code, message: err.message };
   if (err instanceof BadRequestError) return { ...base, status: 400 };
-  if (err instanceof NoRouteError) return { ...base, status: 404 };
+  if (err instanceof NoRouteError || err instanceof NotFoundError) return { ...base, status: 404 };
+  if (err instanceof UnauthorizedError) return { ...base, status: 401 };
+  if (err instanceof MethodNotAllowedError) return { ...base, status: 405 };
   if (err instanceof InstanceCrashedError || err instanceof UpstreamError) return { ...base, status: 502 };
   if (err instanceof BackoffError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
   if (err instanceof StartTimeoutError || err instanceof QueueFullError || err instanceof StartFailedError || err instanceof UnavailableError) {
@@ -50,6 +55,8 @@ export function sendError(res: ServerResponse, err: unknown): ErrorAnswer {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     ...(answer.retryAfterSec === undefined ? {} : { 'retry-after': String(answer.retryAfterSec) }),
+    ...(err instanceof UnauthorizedError ? { 'www-authenticate': 'Bearer realm="wakegate"' } : {}),
+    ...(err instanceof MethodNotAllowedError ? { allow: err.allowed.join(', ') } : {}),
   });
   res.end(text);
   return answer;

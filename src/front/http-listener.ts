@@ -1,15 +1,14 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ListenAddress } from '../config/types.js';
 import { BadRequestError } from '../errors.js';
+import { listenOn, type BoundAddress } from '../listen.js';
 import { sendRawError } from './error-response.js';
 import type { Logger } from '../log.js';
 import type { RequestHandler } from './request-handler.js';
 
-/** A bound listener's address: `host:port` for TCP, the path for a Unix socket. */
-export type BoundAddress = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+export type { BoundAddress };
 
 /**
  * The shared front port. Node's parser enforces HTTP/1.1 framing (and answers 400 to a request without
@@ -37,22 +36,7 @@ export class HttpListener {
   }
 
   listen(address: ListenAddress): Promise<BoundAddress> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      const done = (): void => {
-        this.server.off('error', reject);
-        this.server.on('error', (err) => this.log.error({ err }, 'front listener failed'));
-        const bound = this.server.address() as AddressInfo | string;
-        resolve(typeof bound === 'string' ? { kind: 'unix', path: bound } : { kind: 'tcp', host: bound.address, port: bound.port });
-      };
-      if (address.kind === 'unix') {
-        // A socket file left by a gateway that died would make bind fail with EADDRINUSE.
-        rmSync(address.path, { force: true });
-        this.server.listen({ path: address.path, backlog: 4096 }, done);
-      } else {
-        this.server.listen({ host: address.host, port: address.port, backlog: 4096 }, done);
-      }
-    });
+    return listenOn(this.server, address, (err) => this.log.error({ err }, 'front listener failed'));
   }
 
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. */

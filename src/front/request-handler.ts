@@ -15,6 +15,8 @@ export interface FrontOptions {
   readonly trusted: () => TrustedProxies;
   readonly log: Logger;
   readonly logRequests: () => boolean;
+  /** One finished request (metrics); `app` is '' when no app was routed to. */
+  readonly recordRequest?: (app: string, status: number, seconds: number) => void;
 }
 
 /** Routes each request to its app's activator and proxies it once the activator says it may go. */
@@ -62,6 +64,7 @@ export class RequestHandler {
 
   private finish(req: IncomingMessage, started: number, app: string | undefined, outcome: { status: number; error?: unknown }): void {
     const code = outcome.error instanceof WakegateError ? outcome.error.code : undefined;
+    this.options.recordRequest?.(app ?? '', outcome.status, (performance.now() - started) / 1000);
     if (code && outcome.status >= 500) {
       this.options.log.warn({ app, status: outcome.status, code, err: outcome.error }, 'failed to serve request');
     } else if (this.options.logRequests()) {

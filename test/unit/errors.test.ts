@@ -19,6 +19,9 @@ const samples: errors.WakegateError[] = [
   new errors.InstanceCrashedError('app', 'code 1'),
   new errors.UpstreamError('app'),
   new errors.UnavailableError('app', 'shutdown'),
+  new errors.UnauthorizedError(),
+  new errors.NotFoundError('app x'),
+  new errors.MethodNotAllowedError('GET', ['POST']),
 ];
 
 /** Codes that exist only as answers, without a class of their own. */

@@ -1,0 +1,48 @@
+import type { AppState, ColdStartEvent, ExitEvent, Recorder } from './recorder.js';
+
+export type LastColdStart = ColdStartEvent & { readonly at: number };
+
+/** What an app's activator reports, kept for status queries and passed on to the recorder. */
+export class AppRecord {
+  private lastCold: LastColdStart | undefined;
+  private lastExit: (ExitEvent & { readonly at: number }) | undefined;
+  private requestCount = 0;
+
+  constructor(
+    private readonly app: string,
+    private readonly recorder: Recorder,
+  ) {}
+
+  /** Requests routed to the app since the gateway started, answered by it or by the gateway. */
+  get requests(): number {
+    return this.requestCount;
+  }
+  get lastColdStart(): LastColdStart | undefined {
+    return this.lastCold;
+  }
+  get lastExitEvent(): (ExitEvent & { readonly at: number }) | undefined {
+    return this.lastExit;
+  }
+
+  request(): void {
+    this.requestCount += 1;
+  }
+
+  coldStart(event: ColdStartEvent): void {
+    this.lastCold = { ...event, at: Date.now() };
+    this.recorder.coldStart(this.app, event);
+  }
+
+  exited(event: ExitEvent): void {
+    this.lastExit = { ...event, at: Date.now() };
+    this.recorder.instanceExited(this.app, event);
+  }
+
+  stateChanged(from: AppState, to: AppState): void {
+    this.recorder.stateChanged(this.app, from, to);
+  }
+
+  load(inflight: number, queued: number): void {
+    this.recorder.load(this.app, inflight, queued);
+  }
+}

@@ -1,0 +1,104 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AppActivator } from '../activator/app-activator.js';
+import type { ListenAddress } from '../config/types.js';
+import { MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { sendError } from '../front/error-response.js';
+import { listenOn, type BoundAddress } from '../listen.js';
+import type { Logger } from '../log.js';
+import { snapshot } from './snapshot.js';
+
+export interface AdminDeps {
+  readonly apps: { get(name: string): AppActivator | undefined; list(): AppActivator[] };
+  /** The Prometheus exposition: content type and text. */
+  readonly metrics: () => Promise<{ contentType: string; text: string }>;
+  /** How long a drain may wait for in-flight requests. */
+  readonly drainMs: () => number;
+  readonly token: string | undefined;
+  readonly log: Logger;
+}
+
+type Route = { method: 'GET' | 'POST'; handle: (app: AppActivator | undefined) => Promise<unknown> };
+
+/**
+ * The admin listener: metrics, health, app status and the start/stop/drain actions. With a token set,
+ * every request must carry it (`Authorization: Bearer …`); config validation refuses a non-loopback
+ * address without one.
+ */
+export class AdminServer {
+  private readonly server: Server;
+  private readonly tokenDigest: Buffer | undefined;
+
+  constructor(private readonly deps: AdminDeps) {
+    this.tokenDigest = deps.token === undefined ? undefined : digest(deps.token);
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!(err instanceof Error && 'code' in err && String(err.code).startsWith('WG_ERR_'))) deps.log.error({ err }, 'failed to answer admin request');
+        sendError(res, err);
+      });
+    });
+  }
+
+  listen(address: ListenAddress): Promise<BoundAddress> {
+    return listenOn(this.server, address, (err) => this.deps.log.error({ err }, 'admin listener failed'));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.authorized(req.headers.authorization)) throw new UnauthorizedError();
+    const path = new URL(req.url ?? '/', 'http://admin').pathname;
+    if (path === '/metrics') {
+      only(req, 'GET');
+      const { contentType, text } = await this.deps.metrics();
+      res.writeHead(200, { 'content-type': contentType }).end(text);
+      return;
+    }
+    if (path === '/healthz') return void json(res, 200, (only(req, 'GET'), { status: 'ok' }));
+    if (path === '/apps') {
+      only(req, 'GET');
+      return void json(res, 200, await Promise.all(this.deps.apps.list().map(snapshot)));
+    }
+    const match = /^\/apps\/([^/]+)(?:\/(start|stop|drain))?$/.exec(path);
+    if (!match) throw new NotFoundError(`path ${path}`);
+    const app = this.deps.apps.get(decodeURIComponent(match[1]!));
+    if (!app) throw new NotFoundError(`app ${JSON.stringify(decodeURIComponent(match[1]!))}`);
+    const route = this.routes[match[2] ?? 'status']!;
+    only(req, route.method);
+    await route.handle(app);
+    json(res, match[2] === 'start' ? 202 : 200, await snapshot(app));
+  }
+
+  private readonly routes: Record<string, Route> = {
+    status: { method: 'GET', handle: async () => undefined },
+    // Returns at once: the start goes on, and the answer shows it starting.
+    start: { method: 'POST', handle: async (app) => app!.start() },
+    stop: { method: 'POST', handle: (app) => app!.stopInstance('stop') },
+    drain: { method: 'POST', handle: (app) => app!.drain(this.deps.drainMs()) },
+  };
+
+  private authorized(header: string | undefined): boolean {
+    if (!this.tokenDigest) return true;
+    const match = /^Bearer (.+)$/i.exec(header ?? '');
+    // Digests have equal lengths, so the comparison time says nothing about the token.
+    return match !== null && timingSafeEqual(digest(match[1]!), this.tokenDigest);
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+function only(req: IncomingMessage, method: 'GET' | 'POST'): void {
+  if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) throw new MethodNotAllowedError(req.method ?? '?', [method]);
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  const body = `${JSON.stringify(value, null, 2)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+}

@@ -1,0 +1,52 @@
+import type { AppActivator } from '../activator/app-activator.js';
+
+/** The JSON an operator gets for one app from GET /apps and /apps/:name (documented in the README). */
+export interface AppSnapshot {
+  readonly name: string;
+  readonly state: string;
+  readonly runtime: string;
+  readonly hosts: readonly string[];
+  readonly instance: { readonly id: string; readonly pid: number } | null;
+  readonly memoryBytes: number | null;
+  readonly requests: number;
+  readonly inflight: number;
+  readonly queued: number;
+  readonly lastColdStart: {
+    readonly at: string;
+    readonly result: string;
+    readonly spawnMs: number | null;
+    readonly firstByteMs: number | null;
+  } | null;
+  readonly lastExit: { readonly at: string; readonly reason: string; readonly code: number | null; readonly signal: string | null } | null;
+  /** When the idle stop happens if nothing arrives, and in how many ms; null when no countdown runs. */
+  readonly idleStopAt: string | null;
+  readonly idleStopInMs: number | null;
+  /** Crash-loop backoff left before the next start is allowed; 0 when none. */
+  readonly backoffMs: number;
+}
+
+export async function snapshot(app: AppActivator): Promise<AppSnapshot> {
+  const instance = app.instance;
+  const stats = instance ? await instance.stats().catch(() => ({ memoryBytes: null })) : { memoryBytes: null };
+  const cold = app.record.lastColdStart;
+  const exit = app.record.lastExitEvent;
+  const deadline = app.idleDeadline;
+  return {
+    name: app.name,
+    state: app.state,
+    runtime: app.spec.runtime,
+    hosts: app.spec.hosts,
+    instance: instance ? { id: instance.id, pid: instance.pid } : null,
+    memoryBytes: stats.memoryBytes,
+    requests: app.record.requests,
+    inflight: app.inflight,
+    queued: app.queued,
+    lastColdStart: cold
+      ? { at: new Date(cold.at).toISOString(), result: cold.result, spawnMs: cold.spawnMs ?? null, firstByteMs: cold.firstByteMs ?? null }
+      : null,
+    lastExit: exit ? { at: new Date(exit.at).toISOString(), reason: exit.reason, code: exit.exit.code, signal: exit.exit.signal } : null,
+    idleStopAt: deadline === undefined ? null : new Date(deadline).toISOString(),
+    idleStopInMs: deadline === undefined ? null : Math.max(0, deadline - Date.now()),
+    backoffMs: app.backoffRemainingMs,
+  };
+}

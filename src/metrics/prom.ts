@@ -1,0 +1,98 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AppState, ColdStartEvent, ExitEvent, Recorder } from '../activator/recorder.js';
+import type { InstanceStats } from '../runtime/runtime.js';
+
+/** What the metrics read from each app at scrape time; AppActivator has this shape. */
+export interface AppGauges {
+  readonly name: string;
+  readonly state: AppState;
+  readonly inflight: number;
+  readonly queued: number;
+  readonly instance: { stats(): Promise<InstanceStats> } | undefined;
+}
+
+const STATES: readonly AppState[] = ['stopped', 'starting', 'running', 'stopping'];
+// Cold starts run from a forked process (ms) to a slow JVM in a container (tens of s).
+const COLD_START_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * The Prometheus view. Events (cold starts, exits, requests) are counted as they happen; per-app state,
+ * load and memory are read from the apps when scraped, so they cost nothing while nobody scrapes and
+ * never keep series for apps a reload removed. Labels are app names, codes and fixed enums only.
+ */
+export class PromRecorder implements Recorder {
+  readonly registry = new Registry();
+  private readonly coldStarts: Counter<'app' | 'result'>;
+  private readonly coldStartSeconds: Histogram<'app' | 'phase'>;
+  private readonly requestsTotal: Counter<'app' | 'code'>;
+  private readonly requestSeconds: Histogram<'app'>;
+  private readonly exits: Counter<'app' | 'reason'>;
+
+  constructor(apps: () => Iterable<AppGauges>) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.coldStarts = new Counter({ name: 'wakegate_cold_starts_total', help: 'Cold starts, by result (ok, failed, timeout).', labelNames: ['app', 'result'], registers });
+    this.coldStartSeconds = new Histogram({
+      name: 'wakegate_cold_start_seconds',
+      help: 'Cold start duration from the first request: spawn (runtime start returned) and first_byte (first response byte).',
+      labelNames: ['app', 'phase'],
+      buckets: COLD_START_BUCKETS,
+      registers,
+    });
+    this.requestsTotal = new Counter({ name: 'wakegate_requests_total', help: 'Requests, by app and HTTP status (499: the client left first).', labelNames: ['app', 'code'], registers });
+    this.requestSeconds = new Histogram({ name: 'wakegate_request_duration_seconds', help: 'Request duration through the gateway.', labelNames: ['app'], buckets: REQUEST_BUCKETS, registers });
+    this.exits = new Counter({ name: 'wakegate_instance_exits_total', help: 'Instance exits, by reason.', labelNames: ['app', 'reason'], registers });
+    // Per-app gauges are rebuilt from the apps at each scrape: reset first, so removed apps disappear.
+    const perApp = <L extends string>(name: string, help: string, labelNames: L[], fill: (gauge: Gauge<L>, apps: AppGauges[]) => Promise<void> | void): void => {
+      const gauge: Gauge<L> = new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect: () => {
+          gauge.reset();
+          return fill(gauge, [...apps()]);
+        },
+      });
+    };
+    perApp('wakegate_app_state', 'Current state of each app: 1 for the state it is in, 0 for the others.', ['app', 'state'], (g, list) => {
+      for (const app of list) for (const s of STATES) g.set({ app: app.name, state: s }, s === app.state ? 1 : 0);
+    });
+    perApp('wakegate_inflight_requests', 'Requests being served by the app now.', ['app'], (g, list) => list.forEach((app) => g.set({ app: app.name }, app.inflight)));
+    perApp('wakegate_queued_requests', 'Requests waiting for the app to start.', ['app'], (g, list) => list.forEach((app) => g.set({ app: app.name }, app.queued)));
+    perApp('wakegate_running_instances', 'Instances that exist now (starting, running or stopping).', [], (g, list) => g.set(list.filter((app) => app.instance).length));
+    perApp('wakegate_instance_memory_bytes', 'Memory of each running instance (container cgroup, or process RSS).', ['app'], async (g, list) => {
+      const running = list.filter((app) => app.instance !== undefined);
+      const stats = await Promise.all(running.map((app) => app.instance!.stats().catch(() => ({ memoryBytes: null }))));
+      running.forEach((app, i) => {
+        const bytes = stats[i]!.memoryBytes;
+        if (bytes !== null) g.set({ app: app.name }, bytes);
+      });
+    });
+  }
+
+  coldStart(app: string, e: ColdStartEvent): void {
+    this.coldStarts.inc({ app, result: e.result });
+    if (e.spawnMs !== undefined) this.coldStartSeconds.observe({ app, phase: 'spawn' }, e.spawnMs / 1000);
+    if (e.firstByteMs !== undefined) this.coldStartSeconds.observe({ app, phase: 'first_byte' }, e.firstByteMs / 1000);
+  }
+
+  instanceExited(app: string, e: ExitEvent): void {
+    this.exits.inc({ app, reason: e.reason });
+  }
+
+  /** One finished request; `app` is '' for requests no app was routed to (400, 404). */
+  request(app: string, status: number, seconds: number): void {
+    this.requestsTotal.inc({ app, code: String(status === 0 ? 499 : status) });
+    if (app) this.requestSeconds.observe({ app }, seconds);
+  }
+
+  stateChanged(): void {
+    // Read from the apps at scrape time.
+  }
+
+  load(): void {
+    // Read from the apps at scrape time.
+  }
+}
