@@ -173,3 +173,18 @@ export class MethodNotAllowedError extends WakegateError {
     super(`${method} is not allowed here; use ${allowed.join(' or ')}`);
   }
 }
+
+/**
+ * A request on the app's wake-ignore list arrived while it is stopped: answered without waking it, with
+ * 503 or with the status and body the operator configured.
+ */
+export class AsleepError extends WakegateError {
+  readonly code = 'WG_ERR_ASLEEP';
+  constructor(
+    readonly app: string,
+    readonly retryAfterSec: number | undefined,
+    readonly configured?: { readonly status: number; readonly body: string },
+  ) {
+    super(`app ${app} is stopped, and this request does not wake it`);
+  }
+}

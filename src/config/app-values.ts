@@ -2,7 +2,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { lookupGroup, lookupUser, MAX_ID, primaryGidOf } from './accounts.js';
-import { type Issues, absolutePath, integer, keyPath, kind, mapping, render, size, string } from './checks.js';
+import { type Issues, absolutePath, duration, field, integer, keyPath, kind, list, mapping, render, size, string } from './checks.js';
+import type { WakeIgnore } from './types.js';
 
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Below this, runc's own init plus any language runtime is OOM-killed before the app listens.
@@ -77,4 +78,33 @@ export function group(issues: Issues, v: unknown, path: string): number | undefi
   if (name === undefined) return undefined;
   const gid = lookupGroup(name);
   return typeof gid === 'string' ? issues.add(path, gid) : gid;
+}
+
+/** `wakeIgnore: { paths, userAgents, response: { status, body, retryAfter } }`. */
+export function wakeIgnore(issues: Issues, v: unknown, path: string): WakeIgnore | undefined {
+  const m = mapping(issues, v, path, ['paths', 'userAgents', 'response']);
+  if (!m) return undefined;
+  const before = issues.count;
+  const paths = field(issues, m, 'paths', path, (is, p, at) =>
+    list(is, p, at, 'an array of paths', (i, x, xp) => {
+      const s = string(i, x, xp, 'a path starting with /');
+      return s === undefined || s.startsWith('/') ? s : i.add(xp, `expected a path starting with /, got ${render(s)}`);
+    }),
+  );
+  const agents = field(issues, m, 'userAgents', path, (is, a, at) => list(is, a, at, 'an array of User-Agent substrings', string));
+  const response = field(issues, m, 'response', path, (is, r, at) => {
+    const rm = mapping(is, r, at, ['status', 'body', 'retryAfter']);
+    if (!rm) return undefined;
+    const status = field(is, rm, 'status', at, (i, x, xp) => integer(i, x, xp, 200, 599)) ?? 503;
+    const body = field(is, rm, 'body', at, (i, x, xp) => (typeof x === 'string' ? x : i.add(xp, `expected a string, got ${kind(x)}`))) ?? '';
+    const retryAfterMs = field(is, rm, 'retryAfter', at, duration);
+    return retryAfterMs === undefined ? { status, body } : { status, body, retryAfterSec: Math.ceil(retryAfterMs / 1000) };
+  });
+  if (issues.count > before) return undefined;
+  if (!paths?.length && !agents?.length) return issues.add(path, 'needs at least one of paths or userAgents');
+  return {
+    paths: paths ?? [],
+    userAgents: (agents ?? []).map((a) => a.toLowerCase()),
+    ...(response && { response }),
+  };
 }

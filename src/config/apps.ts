@@ -1,5 +1,5 @@
 /** The `defaults` and `apps` sections: per-app settings, inheritance from defaults, and host ownership. */
-import { bundleDir, directory, environment, group, memory, user, type UserId } from './app-values.js';
+import { bundleDir, directory, environment, group, memory, user, wakeIgnore, type UserId } from './app-values.js';
 import {
   type Check,
   type Issues,
@@ -19,11 +19,11 @@ import {
   string,
   hostPattern,
 } from './checks.js';
-import type { AppSpec, RuntimeKind } from './types.js';
+import type { AppSpec, RuntimeKind, WakeIgnore } from './types.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'auto'];
 const PER_APP_KEYS = ['hosts', 'command', 'dir', 'env', 'bundle'];
-const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'maxConnectionAge', 'memory', 'pids', 'cpuWeight', 'user', 'group'];
+const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'maxConnectionAge', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -49,6 +49,7 @@ export interface Tunables {
   pids?: number;
   cpuWeight?: number;
   user?: UserId;
+  wakeIgnore?: WakeIgnore;
   gid?: number;
 }
 
@@ -153,6 +154,8 @@ function app(
   if (memoryBytes !== undefined) spec.memoryBytes = memoryBytes;
   if (pids !== undefined) spec.pids = pids;
   if (cpuWeight !== undefined) spec.cpuWeight = cpuWeight;
+  const ignore = pick('wakeIgnore');
+  if (ignore !== undefined) spec.wakeIgnore = ignore;
   return spec;
 }
 
@@ -169,6 +172,7 @@ function tunables(issues: Issues, m: Mapping, path: string): Tunables {
     cpuWeight: field(issues, m, 'cpuWeight', path, (is, v, p) => integer(is, v, p, 1, 10_000)),
     user: field(issues, m, 'user', path, user),
     gid: field(issues, m, 'group', path, group),
+    wakeIgnore: field(issues, m, 'wakeIgnore', path, wakeIgnore),
   };
 }
 

@@ -8,6 +8,16 @@ export type RuntimeKind = 'process' | 'oci' | 'auto';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
+/** Requests that must not wake a stopped app (monitors, health checks), and what they get instead. */
+export interface WakeIgnore {
+  /** Exact paths, or prefixes when they end in `*`. */
+  readonly paths: readonly string[];
+  /** Lower-cased substrings of the User-Agent. */
+  readonly userAgents: readonly string[];
+  /** What such a request gets while the app is stopped; absent: 503 WG_ERR_ASLEEP with Retry-After. */
+  readonly response?: { readonly status: number; readonly body: string; readonly retryAfterSec?: number };
+}
+
 export interface AppSpec {
   /** The key under `apps`; matches /^[a-z0-9][a-z0-9_-]{0,62}$/ so it is safe in paths and container ids. */
   readonly name: string;
@@ -34,6 +44,7 @@ export interface AppSpec {
   readonly memoryBytes?: number;
   readonly pids?: number;
   readonly cpuWeight?: number;
+  readonly wakeIgnore?: WakeIgnore;
 }
 
 export interface GatewayConfig {

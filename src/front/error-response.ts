@@ -1,6 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
+  AsleepError,
   BackoffError,
   BadRequestError,
   InstanceCrashedError,
@@ -21,6 +22,8 @@ export interface ErrorAnswer {
   readonly code: string;
   readonly message: string;
   readonly retryAfterSec?: number;
+  /** A body to send as it is instead of the JSON error (an operator-configured answer). */
+  readonly body?: string;
 }
 
 /** The one place where errors become HTTP statuses. Anything unknown is a 500 and a gateway bug. */
@@ -32,6 +35,10 @@ export function answerFor(err: unknown): ErrorAnswer {
   if (err instanceof UnauthorizedError) return { ...base, status: 401 };
   if (err instanceof MethodNotAllowedError) return { ...base, status: 405 };
   if (err instanceof InstanceCrashedError || err instanceof UpstreamError) return { ...base, status: 502 };
+  if (err instanceof AsleepError) {
+    const retry = err.retryAfterSec === undefined ? {} : { retryAfterSec: err.retryAfterSec };
+    return err.configured ? { ...base, ...retry, status: err.configured.status, body: err.configured.body } : { ...base, ...retry, status: 503 };
+  }
   if (err instanceof BackoffError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
   if (err instanceof StartTimeoutError || err instanceof QueueFullError || err instanceof StartFailedError || err instanceof UnavailableError) {
     return { ...base, status: 503, retryAfterSec: 1 };
@@ -40,7 +47,11 @@ export function answerFor(err: unknown): ErrorAnswer {
 }
 
 function body(answer: ErrorAnswer): string {
-  return `${JSON.stringify({ error: { code: answer.code, message: answer.message } })}\n`;
+  return answer.body ?? `${JSON.stringify({ error: { code: answer.code, message: answer.message } })}\n`;
+}
+
+function contentType(answer: ErrorAnswer): string {
+  return answer.body === undefined ? 'application/json' : 'text/plain; charset=utf-8';
 }
 
 /** Answers a plain request with the error, or cuts the response if its head is already sent. */
@@ -52,7 +63,7 @@ export function sendError(res: ServerResponse, err: unknown): ErrorAnswer {
   }
   const text = body(answer);
   res.writeHead(answer.status, {
-    'content-type': 'application/json',
+    'content-type': contentType(answer),
     'content-length': Buffer.byteLength(text),
     ...(answer.retryAfterSec === undefined ? {} : { 'retry-after': String(answer.retryAfterSec) }),
     ...(err instanceof UnauthorizedError ? { 'www-authenticate': 'Bearer realm="wakegate"' } : {}),
@@ -69,7 +80,7 @@ export function sendRawError(socket: Duplex, err: unknown): ErrorAnswer {
   const retry = answer.retryAfterSec === undefined ? '' : `retry-after: ${answer.retryAfterSec}\r\n`;
   if (socket.writable) {
     socket.end(
-      `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
+      `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}\r\ncontent-type: ${contentType(answer)}\r\n` +
         `content-length: ${Buffer.byteLength(text)}\r\n${retry}connection: close\r\n\r\n${text}`,
     );
   } else {

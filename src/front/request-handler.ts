@@ -1,13 +1,23 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AppActivator, Lease } from '../activator/app-activator.js';
-import { BadRequestError, WakegateError } from '../errors.js';
+import { AsleepError, BadRequestError, WakegateError } from '../errors.js';
+import type { WakeIgnore } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { sendError, sendRawError } from './error-response.js';
 import { upstreamHeaders, type TrustedProxies } from './forwarded.js';
 import { proxyHttp, type ProxyOutcome } from './proxy.js';
 import type { Router } from './router.js';
 import { proxyUpgrade } from './upgrade.js';
+import { mustNotWake } from './wake-ignore.js';
+
+/** The default Retry-After for a request that was not allowed to wake its app. */
+const ASLEEP_RETRY_SEC = 10;
+
+function asleep(app: string, rule: WakeIgnore): AsleepError {
+  if (!rule.response) return new AsleepError(app, ASLEEP_RETRY_SEC);
+  return new AsleepError(app, rule.response.retryAfterSec, rule.response);
+}
 
 export interface FrontOptions {
   /** Read on every request, so that a reload swaps routes without touching the listener. */
@@ -50,6 +60,7 @@ export class RequestHandler {
       // Origin-form only: absolute-form and authority-form would make the gateway an open proxy.
       if (!req.url?.startsWith('/')) throw new BadRequestError('request target must be a path');
       app = this.options.router().resolve(req.headers.host);
+      if (mustNotWake(app.spec.wakeIgnore, app.state, req)) return { app: app.name, outcome: { status: 0 }, error: asleep(app.name, app.spec.wakeIgnore!) };
       const lease = await app.acquire();
       try {
         return { app: app.name, outcome: await run(app, lease) };
@@ -65,7 +76,7 @@ export class RequestHandler {
   private finish(req: IncomingMessage, started: number, app: string | undefined, outcome: { status: number; error?: unknown }): void {
     const code = outcome.error instanceof WakegateError ? outcome.error.code : undefined;
     this.options.recordRequest?.(app ?? '', outcome.status, (performance.now() - started) / 1000);
-    if (code && outcome.status >= 500) {
+    if (code && outcome.status >= 500 && !(outcome.error instanceof AsleepError)) {
       this.options.log.warn({ app, status: outcome.status, code, err: outcome.error }, 'failed to serve request');
     } else if (this.options.logRequests()) {
       this.options.log.info(

@@ -32,7 +32,21 @@ export class PromRecorder implements Recorder {
   constructor(apps: () => Iterable<AppGauges>) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.coldStarts = new Counter({ name: 'wakegate_cold_starts_total', help: 'Cold starts, by result (ok, failed, timeout).', labelNames: ['app', 'result'], registers });
+    // prom-client names these gauges *_total, which promtool rejects as counter-only; they add little.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
+    // The common series start at 0, so that Prometheus's increase() counts an app's first event too.
+    const seed = <L extends string>(counter: Counter<'app' | L>, label: L, value: string): void => {
+      for (const app of apps()) counter.inc({ app: app.name, [label]: value } as Record<'app' | L, string>, 0);
+    };
+    this.coldStarts = new Counter({
+      name: 'wakegate_cold_starts_total',
+      help: 'Cold starts, by result (ok, failed, timeout).',
+      labelNames: ['app', 'result'],
+      registers,
+      collect: () => seed(this.coldStarts, 'result', 'ok'),
+    });
     this.coldStartSeconds = new Histogram({
       name: 'wakegate_cold_start_seconds',
       help: 'Cold start duration from the first request: spawn (runtime start returned) and first_byte (first response byte).',
@@ -42,7 +56,13 @@ export class PromRecorder implements Recorder {
     });
     this.requestsTotal = new Counter({ name: 'wakegate_requests_total', help: 'Requests, by app and HTTP status (499: the client left first).', labelNames: ['app', 'code'], registers });
     this.requestSeconds = new Histogram({ name: 'wakegate_request_duration_seconds', help: 'Request duration through the gateway.', labelNames: ['app'], buckets: REQUEST_BUCKETS, registers });
-    this.exits = new Counter({ name: 'wakegate_instance_exits_total', help: 'Instance exits, by reason.', labelNames: ['app', 'reason'], registers });
+    this.exits = new Counter({
+      name: 'wakegate_instance_exits_total',
+      help: 'Instance exits, by reason.',
+      labelNames: ['app', 'reason'],
+      registers,
+      collect: () => seed(this.exits, 'reason', 'idle'),
+    });
     // Per-app gauges are rebuilt from the apps at each scrape: reset first, so removed apps disappear.
     const perApp = <L extends string>(name: string, help: string, labelNames: L[], fill: (gauge: Gauge<L>, apps: AppGauges[]) => Promise<void> | void): void => {
       const gauge: Gauge<L> = new Gauge<L>({

@@ -22,6 +22,7 @@ const samples: errors.WakegateError[] = [
   new errors.UnauthorizedError(),
   new errors.NotFoundError('app x'),
   new errors.MethodNotAllowedError('GET', ['POST']),
+  new errors.AsleepError('app', 10),
 ];
 
 /** Codes that exist only as answers, without a class of their own. */
