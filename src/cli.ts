@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { runStatus } from './admin/status-command.js';
 import { loadConfig } from './config/load.js';
 import { ConfigError } from './errors.js';
 import { Gateway } from './gateway.js';
@@ -10,6 +11,10 @@ const HELP = `wakegate: a socket-activated, on-demand container gateway
 Usage:
   wakegate run   -c FILE   serve the apps in FILE (YAML or JSON)
   wakegate check -c FILE   validate FILE; exit 1 listing every error
+  wakegate status [--admin ADDR | -c FILE] [--token T] [--json]
+                           the apps of a running gateway: state, pid, memory, requests,
+                           last cold start, idle stop; ADDR is host:port or unix:/path
+                           (default 127.0.0.1:9090; token also from WAKEGATE_ADMIN_TOKEN)
   wakegate --help | --version
 
 Signals (run): SIGHUP reloads FILE; SIGTERM or SIGINT shut down gracefully.
@@ -20,11 +25,27 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      admin: { type: 'string' },
+      token: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
   });
   const command = positionals[0];
   if (values.help || command === 'help') return void process.stdout.write(HELP), 0;
   if (values.version) return void process.stdout.write(`${await version()}\n`), 0;
+  if (command === 'status') {
+    try {
+      await runStatus({ admin: values.admin, config: values.config, token: values.token, json: values.json ?? false }, process.stdout);
+      return 0;
+    } catch (err) {
+      process.stderr.write(`wakegate status: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 1;
+    }
+  }
   if (command !== 'run' && command !== 'check') {
     process.stderr.write(`${command ? `unknown command: ${command}\n` : ''}${HELP}`);
     return 2;

@@ -1,5 +1,4 @@
-import { request } from 'undici';
-import { Client } from 'undici';
+import { Client, request } from 'undici';
 import type { ListenAddress } from '../config/types.js';
 
 /** Parses `host:port`, `[::1]:port` or `unix:/path` as given to `wakegate status --admin`. */
@@ -13,10 +12,13 @@ export function parseAdminAddress(text: string): ListenAddress {
 /** GETs a JSON document from the admin API; throws with the status and the server's error message. */
 export async function adminGet(address: ListenAddress, path: string, token: string | undefined): Promise<unknown> {
   const headers = token ? { authorization: `Bearer ${token}` } : {};
-  const res =
-    address.kind === 'unix'
-      ? await new Client('http://admin', { socketPath: address.path }).request({ path, method: 'GET', headers })
-      : await request(`http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}${path}`, { headers });
+  const where = address.kind === 'unix' ? `unix:${address.path}` : `${address.host}:${address.port}`;
+  const res = await (address.kind === 'unix'
+    ? new Client('http://admin', { socketPath: address.path }).request({ path, method: 'GET', headers })
+    : request(`http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}${path}`, { headers })
+  ).catch((err: Error) => {
+    throw new Error(`failed to reach the admin API at ${where}: ${err.message}`);
+  });
   const body = (await res.body.json().catch(() => undefined)) as { error?: { message?: string } } | undefined;
   if (res.statusCode !== 200) throw new Error(`admin API answered ${res.statusCode}: ${body?.error?.message ?? 'no details'}`);
   return body;

@@ -1,0 +1,125 @@
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import type { BoundAddress } from '../../src/listen.js';
+import { fixtureApp, get, startGateway, until } from '../helpers/gateway.js';
+import { CLI, runGateway } from '../helpers/cli.js';
+
+const exec = promisify(execFile);
+const TOKEN = 'a-long-enough-admin-token';
+
+function adminUrl(address: BoundAddress | undefined, path: string): string {
+  if (address?.kind !== 'tcp') throw new Error('expected a TCP admin address');
+  return `http://127.0.0.1:${address.port}${path}`;
+}
+
+async function admin(address: BoundAddress | undefined, path: string, init: { method?: 'GET' | 'POST'; token?: string } = {}) {
+  const res = await request(adminUrl(address, path), {
+    method: init.method ?? 'GET',
+    headers: init.token === undefined ? {} : { authorization: `Bearer ${init.token}` },
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, json: (): Record<string, unknown> => JSON.parse(text) as Record<string, unknown> };
+}
+
+t.test('the admin token is enforced on every path', async (t) => {
+  const gw = await startGateway(t, { a: fixtureApp(['a.localhost']) }, { admin: { listen: '127.0.0.1:0', token: TOKEN } });
+  for (const path of ['/metrics', '/healthz', '/apps', '/apps/a']) {
+    const none = await admin(gw.gateway.adminAddress, path);
+    t.equal(none.status, 401, `${path} without a token`);
+    t.equal(none.headers['www-authenticate'], 'Bearer realm="wakegate"');
+    t.equal((await admin(gw.gateway.adminAddress, path, { token: `${TOKEN}x` })).status, 401, `${path} with a wrong token`);
+    t.equal((await admin(gw.gateway.adminAddress, path, { token: TOKEN })).status, 200, `${path} with the token`);
+  }
+  t.equal((await admin(gw.gateway.adminAddress, '/apps/a/stop', { method: 'POST' })).status, 401, 'actions too');
+});
+
+t.test('start, stop and drain an app from the admin API; app JSON; metrics', async (t) => {
+  const gw = await startGateway(t, { a: fixtureApp(['a.localhost'], { idleTimeout: '1h' }) }, { admin: { listen: '127.0.0.1:0' } });
+  const started = await admin(gw.gateway.adminAddress, '/apps/a/start', { method: 'POST' });
+  t.equal(started.status, 202);
+  t.equal(started.json().state, 'starting');
+  t.equal((await gw.get('a.localhost')).status, 200);
+  t.equal(gw.runtime.starts, 1, 'the request used the instance the admin started');
+  const app = (await admin(gw.gateway.adminAddress, '/apps/a')).json();
+  t.match(app, { name: 'a', state: 'running', runtime: 'process', hosts: ['a.localhost'], requests: 1, inflight: 0, queued: 0, backoffMs: 0 });
+  t.match(app.instance, { id: /^a-\d+$/, pid: Number });
+  t.ok((app.memoryBytes as number) > 1024 * 1024, 'memory of the running instance');
+  t.match(app.lastColdStart, { result: 'ok', spawnMs: Number, firstByteMs: Number });
+  t.ok((app.idleStopInMs as number) > 3_000_000, 'idle deadline');
+
+  const metrics = (await admin(gw.gateway.adminAddress, '/metrics')).text;
+  t.match(metrics, /^wakegate_cold_starts_total\{app="a",result="ok"\} 1$/m);
+  t.match(metrics, /^wakegate_requests_total\{app="a",code="200"\} 1$/m);
+  t.match(metrics, /^wakegate_app_state\{app="a",state="running"\} 1$/m);
+  t.match(metrics, /^wakegate_running_instances 1$/m);
+  t.match(metrics, /^wakegate_instance_memory_bytes\{app="a"\} \d+/m);
+  t.match(metrics, /^wakegate_cold_start_seconds_count\{app="a",phase="first_byte"\} 1$/m);
+
+  const slow = gw.get('a.localhost', '/slow?ms=500');
+  await until(() => gw.gateway.apps.get('a')!.inflight === 1, 2000);
+  const drained = await admin(gw.gateway.adminAddress, '/apps/a/drain', { method: 'POST' });
+  t.equal((await slow).status, 200, 'drain let the in-flight request finish');
+  t.equal(drained.json().state, 'stopped');
+  t.match(gw.lines.find((l) => l.reason === 'drain'), { app: 'a', code: 0 });
+
+  t.equal((await gw.get('a.localhost')).status, 200);
+  const stopped = await admin(gw.gateway.adminAddress, '/apps/a/stop', { method: 'POST' });
+  t.equal(stopped.json().state, 'stopped');
+  t.match((await admin(gw.gateway.adminAddress, '/metrics')).text, /^wakegate_instance_exits_total\{app="a",reason="stop"\} 1$/m);
+  t.equal((await admin(gw.gateway.adminAddress, '/apps/nope')).status, 404);
+  t.equal((await admin(gw.gateway.adminAddress, '/apps/a/stop')).status, 405, 'actions need POST');
+});
+
+t.test('wake-ignore: monitors get an answer from the gateway while the app sleeps, and reach it once it runs', async (t) => {
+  const gw = await startGateway(t, {
+    a: fixtureApp(['a.localhost'], { wakeIgnore: { paths: ['/healthz', '/status/*'], userAgents: ['Kube-Probe'] } }),
+    b: fixtureApp(['b.localhost'], { wakeIgnore: { paths: ['/ping'], response: { status: 200, body: 'asleep', retryAfter: '30s' } } }),
+  });
+  for (const [path, ua] of [['/healthz', 'curl'], ['/status/deep', 'curl'], ['/', 'kube-probe/1.29']] as const) {
+    const reply = await gw.get('a.localhost', path, { 'user-agent': ua });
+    t.equal(reply.status, 503, `${path} (${ua})`);
+    t.equal(reply.headers['retry-after'], '10');
+    t.match(reply.body, /WG_ERR_ASLEEP/);
+  }
+  t.equal(gw.runtime.starts, 0, 'nothing woke');
+  const custom = await gw.get('b.localhost', '/ping');
+  t.same([custom.status, custom.body, custom.headers['retry-after']], [200, 'asleep', '30'], 'the configured answer');
+  t.equal(gw.runtime.starts, 0);
+  t.equal((await gw.get('a.localhost', '/healthzz')).status, 200, 'a path not on the list wakes the app');
+  const proxied = await gw.get('a.localhost', '/healthz', { 'user-agent': 'kube-probe/1.29' });
+  t.equal(proxied.status, 200, 'the same monitor request reaches a running app');
+  t.equal(JSON.parse(proxied.body).path, '/healthz');
+});
+
+t.test('wakegate status prints a table (and --json) from a running gateway', async (t) => {
+  const gw = await runGateway(t, { admin: { listen: '127.0.0.1:0', token: TOKEN }, apps: { a: fixtureApp(['a.localhost']), b: fixtureApp(['b.localhost']) } });
+  const adminLine = await gw.waitFor((l) => l.msg === 'admin listening');
+  const address = `127.0.0.1:${(adminLine.address as { port: number }).port}`;
+  const body = JSON.parse((await get(gw.port, 'a.localhost')).body) as { pid: number };
+  const table = await exec(process.execPath, [CLI, 'status', '--admin', address, '--token', TOKEN]);
+  const [header, ...rows] = table.stdout.trim().split('\n');
+  t.match(header, /^APP\s+STATE\s+PID\s+MEMORY\s+REQUESTS\s+COLD START\s+IDLE STOP IN$/);
+  t.match(rows[0], new RegExp(`^a\\s+running\\s+${body.pid}\\s+[\\d.]+ MiB\\s+1\\s+\\d+ ms\\s+\\d+s$`));
+  t.match(rows[1], /^b\s+stopped\s+-\s+-\s+0\s+-\s+-$/);
+  // The gateway listens on port 0; a config naming the real port is what an operator's file would say.
+  const statusConfig = join(gw.dir, 'status.json');
+  writeFileSync(statusConfig, JSON.stringify({ listen: { http: '127.0.0.1:0' }, admin: { listen: address }, apps: {} }));
+  const json = await exec(process.execPath, [CLI, 'status', '-c', statusConfig, '--json'], { env: { ...process.env, WAKEGATE_ADMIN_TOKEN: TOKEN } });
+  t.match(JSON.parse(json.stdout), [{ name: 'a', state: 'running' }, { name: 'b', state: 'stopped' }]);
+  const denied = await exec(process.execPath, [CLI, 'status', '--admin', address]).catch((e: { code: number; stderr: string }) => e);
+  t.equal((denied as { code: number }).code, 1);
+  t.match((denied as { stderr: string }).stderr, /401: a valid bearer token is required/);
+});
+
+t.test('logs: one line per request only with log.requests', async (t) => {
+  const quiet = await startGateway(t, { a: fixtureApp(['a.localhost']) });
+  await quiet.get('a.localhost');
+  t.notOk(quiet.lines.some((l) => l.msg === 'request'), 'off by default');
+  const loud = await startGateway(t, { a: fixtureApp(['a.localhost']) }, { log: { requests: true } });
+  await loud.get('a.localhost', '/x');
+  t.match(loud.lines.find((l) => l.msg === 'request'), { app: 'a', method: 'GET', url: '/x', status: 200, ms: Number });
+});
