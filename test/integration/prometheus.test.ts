@@ -55,7 +55,7 @@ t.test('a real Prometheus scrapes the admin listener and counts cold starts', as
   t.ok(Number(exits.data?.result[0]?.value[1]) >= 2, `idle exits counted: ${JSON.stringify(exits.data?.result)}`);
 
   // rate() and increase() need two samples in their window; the series may be only one scrape old.
-  await poll('count_over_time(wakegate_cold_starts_total{app="a",result="ok"}[1m])', (v) => Number(v) >= 2, 10_000);
+  await poll('count_over_time(wakegate_cold_start_seconds_count{app="a",phase="first_byte"}[1m])', (v) => Number(v) >= 2, 10_000);
   // Every dashboard query is valid PromQL to this Prometheus, and the cold-start panels have data.
   const dashboard = JSON.parse(readFileSync(join(ROOT, 'examples/grafana/wakegate.json'), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
   for (const panel of dashboard.panels) {
