@@ -1,13 +1,13 @@
-import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { AppSpec } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { closeFd, pipe, spawn, type ChildHandle, type ExitStatus } from '../native/index.js';
+import type { ChildHandle, ExitStatus } from '../native/index.js';
 import { writeBundle } from './bundle.js';
 import type { Cgroups } from './cgroup.js';
 import { DEFAULT_PATH } from './executable.js';
-import { forwardOutput } from './output.js';
+import { spawnWithOutput } from './output.js';
 import type { RuncCli } from './runc.js';
 import type { ExitInfo, Instance, InstanceStats, Runtime } from './runtime.js';
 
@@ -73,29 +73,16 @@ export class OciRuntime implements Runtime {
   async start(app: AppSpec, sockets: readonly number[], log: Logger): Promise<Instance> {
     const id = `${CONTAINER_PREFIX}${app.name}-${++this.serial}`;
     const bundle = writeBundle(join(this.bundlesDir, app.name), app, { cgroupsPath: this.cgroups.pathFor(id) });
-    const devNull = openSync('/dev/null', 'r');
-    const [outRead, outWrite] = pipe();
-    const [errRead, errWrite] = pipe();
-    let child: ChildHandle;
-    try {
-      child = spawn(this.runc.binary, this.runc.runArgs(bundle, id), { PATH: process.env.PATH || DEFAULT_PATH }, sockets, {
-        setsid: true,
-        stdio: [devNull, outWrite, errWrite],
-        listenFdNames: sockets.map(() => app.name),
-        // runc forwards SIGTERM to the container; what survives a dead gateway is removed at its next start.
-        deathSignal: 'SIGTERM',
-      });
-    } catch (err) {
-      closeFd(outRead);
-      closeFd(errRead);
-      throw err;
-    } finally {
-      closeSync(devNull);
-      closeFd(outWrite);
-      closeFd(errWrite);
-    }
     const instanceLog = log.child({ instance: id });
-    const output = Promise.all([forwardOutput(outRead, 'stdout', instanceLog), forwardOutput(errRead, 'stderr', instanceLog)]);
+    const { child, output } = spawnWithOutput(
+      this.runc.binary,
+      this.runc.runArgs(bundle, id),
+      { PATH: process.env.PATH || DEFAULT_PATH },
+      sockets,
+      // runc forwards SIGTERM to the container; what survives a dead gateway is removed at its next start.
+      { setsid: true, listenFdNames: sockets.map(() => app.name), deathSignal: 'SIGTERM' },
+      instanceLog,
+    );
     return new Container(id, child, output, this.runc, this.cgroups, instanceLog);
   }
 }

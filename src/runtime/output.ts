@@ -1,4 +1,6 @@
+import { closeSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { closeFd, pipe, spawn, type ChildHandle, type SpawnOptions } from '../native/index.js';
 import type { Logger } from '../log.js';
 
 /** Longer lines are cut so that a tenant writing without newlines cannot grow the gateway's memory. */
@@ -38,4 +40,35 @@ export function forwardOutput(fd: number, stream: 'stdout' | 'stderr', log: Logg
       done();
     });
   });
+}
+
+/**
+ * Spawns an instance's main process with stdin on /dev/null and stdout/stderr on pipes forwarded to `log`.
+ * `output` resolves once both pipes are closed by every process holding them.
+ */
+export function spawnWithOutput(
+  file: string,
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+  sockets: readonly number[],
+  options: Omit<SpawnOptions, 'stdio'>,
+  log: Logger,
+): { child: ChildHandle; output: Promise<unknown> } {
+  const devNull = openSync('/dev/null', 'r');
+  const [outRead, outWrite] = pipe();
+  const [errRead, errWrite] = pipe();
+  let child: ChildHandle;
+  try {
+    child = spawn(file, argv, env, sockets, { ...options, stdio: [devNull, outWrite, errWrite] });
+  } catch (err) {
+    closeFd(outRead);
+    closeFd(errRead);
+    throw err;
+  } finally {
+    // The child has its own copies now; keeping ours would hold the pipes open after it exits.
+    closeSync(devNull);
+    closeFd(outWrite);
+    closeFd(errWrite);
+  }
+  return { child, output: Promise.all([forwardOutput(outRead, 'stdout', log), forwardOutput(errRead, 'stderr', log)]) };
 }

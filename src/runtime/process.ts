@@ -1,9 +1,9 @@
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { AppSpec } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { spawn, pipe, closeFd, type ChildHandle } from '../native/index.js';
+import type { ChildHandle } from '../native/index.js';
 import { DEFAULT_PATH, resolveExecutable } from './executable.js';
-import { forwardOutput } from './output.js';
+import { spawnWithOutput } from './output.js';
 import type { ExitInfo, Instance, InstanceStats, Runtime } from './runtime.js';
 
 /**
@@ -20,33 +20,15 @@ export class ProcessRuntime implements Runtime {
   async start(app: AppSpec, sockets: readonly number[], log: Logger): Promise<Instance> {
     const file = resolveExecutable(app.command[0]!, app.dir, this.searchPath);
     const env = { ...app.env, PATH: this.searchPath };
-    const devNull = openSync('/dev/null', 'r');
-    const [outRead, outWrite] = pipe();
-    const [errRead, errWrite] = pipe();
-    let child: ChildHandle;
-    try {
-      child = spawn(file, app.command, env, sockets, {
-        cwd: app.dir,
-        uid: app.uid,
-        gid: app.gid,
-        setsid: true,
-        stdio: [devNull, outWrite, errWrite],
-        listenFdNames: sockets.map(() => app.name),
-        deathSignal: 'SIGKILL',
-      });
-    } catch (err) {
-      closeFd(outRead);
-      closeFd(errRead);
-      throw err;
-    } finally {
-      // The child has its own copies now; keeping ours would hold the pipes open after it exits.
-      closeSync(devNull);
-      closeFd(outWrite);
-      closeFd(errWrite);
-    }
     const id = `${app.name}-${++this.serial}`;
-    const instanceLog = log.child({ instance: id });
-    const output = Promise.all([forwardOutput(outRead, 'stdout', instanceLog), forwardOutput(errRead, 'stderr', instanceLog)]);
+    const { child, output } = spawnWithOutput(
+      file,
+      app.command,
+      env,
+      sockets,
+      { cwd: app.dir, uid: app.uid, gid: app.gid, setsid: true, listenFdNames: sockets.map(() => app.name), deathSignal: 'SIGKILL' },
+      log.child({ instance: id }),
+    );
     return new ProcessInstance(id, child, output);
   }
 }
