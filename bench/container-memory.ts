@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { Cgroups } from '../src/runtime/cgroup.js';
 import { GatewayProcess, HELLO_DIR } from './gateway-process.js';
+import { markdownTable, mb } from './stats.js';
 
 export interface ContainerMemoryResult {
   readonly limitBytes: number;
@@ -51,4 +52,17 @@ export async function containerMemory(runc: string): Promise<ContainerMemoryResu
   } finally {
     await gateway.stop();
   }
+}
+
+export function renderContainerMemory(m: ContainerMemoryResult): string[] {
+  return [
+    `### Container memory, read from its cgroup (\`${m.command}\`)`,
+    markdownTable(
+      ['when', 'cgroup usage MB', 'of which RSS MB'],
+      [
+        ['running, 1 s after its first response', mb(m.runningBytes), m.runningRssBytes === null ? '-' : mb(m.runningRssBytes)],
+        ['after the idle stop', m.cgroupExistsAfterStop ? 'cgroup still there' : '0 (cgroup removed)', '0'],
+      ],
+    ),
+  ];
 }

@@ -1,78 +1,90 @@
 /**
- * `npm run bench`: records the machine, runs each scenario in order, prints markdown tables (to paste
- * into notes) and writes the full results, raw samples included, to bench/results/<timestamp>.json.
- * It measures only; nothing here passes or fails on a number.
+ * `npm run bench`: records the machine, runs every scenario against its baselines in the same run, prints
+ * a summary table and each scenario's tables (markdown, to paste into notes), writes the full results (raw
+ * samples included) to bench/results/<timestamp>.json and the charts beside them. It measures only:
+ * nothing here passes or fails on a number. BENCH_QUICK=1 is the smoke version a test runs.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findOciRuntime } from '../src/runtime/executable.js';
-import { coldStart, type ColdStartResult } from './cold-start.js';
-import { containerMemory, type ContainerMemoryResult } from './container-memory.js';
-import { density, type DensityResult } from './density.js';
+import { coldStartChart, throughputChart } from './charts.js';
+import { churn, renderChurn, type ChurnResult } from './churn.js';
+import { coldStart, renderColdStart, SOCKET_ACTIVATE, type ColdStartResult } from './cold-start.js';
+import { containerMemory, renderContainerMemory, type ContainerMemoryResult } from './container-memory.js';
+import { density, renderDensity, type DensityResult } from './density.js';
 import { ROOT } from './gateway-process.js';
+import { herd, renderHerd, type HerdResult } from './herd.js';
 import { recordMachine, type MachineInfo } from './machine.js';
-import { kb, markdownTable, mb, ms, ratio, type Summary } from './stats.js';
+import { markdownTable, ms, ratio } from './stats.js';
+import { renderThroughput, throughput, type ThroughputResult } from './throughput.js';
 
 export interface BenchReport {
   readonly startedAt: string;
   readonly quick: boolean;
+  readonly wallMs: number;
   readonly machine: MachineInfo;
   readonly coldStart: ColdStartResult;
   /** Present where an OCI runtime is installed and the bench runs as root. */
-  readonly coldStartOci?: ColdStartResult;
   readonly containerMemory?: ContainerMemoryResult;
+  readonly throughput: ThroughputResult;
+  readonly herd: HerdResult;
   readonly density: DensityResult;
-}
-
-interface Options {
-  readonly quick: boolean;
-  readonly runs: number;
-  readonly appCounts: readonly number[];
-}
-
-function options(env: NodeJS.ProcessEnv): Options {
-  const quick = env.BENCH_QUICK === '1';
-  const runs = env.BENCH_RUNS ? Number(env.BENCH_RUNS) : quick ? 5 : 30;
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_RUNS must be a positive integer, got ${env.BENCH_RUNS}`);
-  return { quick, runs, appCounts: quick ? [100] : [1000] };
+  readonly churn: ChurnResult;
 }
 
 async function main(): Promise<void> {
-  const opts = options(process.env);
-  const startedAt = new Date().toISOString();
+  const quick = process.env.BENCH_QUICK === '1';
+  const runs = process.env.BENCH_RUNS ? Number(process.env.BENCH_RUNS) : quick ? 5 : 50;
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_RUNS must be a positive integer, got ${process.env.BENCH_RUNS}`);
+  const started = Date.now();
+  const startedAt = new Date(started).toISOString();
   const machine = recordMachine();
-  progress(`cold start: ${opts.runs} runs per path (+1 warm-up each), alternating bare/gateway`);
-  const cold = await coldStart({ runtime: 'process', runs: opts.runs, warmup: 1 });
   const runc = process.getuid?.() === 0 ? findOciRuntime(undefined, process.env.PATH ?? '') : undefined;
-  let coldOci: ColdStartResult | undefined;
-  let memory: ContainerMemoryResult | undefined;
-  if (runc) {
-    progress(`cold start in containers (${runc}): ${opts.runs} runs per path, alternating bare runc run/gateway`);
-    coldOci = await coldStart({ runtime: 'oci', runc, runs: opts.runs, warmup: 1 });
-    progress('container memory while running and after the idle stop');
-    memory = await containerMemory(runc);
-  } else {
-    progress('no OCI runtime (or not root): container scenarios skipped');
-  }
-  progress(`density: ${opts.appCounts.join(', ')} apps vs 0`);
-  const dens = await density({ appCounts: opts.appCounts, settleMs: 1000 });
+  if (!runc) progress('no OCI runtime (or not root): the container paths are left out');
+
+  progress(`cold start: ${runs} runs per path, paths in rotation`);
+  const cold = await coldStart({ runs, warmup: 1, ...(runc && { runc }), ...(existsSync(SOCKET_ACTIVATE) && { socketActivate: SOCKET_ACTIVATE }) });
+  const memory = runc ? (progress('container memory while running and after the idle stop'), await containerMemory(runc)) : undefined;
+  progress('warm throughput (wrk): direct, gateway, nginx');
+  const tput = await throughput({ quick });
+  progress('herd: concurrent first requests to one cold app');
+  const crowd = await herd({ quick });
+  progress('density: idle apps configured, then some running');
+  const dens = await density({ quick });
+  progress('idle churn');
+  const churned = await churn({ quick });
+
   const report: BenchReport = {
     startedAt,
-    quick: opts.quick,
+    quick,
+    wallMs: Date.now() - started,
     machine,
     coldStart: cold,
-    ...(coldOci && { coldStartOci: coldOci }),
     ...(memory && { containerMemory: memory }),
+    throughput: tput,
+    herd: crowd,
     density: dens,
+    churn: churned,
   };
-
   process.stdout.write(`${render(report)}\n`);
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   // Colons are legal on Linux but break scp targets and Windows checkouts of the notes.
-  const file = join(dir, `${startedAt.replace(/:/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  progress(`wrote ${file}`);
+  const stamp = startedAt.replace(/:/g, '-');
+  writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  const charts = { 'cold-start': coldStartChart(cold), throughput: throughputChart(throughputRows(tput)) };
+  for (const [name, svg] of Object.entries(charts)) {
+    writeFileSync(join(dir, `${stamp}-${name}.svg`), svg);
+    // The README shows the latest full run's charts.
+    if (!quick) copyFileSync(join(dir, `${stamp}-${name}.svg`), join(dir, `latest-${name}.svg`));
+  }
+  progress(`wrote ${join(dir, `${stamp}.json`)} and its charts (${Math.round(report.wallMs / 1000)} s in all)`);
+}
+
+function throughputRows(r: ThroughputResult): Array<{ app: string; path: string; reqPerSec: number }> {
+  return r.apps.flatMap((app) =>
+    Object.entries(app.paths).flatMap(([path, result]) => (result.status === 'ok' ? [{ app: app.name, path, reqPerSec: result.wrk.reqPerSec }] : [])),
+  );
 }
 
 /** Progress goes to stderr so that stdout is exactly the pasteable summary. */
@@ -82,10 +94,8 @@ function progress(message: string): void {
 
 function render(r: BenchReport): string {
   const m = r.machine;
-  const c = r.coldStart;
-  const d = r.density;
-  const sections = [
-    `## wakegate bench, ${r.startedAt}${r.quick ? ' (quick)' : ''}`,
+  return [
+    `## wakegate bench, ${r.startedAt}${r.quick ? ' (quick)' : ''}, ${Math.round(r.wallMs / 1000)} s`,
     markdownTable(
       ['machine', ''],
       [
@@ -99,63 +109,50 @@ function render(r: BenchReport): string {
         ['wrk', m.tools.wrk],
       ],
     ),
-    ...coldStartTables(c, 'node fork/exec'),
-    ...(r.coldStartOci ? coldStartTables(r.coldStartOci, '`runc run` of the same bundle') : []),
-    ...(r.containerMemory ? memoryTables(r.containerMemory) : []),
-    `### Density: configured apps, none running (RSS after ${d.settleMs} ms settle)`,
-    markdownTable(
-      ['apps', 'start-up ms', 'RSS MB', 'peak RSS MB', 'fds', 'per app KB', 'per app fds'],
-      [
-        [`${d.baseline.apps} (baseline)`, ms(d.baseline.startupMs), mb(d.baseline.rssBytes), mb(d.baseline.hwmBytes), String(d.baseline.fds), '-', '-'],
-        ...d.points.map((p) => [
-          String(p.apps),
-          ms(p.startupMs),
-          mb(p.rssBytes),
-          mb(p.hwmBytes),
-          String(p.fds),
-          kb(p.perAppBytes),
-          p.perAppFds.toFixed(2),
-        ]),
-      ],
-    ),
-  ];
-  return sections.join('\n\n');
+    '### Summary',
+    markdownTable(['scenario', 'wakegate', 'baseline', 'wakegate / baseline'], summaryRows(r)),
+    ...renderColdStart(r.coldStart),
+    ...(r.containerMemory ? renderContainerMemory(r.containerMemory) : []),
+    ...renderThroughput(r.throughput),
+    ...renderHerd(r.herd),
+    ...renderDensity(r.density),
+    ...renderChurn(r.churn),
+  ].join('\n\n');
 }
 
-function coldStartTables(c: ColdStartResult, bare: string): string[] {
-  const row = (name: string, s: Summary): string[] => [name, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.min), ms(s.max)];
-  return [
-    `### Cold start, runtime ${c.runtime}, \`${c.command.join(' ')}\`, ${c.runs} runs per path (ms, nearest-rank)`,
-    markdownTable(
-      ['path', 'p50', 'p90', 'p99', 'min', 'max'],
-      [
-        row(`bare: ${bare} (spawn → first header)`, c.bare.summary),
-        row('gateway (send → first header)', c.gateway.summary),
-        row('gateway log: spawnMs', c.gateway.loggedSpawnMs),
-        row('gateway log: firstByteMs', c.gateway.loggedFirstByteMs),
-      ],
-    ),
-    markdownTable(
-      ['gateway vs bare', 'p50', 'p99'],
-      [
-        ['overhead (gateway − bare), ms', ms(c.overheadMs.p50), ms(c.overheadMs.p99)],
-        ['ratio (gateway / bare)', ratio(c.gateway.summary.p50, c.bare.summary.p50), ratio(c.gateway.summary.p99, c.bare.summary.p99)],
-      ],
-    ),
-  ];
-}
-
-function memoryTables(m: ContainerMemoryResult): string[] {
-  return [
-    `### Container memory, read from its cgroup (\`${m.command}\`)`,
-    markdownTable(
-      ['when', 'cgroup usage MB', 'of which RSS MB'],
-      [
-        ['running, 1 s after its first response', mb(m.runningBytes), m.runningRssBytes === null ? '-' : mb(m.runningRssBytes)],
-        ['after the idle stop', m.cgroupExistsAfterStop ? 'cgroup still there' : '0 (cgroup removed)', '0'],
-      ],
-    ),
-  ];
+/** One line per scenario: the headline number beside the baseline measured in the same run. */
+function summaryRows(r: BenchReport): string[][] {
+  const rows: string[][] = [];
+  const path = (name: string) => r.coldStart.paths.find((p) => p.path === name)?.summary;
+  for (const [label, ours, base] of [
+    ['cold start p50, process (ms)', 'gateway-process', 'bare-process'],
+    ['cold start p50, oci (ms)', 'gateway-oci', 'bare-runc'],
+    ['cold start p50, systemd-socket-activate (ms)', 'socket-activate', 'bare-process'],
+  ] as const) {
+    const a = path(ours);
+    const b = path(base);
+    if (a && b) rows.push([label, ms(a.p50), `${ms(b.p50)} (${base})`, ratio(a.p50, b.p50)]);
+  }
+  for (const app of r.throughput.apps) {
+    const direct = app.paths.direct;
+    for (const name of ['gateway', 'nginx'] as const) {
+      const p = app.paths[name];
+      if (p.status === 'ok' && direct.status === 'ok') {
+        rows.push([`throughput, ${app.name}, ${name} (req/s)`, p.wrk.reqPerSec.toFixed(0), `${direct.wrk.reqPerSec.toFixed(0)} (direct)`, ratio(p.wrk.reqPerSec, direct.wrk.reqPerSec)]);
+      }
+    }
+  }
+  const h = r.herd;
+  rows.push([`herd of ${h.clients}: starts, errors, p99 (ms)`, `${h.starts}, ${h.errors}, ${ms(h.latencyMs.p99)}`, `p99 ${ms(h.warm.latencyMs.p99)} (same herd, app running)`, ratio(h.latencyMs.p99, h.warm.latencyMs.p99)]);
+  const d = r.density;
+  const biggest = d.points[d.points.length - 1];
+  if (biggest) {
+    rows.push([`density: RSS with ${biggest.apps} idle apps (MB)`, (biggest.rssBytes / 1024 ** 2).toFixed(1), `${(d.baseline.rssBytes / 1024 ** 2).toFixed(1)} (0 apps)`, ratio(biggest.rssBytes, d.baseline.rssBytes)]);
+  }
+  const c = r.churn;
+  rows.push([`churn: cold starts/s, errors (${c.apps} apps)`, `${c.coldStartsPerSec.toFixed(1)}, ${c.errors}`, '-', '-']);
+  rows.push(['churn: gateway fds, RSS MB (idle at end vs before)', `${c.gateway.idle.fds}, ${(c.gateway.idle.rssBytes / 1024 ** 2).toFixed(1)}`, `${c.gateway.fresh.fds}, ${(c.gateway.fresh.rssBytes / 1024 ** 2).toFixed(1)}`, ratio(c.gateway.idle.rssBytes, c.gateway.fresh.rssBytes)]);
+  return rows;
 }
 
 main().catch((err: unknown) => {

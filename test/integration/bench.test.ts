@@ -1,0 +1,36 @@
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { BenchReport } from '../../bench/run.js';
+import { ROOT } from '../helpers/gateway.js';
+
+const exec = promisify(execFile);
+
+// The smoke version of `npm run bench`, so that the benchmarks never rot. It checks that every scenario
+// ran and reported; it asserts nothing about timing.
+t.test('BENCH_QUICK=1 runs every scenario and writes its report and charts', async (t) => {
+  const dir = join(ROOT, 'bench/results');
+  const before = new Set(readdirSync(dir));
+  const { stdout } = await exec(process.execPath, [join(ROOT, 'dist/bench/run.js')], {
+    env: { ...process.env, BENCH_QUICK: '1' },
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: 10 * 60 * 1000,
+  });
+  const created = readdirSync(dir).filter((f) => !before.has(f));
+  t.teardown(() => created.forEach((f) => rmSync(join(dir, f), { force: true })));
+  for (const heading of ['### Summary', '### Cold start', '### Herd', '### Density', '### Idle churn']) t.match(stdout, heading, `prints ${heading}`);
+  const json = created.find((f) => f.endsWith('.json'));
+  t.ok(json, 'wrote a JSON report');
+  const report = JSON.parse(readFileSync(join(dir, json!), 'utf8')) as BenchReport;
+  t.ok(report.quick);
+  t.match(report.machine, { nproc: Number, kernel: String, node: String });
+  t.ok(report.coldStart.paths.every((p) => p.samplesMs.length === report.coldStart.runs), 'every cold-start path measured');
+  t.ok(report.throughput.apps.length >= 2, 'throughput for the hello and the CPU-bound app');
+  t.equal(report.herd.starts, 1, 'the herd woke the app once');
+  t.ok(report.density.points.length >= 1);
+  t.ok(report.churn.coldStarts > 0);
+  t.equal(created.filter((f) => f.endsWith('.svg')).length, 2, 'cold-start and throughput charts');
+  for (const svg of created.filter((f) => f.endsWith('.svg'))) t.match(readFileSync(join(dir, svg), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+});
