@@ -62,11 +62,38 @@ export class NoRouteError extends WakegateError {
   }
 }
 
-/** The request carries no usable Host header. */
+/** The request is malformed: no usable Host, a target that is not a path, or framing wakegate will not forward. */
 export class BadRequestError extends WakegateError {
   readonly code = 'WG_ERR_BAD_REQUEST';
   constructor(readonly reason: string) {
     super(`bad request: ${reason}`);
+  }
+}
+
+/** The request target is longer than `limits.maxUrlLength`. */
+export class UriTooLongError extends WakegateError {
+  readonly code = 'WG_ERR_URI_TOO_LONG';
+  constructor(
+    readonly length: number,
+    readonly limit: number,
+  ) {
+    super(`request target of ${length} bytes is longer than the ${limit} allowed`);
+  }
+}
+
+/** The request head is larger than `limits.maxHeaderSize`, or has more than `limits.maxHeaders` fields. */
+export class HeadersTooLargeError extends WakegateError {
+  readonly code = 'WG_ERR_HEADERS_TOO_LARGE';
+  constructor(readonly reason: string) {
+    super(`request headers too large: ${reason}`);
+  }
+}
+
+/** The client did not send its request head within `limits.headersTimeout`, or the whole request within `limits.requestTimeout`. */
+export class RequestTimeoutError extends WakegateError {
+  readonly code = 'WG_ERR_REQUEST_TIMEOUT';
+  constructor() {
+    super('the request did not arrive in time');
   }
 }
 
@@ -122,6 +149,21 @@ export class InstanceCrashedError extends WakegateError {
     readonly exit: string,
   ) {
     super(`app ${app} exited (${exit}) while serving the request`);
+  }
+}
+
+/**
+ * The instance did not send its response head within `responseTimeout` (`phase: 'head'`), or its response
+ * body stalled that long (`phase: 'body'`; the status is already sent, so the response is cut instead).
+ */
+export class ResponseTimeoutError extends WakegateError {
+  readonly code = 'WG_ERR_RESPONSE_TIMEOUT';
+  constructor(
+    readonly app: string,
+    readonly timeoutMs: number,
+    readonly phase: 'head' | 'body' = 'head',
+  ) {
+    super(phase === 'head' ? `app ${app} did not answer within ${timeoutMs} ms` : `app ${app} sent no response data for ${timeoutMs} ms`);
   }
 }
 

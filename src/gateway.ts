@@ -63,7 +63,7 @@ export class Gateway {
       logRequests: () => gateway!.config.log.requests,
       recordRequest: (app, status, seconds) => metrics.request(app, status, seconds),
     });
-    const listener = new HttpListener(handler, log.child({ component: 'front' }));
+    const listener = new HttpListener(handler, log.child({ component: 'front' }), config.limits);
     const admin = config.admin
       ? new AdminServer({
           apps: registry,
@@ -93,11 +93,11 @@ export class Gateway {
   }
 
   /**
-   * Applies a new config (the caller has validated it). The listen addresses, runtimeDir and the OCI
-   * runtime cannot move while running; a change to them is reported and ignored until the next start.
+   * Applies a new config (the caller has validated it). The listen addresses, runtimeDir, the OCI runtime
+   * and the front's limits cannot change while running; a change to them is reported and ignored until the next start.
    */
   reload(config: GatewayConfig): ReloadSummary & { removal: Promise<void> } {
-    for (const key of ['listen', 'runtimeDir', 'admin', 'oci'] as const) {
+    for (const key of ['listen', 'runtimeDir', 'admin', 'oci', 'limits'] as const) {
       if (JSON.stringify(config[key]) !== JSON.stringify(this.config[key])) {
         this.log.warn({ key }, `${key} changed; it takes effect only after a restart, ignoring`);
       }

@@ -23,7 +23,7 @@ import type { AppSpec, RuntimeKind, WakeIgnore } from './types.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'auto'];
 const PER_APP_KEYS = ['hosts', 'command', 'dir', 'env', 'bundle'];
-const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'maxConnectionAge', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore'];
+const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -45,6 +45,7 @@ export interface Tunables {
   stopTimeoutMs?: number;
   queueLimit?: number;
   maxConnectionAgeMs?: number;
+  responseTimeoutMs?: number;
   memoryBytes?: number;
   pids?: number;
   cpuWeight?: number;
@@ -148,7 +149,9 @@ function app(
   // Unset ids and limits are left out rather than present-but-undefined, so `'pids' in spec` means set.
   const gid = pick('gid') ?? user?.primaryGid;
   const [memoryBytes, pids, cpuWeight] = [pick('memoryBytes'), pick('pids'), pick('cpuWeight')];
+  const responseTimeoutMs = pick('responseTimeoutMs');
   if (bundle !== undefined) spec.bundle = bundle;
+  if (responseTimeoutMs !== undefined) spec.responseTimeoutMs = responseTimeoutMs;
   if (user !== undefined) spec.uid = user.uid;
   if (gid !== undefined) spec.gid = gid;
   if (memoryBytes !== undefined) spec.memoryBytes = memoryBytes;
@@ -167,6 +170,7 @@ function tunables(issues: Issues, m: Mapping, path: string): Tunables {
     stopTimeoutMs: field(issues, m, 'stopTimeout', path, duration),
     queueLimit: field(issues, m, 'queueLimit', path, (is, v, p) => integer(is, v, p, 1)),
     maxConnectionAgeMs: field(issues, m, 'maxConnectionAge', path, duration),
+    responseTimeoutMs: field(issues, m, 'responseTimeout', path, duration),
     memoryBytes: field(issues, m, 'memory', path, memory),
     pids: field(issues, m, 'pids', path, (is, v, p) => integer(is, v, p, 1)),
     cpuWeight: field(issues, m, 'cpuWeight', path, (is, v, p) => integer(is, v, p, 1, 10_000)),

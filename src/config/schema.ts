@@ -22,8 +22,10 @@ import {
   keyPath,
   ipOrCidr,
   kind,
+  size,
+  integer,
 } from './checks.js';
-import type { GatewayConfig, ListenAddress, LogLevel } from './types.js';
+import type { GatewayConfig, Limits, ListenAddress, LogLevel } from './types.js';
 
 export interface ValidateOptions {
   /** Where WAKEGATE_LOG_LEVEL and XDG_RUNTIME_DIR are read; default process.env. */
@@ -32,7 +34,20 @@ export interface ValidateOptions {
   uid?: number;
 }
 
-const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'oci', 'defaults', 'apps'];
+const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'limits', 'oci', 'defaults', 'apps'];
+const LIMIT_KEYS = ['headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders'];
+/**
+ * headersTimeout is short because a complete head is small and a slow one is a slowloris. requestTimeout
+ * bounds the whole upload, body included, so it must leave room for large bodies on slow links.
+ * maxHeaderSize is node:http's own default; maxHeaders is Apache's LimitRequestFields.
+ */
+export const BUILTIN_LIMITS: Limits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 300_000,
+  maxUrlLength: 8 * 1024,
+  maxHeaderSize: 16 * 1024,
+  maxHeaders: 100,
+};
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const MIN_TOKEN_LENGTH = 16;
 const LISTEN_EXAMPLE = 'a mapping like { http: "127.0.0.1:8080" }';
@@ -70,12 +85,13 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
   );
   const shutdownTimeoutMs = field(issues, top, 'shutdownTimeout', '', duration);
   const log = logSection(issues, top.log, env);
+  const limits = limitsSection(issues, top.limits);
   const oci = ociSection(issues, top.oci, env.PATH || DEFAULT_PATH);
   const defaults = field(issues, top, 'defaults', '', defaultsSection) ?? {};
   const apps = requiredField(issues, top, 'apps', '', 'a mapping of app names to apps (may be {})', (is, v, p) =>
     appsSection(is, v, p, defaults, baseDir, oci?.runtime),
   );
-  if (issues.count > 0 || !listen || !apps || !log || !oci) return undefined;
+  if (issues.count > 0 || !listen || !apps || !log || !limits || !oci) return undefined;
   return {
     file,
     listen: { http: listen },
@@ -84,9 +100,33 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     trustedProxies: trustedProxies ?? [],
     shutdownTimeoutMs: shutdownTimeoutMs ?? 10_000,
     log,
+    limits,
     oci,
     apps,
   };
+}
+
+function limitsSection(issues: Issues, v: unknown): Limits | undefined {
+  const m = v === undefined ? Object.create(null) : mapping(issues, v, 'limits', LIMIT_KEYS);
+  if (!m) return undefined;
+  const before = issues.count;
+  const positive = (is: Issues, x: unknown, p: string): number | undefined => {
+    const bytes = size(is, x, p);
+    return bytes === 0 ? is.add(p, `must be at least 1 byte, got ${render(x)}`) : bytes;
+  };
+  const limits: Limits = {
+    headersTimeoutMs: field(issues, m, 'headersTimeout', 'limits', duration) ?? BUILTIN_LIMITS.headersTimeoutMs,
+    requestTimeoutMs: field(issues, m, 'requestTimeout', 'limits', duration) ?? BUILTIN_LIMITS.requestTimeoutMs,
+    maxUrlLength: field(issues, m, 'maxUrlLength', 'limits', positive) ?? BUILTIN_LIMITS.maxUrlLength,
+    maxHeaderSize: field(issues, m, 'maxHeaderSize', 'limits', positive) ?? BUILTIN_LIMITS.maxHeaderSize,
+    maxHeaders: field(issues, m, 'maxHeaders', 'limits', (is, x, p) => integer(is, x, p, 1)) ?? BUILTIN_LIMITS.maxHeaders,
+  };
+  // node:http refuses to start with a head deadline past the whole-request one; say so at load instead.
+  const { headersTimeoutMs: head, requestTimeoutMs: whole } = limits;
+  if (head > 0 && whole > 0 && head > whole) {
+    issues.add('limits.headersTimeout', `must not be longer than limits.requestTimeout (${whole} ms), got ${head} ms`);
+  }
+  return issues.count > before ? undefined : limits;
 }
 
 /** Resolves the OCI runtime binary once, at load, so `wakegate check` reports a missing one. */

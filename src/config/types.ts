@@ -40,11 +40,30 @@ export interface AppSpec {
   readonly stopTimeoutMs: number;
   readonly queueLimit: number;
   readonly maxConnectionAgeMs: number;
+  /**
+   * Longest wait for the instance's response head, and longest stall of its response body; 0 disables.
+   * Absent when not configured (like the container limits); the front then applies its built-in 60 s.
+   */
+  readonly responseTimeoutMs?: number;
   /** Container limits (oci runtime). */
   readonly memoryBytes?: number;
   readonly pids?: number;
   readonly cpuWeight?: number;
   readonly wakeIgnore?: WakeIgnore;
+}
+
+/** What one client may cost the front listener, whatever app it asks for (node:http server options and more). */
+export interface Limits {
+  /** The request head must be complete this long after the connection (or the previous request) began; 0: none. */
+  readonly headersTimeoutMs: number;
+  /** The whole request, body included, must have arrived this long after it began; 0: none. */
+  readonly requestTimeoutMs: number;
+  /** Bytes of request target (path and query); longer gets 414. */
+  readonly maxUrlLength: number;
+  /** Bytes of request line and header names and values (node:http's maxHeaderSize); more gets 431. */
+  readonly maxHeaderSize: number;
+  /** Header fields per request; more gets 431 (node:http would silently drop the excess). */
+  readonly maxHeaders: number;
 }
 
 export interface GatewayConfig {
@@ -57,6 +76,8 @@ export interface GatewayConfig {
   readonly trustedProxies: readonly string[];
   readonly shutdownTimeoutMs: number;
   readonly log: { readonly level: LogLevel; readonly requests: boolean };
+  /** Front listener limits; they take effect at start only (like `listen`). */
+  readonly limits: Limits;
   /** The OCI runtime binary (absolute path), configured or found on PATH at load; absent when none exists. */
   readonly oci: { readonly runtime?: string };
   readonly apps: Readonly<Record<string, AppSpec>>;

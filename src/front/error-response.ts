@@ -4,16 +4,20 @@ import {
   AsleepError,
   BackoffError,
   BadRequestError,
+  HeadersTooLargeError,
   InstanceCrashedError,
   MethodNotAllowedError,
   NoRouteError,
   NotFoundError,
   QueueFullError,
+  RequestTimeoutError,
+  ResponseTimeoutError,
   StartFailedError,
   StartTimeoutError,
   UnauthorizedError,
   UnavailableError,
   UpstreamError,
+  UriTooLongError,
   WakegateError,
 } from '../errors.js';
 
@@ -24,13 +28,22 @@ export interface ErrorAnswer {
   readonly retryAfterSec?: number;
   /** A body to send as it is instead of the JSON error (an operator-configured answer). */
   readonly body?: string;
+  /**
+   * The request was malformed or too slow: whatever follows it on the same connection cannot be trusted
+   * to be framed as the client meant, so the connection is closed after the answer.
+   */
+  readonly close?: boolean;
 }
 
 /** The one place where errors become HTTP statuses. Anything unknown is a 500 and a gateway bug. */
 export function answerFor(err: unknown): ErrorAnswer {
   if (!(err instanceof WakegateError)) return { status: 500, code: 'WG_ERR_INTERNAL', message: 'internal gateway error' };
   const base = { code: err.code, message: err.message };
-  if (err instanceof BadRequestError) return { ...base, status: 400 };
+  if (err instanceof BadRequestError) return { ...base, status: 400, close: true };
+  if (err instanceof RequestTimeoutError) return { ...base, status: 408, close: true };
+  if (err instanceof UriTooLongError) return { ...base, status: 414, close: true };
+  if (err instanceof HeadersTooLargeError) return { ...base, status: 431, close: true };
+  if (err instanceof ResponseTimeoutError) return { ...base, status: 504 };
   if (err instanceof NoRouteError || err instanceof NotFoundError) return { ...base, status: 404 };
   if (err instanceof UnauthorizedError) return { ...base, status: 401 };
   if (err instanceof MethodNotAllowedError) return { ...base, status: 405 };
@@ -68,6 +81,7 @@ export function sendError(res: ServerResponse, err: unknown): ErrorAnswer {
     ...(answer.retryAfterSec === undefined ? {} : { 'retry-after': String(answer.retryAfterSec) }),
     ...(err instanceof UnauthorizedError ? { 'www-authenticate': 'Bearer realm="wakegate"' } : {}),
     ...(err instanceof MethodNotAllowedError ? { allow: err.allowed.join(', ') } : {}),
+    ...(answer.close ? { connection: 'close' } : {}),
   });
   res.end(text);
   return answer;
@@ -79,9 +93,12 @@ export function sendRawError(socket: Duplex, err: unknown): ErrorAnswer {
   const text = body(answer);
   const retry = answer.retryAfterSec === undefined ? '' : `retry-after: ${answer.retryAfterSec}\r\n`;
   if (socket.writable) {
+    // Destroyed once flushed, as node:http does after `connection: close`: the front's sockets allow half-open
+    // connections, and a client that never closes its side must not keep one alive.
     socket.end(
       `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}\r\ncontent-type: ${contentType(answer)}\r\n` +
         `content-length: ${Buffer.byteLength(text)}\r\n${retry}connection: close\r\n\r\n${text}`,
+      () => socket.destroy(),
     );
   } else {
     socket.destroy();

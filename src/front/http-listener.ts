@@ -1,38 +1,81 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ListenAddress } from '../config/types.js';
-import { BadRequestError } from '../errors.js';
+import { BUILTIN_LIMITS } from '../config/schema.js';
+import type { Limits, ListenAddress } from '../config/types.js';
+import { BadRequestError, HeadersTooLargeError, RequestTimeoutError, type WakegateError } from '../errors.js';
 import { listenOn, type BoundAddress } from '../listen.js';
 import { sendRawError } from './error-response.js';
 import type { Logger } from '../log.js';
+import { framingProblem } from './request-checks.js';
 import type { RequestHandler } from './request-handler.js';
 
 export type { BoundAddress };
 
+/** Bounds of node:http's timer that enforces headersTimeout and requestTimeout (its default is 30 s). */
+const MIN_CHECK_INTERVAL_MS = 100;
+const MAX_CHECK_INTERVAL_MS = 30_000;
+
 /**
- * The shared front port. Node's parser enforces HTTP/1.1 framing (and answers 400 to a request without
- * Host); everything that parses goes to the request handler.
+ * node:http checks its request timeouts only every `connectionsCheckingInterval`, so a timeout is late by
+ * up to that much: a quarter of the shortest timeout keeps the lateness to a quarter.
+ */
+export function checkingInterval(limits: Pick<Limits, 'headersTimeoutMs' | 'requestTimeoutMs'>): number {
+  const timeouts = [limits.headersTimeoutMs, limits.requestTimeoutMs].filter((ms) => ms > 0);
+  if (timeouts.length === 0) return MAX_CHECK_INTERVAL_MS;
+  return Math.min(MAX_CHECK_INTERVAL_MS, Math.max(MIN_CHECK_INTERVAL_MS, Math.floor(Math.min(...timeouts) / 4)));
+}
+
+/** What the parser's complaint becomes for the client; see error-response.ts for the statuses. */
+function parseFailure(err: NodeJS.ErrnoException & { reason?: string }, limits: Limits): WakegateError {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return new HeadersTooLargeError(`more than ${limits.maxHeaderSize} bytes`);
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new RequestTimeoutError();
+  return new BadRequestError(`malformed request (${err.reason ?? err.code ?? 'parse error'})`);
+}
+
+/**
+ * The shared front port. Node's strict parser (llhttp) enforces HTTP/1.1 framing: it refuses Content-Length
+ * with Transfer-Encoding, duplicate or malformed Content-Length, bad chunk sizes, obs-fold, bare CR or LF,
+ * control characters in headers and whitespace before a colon. What it lets
+ * through but a gateway must not forward is refused by `framingProblem` before the request handler routes.
  */
 export class HttpListener {
   private readonly server: Server;
+  /** Responses in progress per connection, to know whether an error answer would corrupt one. */
+  private readonly live = new WeakMap<Socket, Set<ServerResponse>>();
 
-  constructor(handler: RequestHandler, private readonly log: Logger) {
-    this.server = createServer({ requireHostHeader: true, joinDuplicateHeaders: false }, handler.onRequest);
-    this.server.on('upgrade', handler.onUpgrade);
+  constructor(
+    handler: RequestHandler,
+    private readonly log: Logger,
+    private readonly limits: Limits = BUILTIN_LIMITS,
+  ) {
+    this.server = createServer(
+      {
+        // The router answers a missing Host, as a typed error like every other refusal.
+        requireHostHeader: false,
+        joinDuplicateHeaders: false,
+        // Explicit, so that --insecure-http-parser in NODE_OPTIONS cannot make the front lenient.
+        insecureHTTPParser: false,
+        maxHeaderSize: limits.maxHeaderSize,
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        connectionsCheckingInterval: checkingInterval(limits),
+      },
+      (req, res) => {
+        this.track(req.socket as Socket, res);
+        handler.onRequest(req, res, framingProblem(req, limits));
+      },
+    );
+    // One more than allowed, so that a request over the limit always shows more fields than allowed
+    // (node:http drops the excess silently) and framingProblem can refuse it.
+    this.server.maxHeadersCount = limits.maxHeaders + 1;
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, early: Buffer) => handler.onUpgrade(req, socket, early, framingProblem(req, limits)));
     // Without a listener Node would just drop CONNECT; answer it, since wakegate is no tunnel.
     this.server.on('connect', (_req, socket: Duplex) => {
       socket.on('error', () => socket.destroy());
       sendRawError(socket, new BadRequestError('CONNECT is not supported'));
     });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      // Malformed requests are the client's problem: answer if we still can, never let it reach the gateway.
-      if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') {
-        socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      } else {
-        socket.destroy();
-      }
-    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
 
   listen(address: ListenAddress): Promise<BoundAddress> {
@@ -49,5 +92,32 @@ export class HttpListener {
       });
       this.server.closeIdleConnections();
     });
+  }
+
+  /**
+   * A request that does not parse, or arrives too slowly, is the client's problem: it is answered when an
+   * answer cannot corrupt a response already under way on the connection, and the connection is closed
+   * either way, so nothing after the bad bytes is ever parsed as a request.
+   */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || !socket.writable || this.responding(socket)) {
+      socket.destroy();
+      return;
+    }
+    const answer = sendRawError(socket, parseFailure(err, this.limits));
+    this.log.debug({ code: answer.code, status: answer.status, reason: (err as { reason?: string }).reason ?? err.code }, 'failed to parse request, ignoring');
+  }
+
+  /** By the request's socket: a response queued behind a pipelined one has no socket of its own yet. */
+  private track(socket: Socket, res: ServerResponse): void {
+    let set = this.live.get(socket);
+    if (!set) this.live.set(socket, (set = new Set()));
+    set.add(res);
+    res.once('close', () => set.delete(res));
+  }
+
+  private responding(socket: Socket): boolean {
+    for (const res of this.live.get(socket) ?? []) if (res.headersSent) return true;
+    return false;
   }
 }

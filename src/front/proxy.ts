@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Lease } from '../activator/app-activator.js';
-import { UpstreamError, type WakegateError } from '../errors.js';
+import { ResponseTimeoutError, UpstreamError, type WakegateError } from '../errors.js';
 import { sendError } from './error-response.js';
 import { downstreamHeaders } from './forwarded.js';
+import { ResponseTimer, type ResponseTiming } from './response-timer.js';
 
 export interface ProxyOutcome {
   /** The status the client saw; 0 when the client went away before any. */
@@ -22,16 +23,30 @@ export function hasBody(req: IncomingMessage): boolean {
 /**
  * Streams one request to the lease's instance and its response back, with backpressure both ways: undici
  * reads the request body only as fast as the app takes it, and pauses the upstream socket while the
- * client's is full. Resolves when the exchange is over, never rejects.
+ * client's is full. An instance that sends no head, or stalls its body, for `timing.timeoutMs` ends the
+ * exchange: 504 before the head, a cut response after it. Resolves when the exchange is over, never rejects.
  */
-export function proxyHttp(app: string, req: IncomingMessage, res: ServerResponse, lease: Lease, headers: string[]): Promise<ProxyOutcome> {
+export function proxyHttp(
+  app: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  lease: Lease,
+  headers: string[],
+  timing: ResponseTiming,
+): Promise<ProxyOutcome> {
   return new Promise((resolve) => {
     let controller: Dispatcher.DispatchController | undefined;
     let status = 0;
     let settled = false;
+    const timer = new ResponseTimer(timing, (phase) => {
+      const error = new ResponseTimeoutError(app, timing.timeoutMs, phase);
+      fail(error);
+      controller?.abort(error);
+    });
     const settle = (outcome: ProxyOutcome): void => {
       if (settled) return;
       settled = true;
+      timer.stop();
       resolve(outcome);
     };
     res.on('close', () => {
@@ -40,25 +55,36 @@ export function proxyHttp(app: string, req: IncomingMessage, res: ServerResponse
       settle({ status });
     });
     const fail = (error: WakegateError): void => {
-      if (!settled && !res.destroyed) status = sendError(res, error).status;
+      if (!settled && !res.destroyed) {
+        const answer = sendError(res, error);
+        // After the head, sendError can only cut the response: the client saw `status`, and keeps it.
+        if (status === 0) status = answer.status;
+      }
       settle({ status, error });
     };
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
-        if (res.destroyed) c.abort(new Error('client closed the connection'));
+        // Settled already: the client left, or the response timer fired while undici still queued this request.
+        if (res.destroyed || settled) c.abort(new Error('the exchange is over'));
       },
       onResponseStart(c, statusCode, responseHeaders, statusMessage) {
         // 1xx (103 Early Hints): not proof of a full answer, and Node already answered 100-continue.
-        if (statusCode < 200) return;
+        if (statusCode < 200 || settled) return;
         lease.responded();
+        timer.headReceived();
         status = statusCode;
         res.writeHead(statusCode, statusMessage ?? '', downstreamHeaders(responseHeaders));
       },
       onResponseData(c, chunk) {
+        timer.progress();
         if (!res.write(chunk)) {
           c.pause();
-          res.once('drain', () => c.resume());
+          timer.suspend();
+          res.once('drain', () => {
+            timer.resume();
+            c.resume();
+          });
         }
       },
       onResponseEnd() {
@@ -66,11 +92,14 @@ export function proxyHttp(app: string, req: IncomingMessage, res: ServerResponse
         settle({ status });
       },
       onResponseError(_c, err) {
+        if (settled) return;
         const known = lease.failure();
         if (known) return fail(known);
         setTimeout(() => fail(lease.failure() ?? new UpstreamError(app, { cause: err })), EXIT_NOTICE_MS);
       },
     };
+    // Armed before dispatch: undici may fail the request synchronously, and settling stops the timer.
+    timer.start();
     lease.dispatcher.dispatch(
       { path: req.url!, method: req.method!, headers, body: hasBody(req) ? req : null, headersTimeout: 0, bodyTimeout: 0 },
       handler,

@@ -4,9 +4,10 @@ import type { AppActivator, Lease } from '../activator/app-activator.js';
 import { AsleepError, BadRequestError, WakegateError } from '../errors.js';
 import type { WakeIgnore } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { sendError, sendRawError } from './error-response.js';
+import { answerFor, sendError, sendRawError } from './error-response.js';
 import { upstreamHeaders, type TrustedProxies } from './forwarded.js';
-import { proxyHttp, type ProxyOutcome } from './proxy.js';
+import { hasBody, proxyHttp, type ProxyOutcome } from './proxy.js';
+import { DEFAULT_RESPONSE_TIMEOUT_MS, type ResponseTiming } from './response-timer.js';
 import type { Router } from './router.js';
 import { proxyUpgrade } from './upgrade.js';
 import { mustNotWake } from './wake-ignore.js';
@@ -29,37 +30,73 @@ export interface FrontOptions {
   readonly recordRequest?: (app: string, status: number, seconds: number) => void;
 }
 
+/** The response timeout of `app`, which waits for the end of a cold start before it counts (see ResponseTimer). */
+function responseTiming(app: AppActivator): ResponseTiming {
+  return {
+    timeoutMs: app.spec.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+    // While running (or stopping), the last cold start is this instance's: confirmed at its first answer.
+    runningSince: () => (app.state === 'starting' ? undefined : (app.record.lastColdStart?.at ?? 0)),
+  };
+}
+
+/**
+ * Resolves after the bytes already received on the connection are parsed. A request with a body whose
+ * framing is broken (a bad chunk size, say) is emitted by node:http before the parser reaches the bad
+ * bytes; when they came in the same read, the parser's error has closed the socket by now, and the app is
+ * not woken for a request that was never going to arrive whole. A body that breaks later is cut while
+ * streaming: the app then sees an incomplete request, never a different one.
+ */
+function parsedSoFar(req: IncomingMessage): Promise<boolean> {
+  return new Promise((resolve) => setImmediate(() => resolve(!req.socket.destroyed && !req.socket.writableEnded)));
+}
+
 /** Routes each request to its app's activator and proxies it once the activator says it may go. */
 export class RequestHandler {
+  /**
+   * Connections on which a request was refused as malformed. Requests pipelined behind it are refused too
+   * (the answer closes the connection): if the gateway misread one request's framing, it misreads the next.
+   */
+  private readonly condemned = new WeakSet<object>();
+
   constructor(private readonly options: FrontOptions) {}
 
-  readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  /** `rejection`: the listener's verdict on the request's framing (request-checks.ts), answered as such. */
+  readonly onRequest = (req: IncomingMessage, res: ServerResponse, rejection?: WakegateError): void => {
     const started = performance.now();
-    void this.exchange(req, async (app, lease) => {
+    void this.exchange(req, rejection, async (app, lease) => {
       if (res.destroyed) return { status: 0 };
-      return proxyHttp(app.name, req, res, lease, upstreamHeaders(req, this.options.trusted()));
+      return proxyHttp(app.name, req, res, lease, upstreamHeaders(req, this.options.trusted()), responseTiming(app));
     }).then((result) => this.finish(req, started, result.app, result.error ? { status: sendError(res, result.error).status, error: result.error } : result.outcome));
   };
 
-  readonly onUpgrade = (req: IncomingMessage, socket: Duplex, early: Buffer): void => {
+  readonly onUpgrade = (req: IncomingMessage, socket: Duplex, early: Buffer, rejection?: WakegateError): void => {
     const started = performance.now();
     socket.on('error', () => socket.destroy());
-    void this.exchange(req, async (app, lease) => {
+    void this.exchange(req, rejection, async (app, lease) => {
       if (socket.destroyed) return { status: 0 };
-      return proxyUpgrade(app.name, req, socket, early, lease, upstreamHeaders(req, this.options.trusted()), app.spec.maxConnectionAgeMs);
+      const headers = upstreamHeaders(req, this.options.trusted());
+      return proxyUpgrade(app.name, req, socket, early, lease, headers, app.spec.maxConnectionAgeMs, responseTiming(app));
     }).then((result) => this.finish(req, started, result.app, result.error ? { status: sendRawError(socket, result.error).status, error: result.error } : result.outcome));
   };
 
-  /** Route, acquire, run; every failure before the proxy takes over comes back as `error`, never thrown. */
+  /**
+   * Check, route, acquire, run; every failure before the proxy takes over comes back as `error`, never thrown.
+   * Everything up to the first `await` runs while node:http is still parsing the bytes that carried this
+   * request, so a refusal condemns the connection before a request pipelined behind it is even emitted.
+   */
   private async exchange(
     req: IncomingMessage,
+    rejection: WakegateError | undefined,
     run: (app: AppActivator, lease: Lease) => Promise<ProxyOutcome>,
   ): Promise<{ app?: string; outcome: ProxyOutcome; error?: unknown }> {
     let app: AppActivator | undefined;
     try {
+      if (this.condemned.has(req.socket)) throw new BadRequestError('request follows a malformed one on the same connection');
+      if (rejection) throw rejection;
       // Origin-form only: absolute-form and authority-form would make the gateway an open proxy.
       if (!req.url?.startsWith('/')) throw new BadRequestError('request target must be a path');
       app = this.options.router().resolve(req.headers.host);
+      if (hasBody(req) && !(await parsedSoFar(req))) return { app: app.name, outcome: { status: 0 } };
       if (mustNotWake(app.spec.wakeIgnore, app.state, req)) return { app: app.name, outcome: { status: 0 }, error: asleep(app.name, app.spec.wakeIgnore!) };
       const lease = await app.acquire();
       try {
@@ -68,6 +105,7 @@ export class RequestHandler {
         lease.release();
       }
     } catch (error) {
+      if (answerFor(error).close) this.condemned.add(req.socket);
       if (!(error instanceof WakegateError)) this.options.log.error({ err: error, app: app?.name }, 'failed to proxy request');
       return { app: app?.name, outcome: { status: 0 }, error };
     }
@@ -76,7 +114,9 @@ export class RequestHandler {
   private finish(req: IncomingMessage, started: number, app: string | undefined, outcome: { status: number; error?: unknown }): void {
     const code = outcome.error instanceof WakegateError ? outcome.error.code : undefined;
     this.options.recordRequest?.(app ?? '', outcome.status, (performance.now() - started) / 1000);
-    if (code && outcome.status >= 500 && !(outcome.error instanceof AsleepError)) {
+    // 5xx, and responses cut after their head (the client saw a success status but not the whole answer).
+    const failed = outcome.status >= 500 || (outcome.status > 0 && outcome.status < 400);
+    if (code && failed && !(outcome.error instanceof AsleepError)) {
       this.options.log.warn({ app, status: outcome.status, code, err: outcome.error }, 'failed to serve request');
     } else if (this.options.logRequests()) {
       this.options.log.info(

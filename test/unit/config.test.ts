@@ -130,7 +130,7 @@ t.test('every problem is reported with its path', async (t) => {
     },
   };
   t.same(issuesOf(doc), [
-    'bogus: unknown key; expected one of: listen, admin, runtimeDir, trustedProxies, shutdownTimeout, log, oci, defaults, apps',
+    'bogus: unknown key; expected one of: listen, admin, runtimeDir, trustedProxies, shutdownTimeout, log, limits, oci, defaults, apps',
     'listen.http: port must be from 0 to 65535, got "127.0.0.1:70000"',
     'admin.listen: required; expected an address like "127.0.0.1:9090"',
     'admin.token: must be at least 16 characters long, got 6',
@@ -141,7 +141,7 @@ t.test('every problem is reported with its path', async (t) => {
     'log.requests: expected true or false, got "yes"',
     'defaults.hosts: only allowed per app, not in defaults',
     'defaults.memory: must be at least 4Mi, got "1Mi"',
-    'apps.hello.memroy: unknown key; expected one of: hosts, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, maxConnectionAge, memory, pids, cpuWeight, user, group, wakeIgnore',
+    'apps.hello.memroy: unknown key; expected one of: hosts, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore',
     'apps.hello.hosts[0]: host names must not include a port, got "x.example:80"',
     'apps.hello.hosts[1]: expected a host name like "app.example" or "*.app.example", got 5',
     'apps.hello.hosts[2]: expected a host name like "app.example" or "*.app.example", got "bad_host.example"',
@@ -222,8 +222,8 @@ t.test('hostile documents yield ConfigError and pollute nothing', async (t) => {
   const text = '{"__proto__": {"x": 1}, "listen": {"http": ":0"}, "apps": {"a": {"hosts": ["a.b"], "command": ["c"], "dir": "app",' +
     ' "env": {"__proto__": "x", "constructor": "y"}, "__proto__": {"uid": 0}}}}';
   t.same(issuesOf(JSON.parse(text)), [
-    '__proto__: unknown key; expected one of: listen, admin, runtimeDir, trustedProxies, shutdownTimeout, log, oci, defaults, apps',
-    'apps.a.__proto__: unknown key; expected one of: hosts, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, maxConnectionAge, memory, pids, cpuWeight, user, group, wakeIgnore',
+    '__proto__: unknown key; expected one of: listen, admin, runtimeDir, trustedProxies, shutdownTimeout, log, limits, oci, defaults, apps',
+    'apps.a.__proto__: unknown key; expected one of: hosts, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore',
   ]);
   const env = validateConfig({ ...MINIMAL, apps: { a: { ...MINIMAL.apps.hello, env: JSON.parse('{"__proto__": "x"}') } } }, INLINE, { env: {} }).apps.a?.env;
   t.equal(env?.['__proto__'], 'x', 'stored as data on a null-prototype map');
