@@ -1,11 +1,12 @@
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { AppActivator } from './activator/app-activator.js';
 import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
 import { Router } from './front/router.js';
 import type { Logger } from './log.js';
+import { makeDirs } from './runtime/dirs.js';
 import type { Runtime } from './runtime/runtime.js';
 import { AppSocket } from './upstream/app-socket.js';
 import { createUpstream } from './upstream/pool.js';
@@ -43,20 +44,6 @@ function prepareSocketDir(runtimeDir: string): string {
   chmodSync(dir, 0o700);
   for (const name of readdirSync(dir)) if (name.endsWith('.sock')) rmSync(join(dir, name), { force: true });
   return dir;
-}
-
-/**
- * `mkdir -p` with mode 0700 for what it creates. Not `mkdirSync({ recursive: true })`: on Node 20 that
- * spins forever when a parent refuses creation without saying ENOENT (seen with a path under /proc).
- */
-function makeDirs(path: string): void {
-  const parent = dirname(path);
-  if (parent !== path && !existsSync(parent)) makeDirs(parent);
-  try {
-    mkdirSync(path, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
 }
 
 /** Upstream connections per instance; further requests wait in undici, not in the kernel backlog. */

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { ChildHandle, ExitStatus } from '../native/index.js';
 import { writeBundle } from './bundle.js';
 import type { Cgroups } from './cgroup.js';
+import { makeDirs } from './dirs.js';
 import { DEFAULT_PATH } from './executable.js';
 import { spawnWithOutput } from './output.js';
 import type { RuncCli } from './runc.js';
@@ -33,8 +34,8 @@ export class OciRuntime implements Runtime {
     private readonly bundlesDir: string,
     private readonly cgroups: Cgroups,
   ) {
-    mkdirSync(runc.root, { recursive: true, mode: 0o700 });
-    mkdirSync(bundlesDir, { recursive: true, mode: 0o700 });
+    makeDirs(runc.root);
+    makeDirs(bundlesDir);
   }
 
   /**
