@@ -19,6 +19,9 @@ import type { AppState, ExitReason, Recorder } from './recorder.js';
 
 export type { Lease };
 
+/** Response timeouts in a row after which a running instance is replaced. */
+export const UNRESPONSIVE_AFTER = 3;
+
 export interface ActivatorDeps {
   /** Asked at every start, so that a reload that changes an app's runtime takes effect at its next start. */
   readonly runtimeFor: (spec: AppSpec) => Runtime;
@@ -121,10 +124,7 @@ export class AppActivator {
     this.startGeneration();
   }
 
-  /**
-   * Lets in-flight requests and upgraded connections finish (for up to `graceMs`), holding new requests
-   * meanwhile, then stops the instance; the held requests then start a new one.
-   */
+  /** Lets in-flight work finish (up to `graceMs`), holding new requests, then stops; those then start anew. */
   drain(graceMs: number): Promise<void> {
     return this.stopInstance('drain', undefined, graceMs);
   }
@@ -144,8 +144,7 @@ export class AppActivator {
   }
 
   private checkQueue(): void {
-    const limit = (this.gen ?? this).spec.queueLimit;
-    if (this.queued >= limit) throw new QueueFullError(this.name, limit);
+    if (this.queued >= (this.gen ?? this).spec.queueLimit) throw new QueueFullError(this.name, (this.gen ?? this).spec.queueLimit);
   }
 
   private startGeneration(): void {
@@ -169,16 +168,19 @@ export class AppActivator {
   private lease(gen: Generation, queued: boolean): Lease {
     this.idle.disarm();
     const lease = gen.lease(queued, {
-      responded: () => {
-        if (!gen.confirmed) this.confirm(gen, true);
-      },
-      released: () => {
-        this.report();
-        this.maybeIdle(gen);
-      },
+      responded: () => gen.confirmed || this.confirm(gen, true),
+      // A running instance that leaves request after request unanswered (it closed its listener, or hangs)
+      // would otherwise stay up for as long as traffic keeps it from going idle.
+      unanswered: () => gen.unansweredInARow >= UNRESPONSIVE_AFTER && !gen.stopReason && this.replace(gen),
+      released: () => (this.report(), this.maybeIdle(gen)),
     });
     this.report();
     return lease;
+  }
+
+  private replace(gen: Generation): void {
+    this.backoff.recordFailure(Date.now(), 0);
+    this.stop(gen, 'unresponsive');
   }
 
   private confirm(gen: Generation, answered: boolean): void {

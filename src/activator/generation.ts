@@ -12,6 +12,8 @@ export interface Lease {
   failure(): WakegateError | undefined;
   /** The first response byte arrived: the instance accepts, so its cold start is over. */
   responded(): void;
+  /** No response head came within responseTimeout: evidence that the instance may be wedged. */
+  unanswered(): void;
   /** The request became an upgraded connection; `close` ends it when the instance goes away. */
   upgraded(close: () => void): void;
   release(): void;
@@ -32,6 +34,8 @@ export class Generation {
   failure: WakegateError | undefined;
   startTimer: NodeJS.Timeout | undefined;
   inflight = 0;
+  /** Response timeouts in a row, reset by any answer: enough of them and the instance is replaced. */
+  unansweredInARow = 0;
   /** Leases dispatched before the instance proved it accepts: the queue that `queueLimit` bounds. */
   readonly waiting = new Set<object>();
   readonly upgraded = new Set<() => void>();
@@ -45,7 +49,7 @@ export class Generation {
   ) {}
 
   /** Opens a lease on this generation; `events` lets the activator react without owning the counts. */
-  lease(queued: boolean, events: { responded(): void; released(): void }): Lease {
+  lease(queued: boolean, events: { responded(): void; unanswered(): void; released(): void }): Lease {
     this.inflight += 1;
     const token = {};
     if (queued) this.waiting.add(token);
@@ -56,7 +60,12 @@ export class Generation {
       failure: () => this.failure,
       responded: () => {
         this.waiting.delete(token);
+        this.unansweredInARow = 0;
         events.responded();
+      },
+      unanswered: () => {
+        this.unansweredInARow += 1;
+        events.unanswered();
       },
       upgraded: (close) => {
         this.inflight -= 1;

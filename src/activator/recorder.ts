@@ -3,7 +3,7 @@ import type { ExitInfo } from '../runtime/runtime.js';
 export type AppState = 'stopped' | 'starting' | 'running' | 'stopping';
 
 /** Why an instance ended. A bounded set: it is a metric label. */
-export type ExitReason = 'idle' | 'crash' | 'oom' | 'killed' | 'start_timeout' | 'stop' | 'drain' | 'removed' | 'shutdown';
+export type ExitReason = 'idle' | 'crash' | 'oom' | 'killed' | 'start_timeout' | 'unresponsive' | 'stop' | 'drain' | 'removed' | 'shutdown';
 
 export type ColdStartResult = 'ok' | 'failed' | 'timeout';
 

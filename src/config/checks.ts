@@ -190,7 +190,8 @@ const HOST_PATTERN_RE = /^(?:\*\.)?[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*$/;
 export function hostPattern(issues: Issues, v: unknown, path: string): string | undefined {
   const expected = 'a host name like "app.example" or "*.app.example"';
   if (typeof v !== 'string') return issues.add(path, `expected ${expected}, got ${render(v)}`);
-  const host = v.toLowerCase();
+  // Only ASCII is lower-cased: the Kelvin sign (U+212A) would become an ASCII "k" and pass the pattern.
+  const host = /^[\x00-\x7f]*$/.test(v) ? v.toLowerCase() : v;
   if (/:\d+$/.test(host)) return issues.add(path, `host names must not include a port, got ${render(v)}`);
   if (host.length > 253 || !HOST_PATTERN_RE.test(host)) return issues.add(path, `expected ${expected}, got ${render(v)}`);
   return host;

@@ -40,6 +40,7 @@ export function proxyHttp(
     let settled = false;
     const timer = new ResponseTimer(timing, (phase) => {
       const error = new ResponseTimeoutError(app, timing.timeoutMs, phase);
+      if (phase === 'head') lease.unanswered();
       fail(error);
       controller?.abort(error);
     });

@@ -41,6 +41,7 @@ export function proxyUpgrade(
     const abort = (): void => controller?.abort(error ?? new Error('client closed the connection'));
     const timer = new ResponseTimer(timing, () => {
       error = new ResponseTimeoutError(app, timing.timeoutMs);
+      lease.unanswered();
       status = sendRawError(client, error).status;
       abort();
     });

@@ -54,6 +54,19 @@ t.test('an app that closes its listener but keeps running', async (t) => {
   t.not(pidOf(next.body), pid);
 });
 
+t.test('a wedged app under steady traffic is replaced after 3 unanswered requests in a row', async (t) => {
+  const gw = await startGateway(t, { stuck: fixtureApp(['stuck.localhost'], { idleTimeout: '1h', stopTimeout: '500ms', responseTimeout: '300ms' }) });
+  const wedged = pidOf((await gw.get('stuck.localhost', '/close-listener')).body);
+  const codes: Array<string | undefined> = [];
+  for (let i = 0; i < 3; i++) codes.push(code((await gw.get('stuck.localhost')).body));
+  t.same(codes, ['WG_ERR_RESPONSE_TIMEOUT', 'WG_ERR_RESPONSE_TIMEOUT', 'WG_ERR_RESPONSE_TIMEOUT']);
+  await until(() => gw.lines.some((l) => l.app === 'stuck' && l.reason === 'unresponsive'), 5000, 'a stop with reason unresponsive');
+  t.notOk(alive(wedged), 'the wedged instance is gone');
+  const next = await gw.get('stuck.localhost');
+  t.equal(next.status, 200, 'a new instance serves, although traffic never stopped');
+  t.not(pidOf(next.body), wedged);
+});
+
 t.test('the OCI runtime binary is missing', async (t) => {
   const runc = findOciRuntime(undefined, process.env.PATH ?? '');
   const dir = mkdtempSync(join(tmpdir(), 'wg-faults-'));
