@@ -39,6 +39,9 @@ export function render(v: unknown, max = 40): string {
   if (typeof v === 'number' || typeof v === 'boolean') s = String(v);
   else if (typeof v === 'bigint') s = `${v}n`;
   else if (v === undefined || typeof v === 'function' || typeof v === 'symbol') s = typeof v;
+  // A mapping or list in the wrong place may hold secrets (an admin token, env values): describe its shape only.
+  else if (Array.isArray(v)) s = v.length === 0 ? '[]' : `an array of ${v.length} item${v.length === 1 ? '' : 's'}`;
+  else if (typeof v === 'object' && v !== null) s = Object.keys(v).length === 0 ? '{}' : `a mapping with keys ${Object.keys(v).join(', ')}`;
   else {
     try {
       s = JSON.stringify(v) ?? kind(v);

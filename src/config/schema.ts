@@ -86,7 +86,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
   const shutdownTimeoutMs = field(issues, top, 'shutdownTimeout', '', duration);
   const log = logSection(issues, top.log, env);
   const limits = limitsSection(issues, top.limits);
-  const oci = ociSection(issues, top.oci, env.PATH || DEFAULT_PATH);
+  const oci = ociSection(issues, top.oci, env.PATH || DEFAULT_PATH, baseDir);
   const defaults = field(issues, top, 'defaults', '', defaultsSection) ?? {};
   const apps = requiredField(issues, top, 'apps', '', 'a mapping of app names to apps (may be {})', (is, v, p) =>
     appsSection(is, v, p, defaults, baseDir, oci?.runtime),
@@ -130,12 +130,13 @@ function limitsSection(issues: Issues, v: unknown): Limits | undefined {
 }
 
 /** Resolves the OCI runtime binary once, at load, so `wakegate check` reports a missing one. */
-function ociSection(issues: Issues, v: unknown, searchPath: string): GatewayConfig['oci'] | undefined {
+function ociSection(issues: Issues, v: unknown, searchPath: string, baseDir: string): GatewayConfig['oci'] | undefined {
   const m = v === undefined ? Object.create(null) : mapping(issues, v, 'oci', ['runtime']);
   if (!m) return undefined;
   const configured = field(issues, m, 'runtime', 'oci', string);
   if (m.runtime !== undefined && configured === undefined) return undefined;
-  const runtime = findOciRuntime(configured, searchPath);
+  // A path is relative to the config file, like every other path in it; a bare name is searched in PATH.
+  const runtime = findOciRuntime(configured?.includes('/') ? resolve(baseDir, configured) : configured, searchPath);
   if (configured !== undefined && runtime === undefined) {
     return issues.add('oci.runtime', `no executable ${render(configured)} found${configured.includes('/') ? '' : ' on PATH'}; install one with: apt-get install runc`);
   }

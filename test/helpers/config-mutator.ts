@@ -851,10 +851,10 @@ function describeError(err: unknown): string {
   return `${err.name}: ${err.message.slice(0, 300)} [${frames.join(' < ')}]`;
 }
 
-/** A document, shortened and escaped for a failure message. */
-export function excerpt(doc: FuzzDocument, max = 600): string {
-  const text = doc.text.length > max ? `${doc.text.slice(0, max)}... (${doc.text.length} chars)` : doc.text;
-  return `ops: ${doc.ops.join('; ').slice(0, 600)}\ndocument: ${JSON.stringify(text)}`;
+/** A document, shortened for a failure message (which tap prints as YAML, escaping what needs it). */
+export function excerpt(doc: FuzzDocument, max = 600): { ops: string; document: string } {
+  const text = doc.text.length > max ? `${doc.text.slice(0, max)}... (${doc.text.length} characters in all)` : doc.text;
+  return { ops: doc.ops.join('; ').slice(0, 600), document: text };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -886,7 +886,9 @@ export interface FuzzFailure {
   index: number;
   seed: number;
   problem: string;
-  doc: string;
+  /** How the document was made from its seed config, and its text (shortened). */
+  ops: string;
+  document: string;
 }
 
 export interface FuzzReport {
@@ -946,7 +948,7 @@ function runWorker(input: WorkerInput): void {
     try {
       doc = generateDocument(seed, input.path);
     } catch (err) {
-      const message: WorkerMessage = { type: 'failure', failure: { index, seed, problem: `the fuzzer failed to generate it: ${describeError(err)}`, doc: '' } };
+      const message: WorkerMessage = { type: 'failure', failure: { index, seed, problem: `the fuzzer failed to generate it: ${describeError(err)}`, ops: '', document: '' } };
       parentPort!.postMessage(message);
       continue;
     }
@@ -964,7 +966,7 @@ function runWorker(input: WorkerInput): void {
     let problem = outcome.problem;
     if (ms > input.limitMs) problem = `${problem ? `${problem}; ` : ''}took ${ms.toFixed(0)} ms (limit ${input.limitMs} ms)`;
     if (problem !== undefined) {
-      const message: WorkerMessage = { type: 'failure', failure: { index, seed, problem, doc: excerpt(doc) } };
+      const message: WorkerMessage = { type: 'failure', failure: { index, seed, problem, ...excerpt(doc) } };
       parentPort!.postMessage(message);
     }
   }
@@ -1016,7 +1018,8 @@ async function fuzzSlice(opts: FuzzOptions): Promise<FuzzReport> {
     progress[P_STARTED] = 0;
     const input: WorkerInput = { kind: WORKER_KIND, ...opts, from, progress: progress.buffer as SharedArrayBuffer };
     const stopped = await new Promise<string | undefined>((resolve) => {
-      const worker = new Worker(new URL(import.meta.url), { workerData: input, resourceLimits: { stackSizeMb: 1, maxOldGenerationSizeMb: 1024 } });
+      // No execArgv: the test runner's --import hooks would load into every worker, for nothing.
+      const worker = new Worker(new URL(import.meta.url), { workerData: input, execArgv: [], resourceLimits: { stackSizeMb: 1, maxOldGenerationSizeMb: 1024 } });
       let finished = false;
       let reason: string | undefined;
       const watchdog = setInterval(() => {
@@ -1045,13 +1048,13 @@ async function fuzzSlice(opts: FuzzOptions): Promise<FuzzReport> {
     const pos = progress[P_POS]!;
     const index = opts.indexes[pos]!;
     const seed = documentSeed(opts.runSeed, index);
-    let doc: string;
+    let doc: { ops: string; document: string };
     try {
       doc = excerpt(generateDocument(seed, opts.path));
     } catch (err) {
-      doc = `(cannot be generated: ${describeError(err)})`;
+      doc = { ops: `(cannot be generated: ${describeError(err)})`, document: '' };
     }
-    report.failures.push({ index, seed, problem: stopped, doc });
+    report.failures.push({ index, seed, problem: stopped, ...doc });
     report.stopped++;
     from = pos + 1;
   }

@@ -31,3 +31,8 @@ t.test('wakeIgnore is validated', async (t) => {
   t.same(issuesOf(app({ paths: ['/x'], response: { status: 99 } })), ['apps.a.wakeIgnore.response.status: expected an integer from 200 to 599, got 99']);
   t.same(issuesOf({ defaults: { wakeIgnore: { userAgents: ['UptimeRobot'] } }, ...app(undefined) }), [], 'inherited from defaults');
 });
+
+t.test('a value in the wrong place is described by its shape, never echoed: it may hold a secret', async (t) => {
+  const issues = issuesOf({ admin: [{ listen: ':9', token: 's3cr3t-s3cr3t-s3cr3t' }] });
+  t.same(issues, ['admin: expected a mapping, got an array of 1 item']);
+});

@@ -84,10 +84,11 @@ t.test('10,000 generated and mutated configs give a frozen config or a ConfigErr
   t.same(pollution(baseline), [], 'nor in this thread');
 
   for (const f of report.failures.slice(0, MAX_REPORTED)) {
-    t.fail(
-      `document ${f.index} (seed 0x${f.seed.toString(16)}): ${f.problem}\n` +
-        `replay: WAKEGATE_FUZZ_SEED=${RUN_SEED} WAKEGATE_FUZZ_DOC=${f.index} npx tap dist/test/unit/config-fuzz.test.js\n${f.doc}`,
-    );
+    t.fail(`document ${f.index} (seed 0x${f.seed.toString(16)}): ${f.problem}`, {
+      replay: `WAKEGATE_FUZZ_SEED=${RUN_SEED} WAKEGATE_FUZZ_DOC=${f.index} npx tap dist/test/unit/config-fuzz.test.js`,
+      ops: f.ops,
+      text: f.document,
+    });
   }
   if (report.failures.length > MAX_REPORTED) t.fail(`and ${report.failures.length - MAX_REPORTED} more failing documents`);
 });

@@ -39,6 +39,8 @@ t.test('the OCI runtime is looked up at load: configured, else runc, else crun o
   t.same(none.oci, {}, 'none found is fine while no app needs one');
   const configured = validateConfig({ ...(app({ command: ['x'], dir }) as object), oci: { runtime: join(bin, 'runc') } }, join(dir, 'c.yaml'), { env: {}, uid: 0 });
   t.equal(configured.oci.runtime, join(bin, 'runc'));
+  const relative = validateConfig({ ...(app({ command: ['x'], dir }) as object), oci: { runtime: 'bin/runc' } }, join(dir, 'c.yaml'), { env: {}, uid: 0 });
+  t.equal(relative.oci.runtime, join(bin, 'runc'), 'a relative path is relative to the config file');
 });
 
 t.test('missing runtimes are errors that name the fix', async (t) => {

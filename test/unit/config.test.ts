@@ -168,7 +168,7 @@ t.test('single-value errors', async (t) => {
   const LONG_SOCKET = join(FIXTURES, 'x'.repeat(120));
   const cases: [unknown, string][] = [
     [null, ': expected a mapping at the top level, got null'],
-    [['a'], ': expected a mapping at the top level, got ["a"]'],
+    [['a'], ': expected a mapping at the top level, got an array of 1 item'],
     [{ apps: {} }, 'listen: required; expected a mapping like { http: "127.0.0.1:8080" }'],
     [{ listen: { http: ':0' } }, 'apps: required; expected a mapping of app names to apps (may be {})'],
     [{ ...MINIMAL, listen: { http: '::1:80' } }, 'listen.http: expected an address like "127.0.0.1:8080", "[::1]:8080", ":8080" or "unix:/path", got "::1:80" (IPv6 addresses need brackets, like "[::1]:8080")'],
