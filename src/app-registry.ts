@@ -2,6 +2,7 @@ import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { AppActivator } from './activator/app-activator.js';
+import { DEFAULTS } from './defaults.js';
 import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
 import { Router } from './front/router.js';
@@ -45,9 +46,6 @@ function prepareSocketDir(runtimeDir: string): string {
   for (const name of readdirSync(dir)) if (name.endsWith('.sock')) rmSync(join(dir, name), { force: true });
   return dir;
 }
-
-/** Upstream connections per instance; further requests wait in undici, not in the kernel backlog. */
-const UPSTREAM_CONNECTIONS = 128;
 
 /**
  * The configured apps: each one's socket and activator, and the router over them. `apply` moves from one
@@ -112,7 +110,7 @@ export class AppRegistry {
       const activator = new AppActivator(spec, {
         runtimeFor: this.deps.runtimeFor,
         socketFd: socket.fd,
-        createUpstream: () => createUpstream(socket.path, { connections: UPSTREAM_CONNECTIONS }),
+        createUpstream: () => createUpstream(socket.path, { connections: DEFAULTS.internal.upstreamConnections }),
         recorder: this.deps.recorder,
         log: this.deps.log.child({ app: name }),
       });

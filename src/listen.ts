@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ListenAddress } from './config/types.js';
+import { DEFAULTS } from './defaults.js';
 
 /** A bound listener's address: host and port for TCP, the path for a Unix socket. */
 export type BoundAddress = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
@@ -19,9 +20,9 @@ export function listenOn(server: Server, address: ListenAddress, onError: (err: 
     if (address.kind === 'unix') {
       // A socket file left by a gateway that died would make bind fail with EADDRINUSE.
       rmSync(address.path, { force: true });
-      server.listen({ path: address.path, backlog: 4096 }, done);
+      server.listen({ path: address.path, backlog: DEFAULTS.internal.backlog }, done);
     } else {
-      server.listen({ host: address.host, port: address.port, backlog: 4096 }, done);
+      server.listen({ host: address.host, port: address.port, backlog: DEFAULTS.internal.backlog }, done);
     }
   });
 }

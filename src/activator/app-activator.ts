@@ -1,4 +1,5 @@
 import type { AppSpec } from '../config/types.js';
+import { DEFAULTS } from '../defaults.js';
 import {
   BackoffError,
   InstanceCrashedError,
@@ -20,7 +21,7 @@ import type { AppState, ExitReason, Recorder } from './recorder.js';
 export type { Lease };
 
 /** Response timeouts in a row after which a running instance is replaced. */
-export const UNRESPONSIVE_AFTER = 3;
+export const UNRESPONSIVE_AFTER = DEFAULTS.internal.unresponsiveAfter;
 
 export interface ActivatorDeps {
   /** Asked at every start, so that a reload that changes an app's runtime takes effect at its next start. */

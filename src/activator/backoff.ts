@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../defaults.js';
 /**
  * Crash-loop backoff. One crash restarts at once (a single failure should not cost a request); from the
  * second consecutive crash on, the next start waits 1 s, 2 s, 4 s ... up to 60 s. An instance that ran
@@ -8,9 +9,9 @@ export class Backoff {
   private notBefore = 0;
 
   constructor(
-    private readonly initialMs = 1_000,
-    private readonly maxMs = 60_000,
-    private readonly resetAfterMs = 30_000,
+    private readonly initialMs: number = DEFAULTS.internal.backoffInitialMs,
+    private readonly maxMs: number = DEFAULTS.internal.backoffMaxMs,
+    private readonly resetAfterMs: number = DEFAULTS.internal.backoffResetAfterMs,
   ) {}
 
   /** Records a failed instance that ran `ranMs`; returns how long the next start must wait. */

@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/load.js';
+import { DEFAULTS } from '../defaults.js';
 import type { ListenAddress } from '../config/types.js';
 import { adminGet, parseAdminAddress } from './client.js';
 import type { AppSnapshot } from './snapshot.js';
@@ -11,14 +12,13 @@ export interface StatusOptions {
   readonly json: boolean;
 }
 
-const DEFAULT_ADMIN = '127.0.0.1:9090';
 
 /**
  * `wakegate status`: asks a running gateway's admin API for its apps. The address and token come from the
  * flags, else the config file's admin section, else the defaults (token also from WAKEGATE_ADMIN_TOKEN).
  */
 export async function runStatus(options: StatusOptions, out: NodeJS.WritableStream): Promise<void> {
-  let address: ListenAddress = parseAdminAddress(options.admin ?? DEFAULT_ADMIN);
+  let address: ListenAddress = parseAdminAddress(options.admin ?? DEFAULTS.gateway.adminAddress);
   let token = options.token ?? (process.env.WAKEGATE_ADMIN_TOKEN || undefined);
   if (options.config && !options.admin) {
     const config = await loadConfig(options.config);

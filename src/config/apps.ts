@@ -20,6 +20,7 @@ import {
   hostPattern,
 } from './checks.js';
 import type { AppSpec, RuntimeKind, WakeIgnore } from './types.js';
+import { DEFAULTS } from '../defaults.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'auto'];
 const PER_APP_KEYS = ['hosts', 'command', 'dir', 'env', 'bundle'];
@@ -28,14 +29,7 @@ const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-const BUILTIN = {
-  runtime: 'auto',
-  idleTimeoutMs: 60_000,
-  startTimeoutMs: 10_000,
-  stopTimeoutMs: 5_000,
-  queueLimit: 1000,
-  maxConnectionAgeMs: 3_600_000,
-} as const;
+const BUILTIN = DEFAULTS.app;
 
 /** Settings an app can inherit from `defaults`; undefined means "not set at this level". */
 export interface Tunables {
@@ -124,7 +118,7 @@ function app(
   const dir = m.bundle !== undefined ? bundle : requiredField(issues, m, 'dir', path, 'a directory path', (is, d, p) => directory(is, d, p, baseDir));
   const env = field(issues, m, 'env', path, environment) ?? (Object.create(null) as Record<string, string>);
   const own = tunables(issues, m, path);
-  const runtime = own.runtime ?? defaults.runtime ?? BUILTIN.runtime;
+  const runtime = own.runtime ?? defaults.runtime ?? (BUILTIN.runtime as RuntimeKind);
   if (m.bundle !== undefined && runtime === 'process') issues.add(keyPath(path, 'runtime'), 'a bundle needs the oci runtime, not process');
   if ((runtime === 'oci' || m.bundle !== undefined) && ociRuntime === undefined) {
     issues.add(keyPath(path, m.bundle !== undefined ? 'bundle' : 'runtime'), `${NO_OCI_RUNTIME}`);

@@ -5,6 +5,7 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_PATH, findOciRuntime } from '../runtime/executable.js';
+import { DEFAULTS } from '../defaults.js';
 import { appsSection, defaultsSection } from './apps.js';
 import {
   Issues,
@@ -41,13 +42,7 @@ const LIMIT_KEYS = ['headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHead
  * bounds the whole upload, body included, so it must leave room for large bodies on slow links.
  * maxHeaderSize is node:http's own default; maxHeaders is Apache's LimitRequestFields.
  */
-export const BUILTIN_LIMITS: Limits = {
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 300_000,
-  maxUrlLength: 8 * 1024,
-  maxHeaderSize: 16 * 1024,
-  maxHeaders: 100,
-};
+export const BUILTIN_LIMITS: Limits = DEFAULTS.limits;
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const MIN_TOKEN_LENGTH = 16;
 const LISTEN_EXAMPLE = 'a mapping like { http: "127.0.0.1:8080" }';
@@ -98,7 +93,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     ...(admin && { admin }),
     runtimeDir,
     trustedProxies: trustedProxies ?? [],
-    shutdownTimeoutMs: shutdownTimeoutMs ?? 10_000,
+    shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULTS.gateway.shutdownTimeoutMs,
     log,
     limits,
     oci,

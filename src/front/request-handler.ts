@@ -7,16 +7,14 @@ import type { Logger } from '../log.js';
 import { answerFor, sendError, sendRawError } from './error-response.js';
 import { upstreamHeaders, type TrustedProxies } from './forwarded.js';
 import { hasBody, proxyHttp, type ProxyOutcome } from './proxy.js';
-import { DEFAULT_RESPONSE_TIMEOUT_MS, type ResponseTiming } from './response-timer.js';
+import { type ResponseTiming } from './response-timer.js';
+import { DEFAULTS } from '../defaults.js';
 import type { Router } from './router.js';
 import { proxyUpgrade } from './upgrade.js';
 import { mustNotWake } from './wake-ignore.js';
 
-/** The default Retry-After for a request that was not allowed to wake its app. */
-const ASLEEP_RETRY_SEC = 10;
-
 function asleep(app: string, rule: WakeIgnore): AsleepError {
-  if (!rule.response) return new AsleepError(app, ASLEEP_RETRY_SEC);
+  if (!rule.response) return new AsleepError(app, DEFAULTS.internal.asleepRetryAfterSec);
   return new AsleepError(app, rule.response.retryAfterSec, rule.response);
 }
 
@@ -33,7 +31,7 @@ export interface FrontOptions {
 /** The response timeout of `app`, which waits for the end of a cold start before it counts (see ResponseTimer). */
 function responseTiming(app: AppActivator): ResponseTiming {
   return {
-    timeoutMs: app.spec.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+    timeoutMs: app.spec.responseTimeoutMs ?? DEFAULTS.app.responseTimeoutMs,
     // While running (or stopping), the last cold start is this instance's: confirmed at its first answer.
     runningSince: () => (app.state === 'starting' ? undefined : (app.record.lastColdStart?.at ?? 0)),
   };

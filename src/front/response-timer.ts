@@ -1,6 +1,3 @@
-/** The response timeout of an app that does not configure one. */
-export const DEFAULT_RESPONSE_TIMEOUT_MS = 60_000;
-
 export interface ResponseTiming {
   /** 0 disables the timer. */
   readonly timeoutMs: number;

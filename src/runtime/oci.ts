@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { AppSpec } from '../config/types.js';
+import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log.js';
 import type { ChildHandle, ExitStatus } from '../native/index.js';
 import { writeBundle } from './bundle.js';
@@ -14,9 +15,6 @@ import type { ExitInfo, Instance, InstanceStats, Runtime } from './runtime.js';
 
 /** Container ids are `wakegate-<app>-<n>`; the prefix is how leftovers of a dead gateway are recognised. */
 export const CONTAINER_PREFIX = 'wakegate-';
-
-/** After SIGKILL, how long runc gets to notice the exit before it is killed itself. */
-const KILL_GRACE_MS = 5_000;
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
 
@@ -120,7 +118,7 @@ class Container implements Instance {
       if (!(await this.runc.kill(this.id, 'TERM')).ok) this.child.kill('SIGTERM');
       if ((await Promise.race([this.exited, delay(graceMs)])) !== undefined) return this.exited;
       if (!(await this.runc.kill(this.id, 'KILL')).ok) await this.runc.delete(this.id);
-      if ((await Promise.race([this.exited, delay(KILL_GRACE_MS)])) === undefined) this.child.kill('SIGKILL');
+      if ((await Promise.race([this.exited, delay(DEFAULTS.internal.ociKillGraceMs)])) === undefined) this.child.kill('SIGKILL');
       return this.exited;
     })();
     return this.stopping;

@@ -2,9 +2,10 @@ import { closeSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { closeFd, pipe, spawn, type ChildHandle, type SpawnOptions } from '../native/index.js';
 import type { Logger } from '../log.js';
+import { DEFAULTS } from '../defaults.js';
 
 /** Longer lines are cut so that a tenant writing without newlines cannot grow the gateway's memory. */
-const MAX_LINE = 16 * 1024;
+const MAX_LINE = DEFAULTS.internal.outputMaxLine;
 
 /**
  * Forwards an instance's stdout or stderr (the read end of a pipe) to the gateway log, one log line per

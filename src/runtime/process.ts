@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { AppSpec } from '../config/types.js';
+import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log.js';
 import type { ChildHandle } from '../native/index.js';
 import { DEFAULT_PATH, resolveExecutable } from './executable.js';
@@ -50,7 +51,7 @@ class ProcessInstance implements Instance {
       killGroup(child.pid);
       // Output is drained once the last writer is gone, which the group kill usually guarantees; a
       // grandchild that left the group (setsid) may hold the pipe longer, so the wait is bounded.
-      return Promise.race([output, delay(OUTPUT_DRAIN_MS)]).then(() => status);
+      return Promise.race([output, delay(DEFAULTS.internal.outputDrainMs)]).then(() => status);
     });
   }
 
@@ -80,8 +81,6 @@ class ProcessInstance implements Instance {
     }
   }
 }
-
-const OUTPUT_DRAIN_MS = 2000;
 
 function delay(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms).unref());

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
+import { DEFAULTS } from '../defaults.js';
 
 /** Bounds every control command: a runtime that hangs must not hang a stop or the start-up clean-up. */
-const COMMAND_TIMEOUT_MS = 10_000;
+const COMMAND_TIMEOUT_MS = DEFAULTS.internal.runcCommandTimeoutMs;
 
 export interface RuncResult {
   readonly ok: boolean;

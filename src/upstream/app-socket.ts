@@ -1,9 +1,8 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULTS } from '../defaults.js';
 import { closeFd, unixListen } from '../native/index.js';
 
-/** Large enough for a herd of first requests; the kernel clamps it to net.core.somaxconn. */
-const BACKLOG = 4096;
 
 /**
  * The listening Unix socket of one app, held by the gateway for as long as the app is configured. The
@@ -20,7 +19,7 @@ export class AppSocket {
   static create(dir: string, app: string): AppSocket {
     const path = join(dir, `${app}.sock`);
     rmSync(path, { force: true });
-    const fd = unixListen(path, BACKLOG);
+    const fd = unixListen(path, DEFAULTS.internal.backlog);
     try {
       chmodSync(path, 0o600);
     } catch (err) {
