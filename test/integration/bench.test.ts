@@ -5,12 +5,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BenchReport } from '../../bench/run.js';
 import { ROOT } from '../helpers/gateway.js';
+import { needTools } from '../helpers/tools.js';
 
 const exec = promisify(execFile);
 
 // The smoke version of `npm run bench`, so that the benchmarks never rot. It checks that every scenario
 // ran and reported; it asserts nothing about timing.
 t.test('BENCH_QUICK=1 runs every scenario and writes its report and charts', async (t) => {
+  if (!needTools(t, { wrk: 'wrk', nginx: 'nginx-light' })) return;
   const dir = join(ROOT, 'bench/results');
   const before = new Set(readdirSync(dir));
   const { stdout } = await exec(process.execPath, [join(ROOT, 'dist/bench/run.js')], {
