@@ -18,9 +18,10 @@ interface Snippet { readonly lang: string; readonly code: string; readonly line:
 
 function readmeSnippets(): Snippet[] {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  return [...readme.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({
-    lang: m[1]!,
-    code: m[2]!,
+  // A block may be indented under a list item; its closing fence is indented alike.
+  return [...readme.matchAll(/^( *)```(\w*)\n([\s\S]*?)^\1```$/gm)].map((m) => ({
+    lang: m[2]!,
+    code: m[3]!.replace(new RegExp(`^${m[1]!}`, 'gm'), ''),
     line: readme.slice(0, m.index).split('\n').length,
   }));
 }
@@ -89,6 +90,14 @@ for (const s of snippets.filter((s) => s.lang in APPS)) {
     t.equal(gw.runtime.starts, 1);
   });
 }
+
+t.test('the one install line in the README names exactly the packages .ci/run installs', async (t) => {
+  const lines = snippets.filter((s) => s.lang === 'sh').flatMap((s) => s.code.split('\n')).filter((l) => /^apt-get install --no-install-recommends /.test(l));
+  t.equal(lines.length, 1, 'one line installs everything');
+  const readme = new Set(lines[0]!.split(/\s+/).slice(3));
+  const ci = new Set([...readFileSync(join(ROOT, '.ci/run'), 'utf8').matchAll(/\[[\w+-]+\]=([\w.+-]+)/g)].map((m) => m[1]!));
+  t.same([...readme].sort(), [...ci].sort());
+});
 
 t.test('every README YAML block is a valid config (fragments merged into a minimal one)', async (t) => {
   const yamls = snippets.filter((s) => s.lang === 'yaml');
