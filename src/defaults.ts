@@ -8,6 +8,7 @@ export const DEFAULTS = Object.freeze({
     shutdownTimeoutMs: 10_000,
     /** The address `wakegate status` asks when neither --admin nor -c names one. */
     adminAddress: '127.0.0.1:9090',
+    log: Object.freeze({ level: 'info' as const, requests: false }),
   }),
   /** Per app, or in `defaults`. */
   app: Object.freeze({

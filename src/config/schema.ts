@@ -176,7 +176,7 @@ function logSection(issues: Issues, v: unknown, env: NodeJS.ProcessEnv): Gateway
   const override = env.WAKEGATE_LOG_LEVEL;
   if (override !== undefined && override !== '') level = oneOf(issues, override, 'env.WAKEGATE_LOG_LEVEL', LOG_LEVELS);
   const requests = field(issues, m, 'requests', 'log', boolean);
-  return { level: level ?? 'info', requests: requests ?? false };
+  return { level: level ?? DEFAULTS.gateway.log.level, requests: requests ?? DEFAULTS.gateway.log.requests };
 }
 
 /**

@@ -11,7 +11,7 @@ import { sleep } from './gateway.js';
 export const PROMETHEUS = '/usr/bin/prometheus';
 export const PROMTOOL = '/usr/bin/promtool';
 
-/** Fails (never skips) when a tool is missing: CI installs the Debian `prometheus` package, so absence is a setup bug. */
+/** Tests skip first with needTool (test/helpers/tools.ts); this only stops a caller that did not from failing obscurely. */
 export function requireBinary(path: string): void {
   if (!existsSync(path)) throw new Error(`${path} is missing; install it with: apt-get install --no-install-recommends prometheus`);
 }

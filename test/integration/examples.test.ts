@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
 import { captureLogger, fixtureApp, get, ROOT, startGateway } from '../helpers/gateway.js';
+import { needTool } from '../helpers/tools.js';
 
 t.test('the example apps (node and python) serve on fd 3 and stop cleanly on SIGTERM', async (t) => {
+  if (!needTool(t, 'python3', 'python3')) return;
   const example = await loadConfig(join(ROOT, 'examples/wakegate.yaml'));
   const runtimeDir = mkdtempSync(join(tmpdir(), 'wg-examples-'));
   const config = { ...example, listen: { http: { kind: 'tcp' as const, host: '127.0.0.1', port: 0 } }, runtimeDir };
