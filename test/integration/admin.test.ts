@@ -215,8 +215,12 @@ t.test('wakegate status prints a table (and --json) from a running gateway', asy
 t.test('wakegate status works against an admin API without a token', async (t) => {
   const gw = await runGateway(t, { admin: { listen: '127.0.0.1:0' }, apps: { a: fixtureApp(['a.localhost']) } });
   const adminLine = await gw.waitFor((l) => l.msg === 'admin listening');
-  const { stdout } = await exec(process.execPath, [CLI, 'status', '--admin', `127.0.0.1:${(adminLine.address as { port: number }).port}`, '--json']);
+  const port = (adminLine.address as { port: number }).port;
+  const { stdout } = await exec(process.execPath, [CLI, 'status', '--admin', `127.0.0.1:${port}`, '--json']);
   t.match(JSON.parse(stdout), [{ name: 'a', state: 'stopped' }]);
+  // `:PORT` is what a config listening on every interface says; the client asks the loopback for it.
+  const wildcard = await exec(process.execPath, [CLI, 'status', '--admin', `:${port}`, '--json']);
+  t.match(JSON.parse(wildcard.stdout), [{ name: 'a', state: 'stopped' }], 'a wildcard address is asked on the loopback');
 });
 
 t.test('logs: one line per request only with log.requests', async (t) => {
