@@ -197,6 +197,14 @@ export class UnauthorizedError extends WakegateError {
   }
 }
 
+/** An admin request refused because a browser could have been made to send it from another site (no token is set). */
+export class ForbiddenError extends WakegateError {
+  readonly code = 'WG_ERR_FORBIDDEN';
+  constructor(readonly reason: string) {
+    super(`refused ${reason}: without admin.token, the admin API takes no request a page on another site could send`);
+  }
+}
+
 /** An admin path or app name that does not exist. */
 export class NotFoundError extends WakegateError {
   readonly code = 'WG_ERR_NOT_FOUND';

@@ -2,10 +2,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AppActivator } from '../activator/app-activator.js';
 import type { ListenAddress } from '../config/types.js';
-import { MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { BadRequestError, ForbiddenError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../errors.js';
 import { sendError } from '../front/error-response.js';
 import { listenOn, type BoundAddress } from '../listen.js';
 import type { Logger } from '../log.js';
+import { crossSiteProblem } from './cross-site.js';
 import { snapshot } from './snapshot.js';
 
 export interface AdminDeps {
@@ -23,11 +24,13 @@ type Route = { method: 'GET' | 'POST'; handle: (app: AppActivator | undefined) =
 /**
  * The admin listener: metrics, health, app status and the start/stop/drain actions. With a token set,
  * every request must carry it (`Authorization: Bearer …`); config validation refuses a non-loopback
- * address without one.
+ * address without one. Without a token, requests a browser could have been made to send from another site
+ * are refused (see cross-site.ts): the loopback address alone does not keep web pages out.
  */
 export class AdminServer {
   private readonly server: Server;
   private readonly tokenDigest: Buffer | undefined;
+  private overUnixSocket = false;
 
   constructor(private readonly deps: AdminDeps) {
     this.tokenDigest = deps.token === undefined ? undefined : digest(deps.token);
@@ -40,6 +43,7 @@ export class AdminServer {
   }
 
   listen(address: ListenAddress): Promise<BoundAddress> {
+    this.overUnixSocket = address.kind === 'unix';
     return listenOn(this.server, address, (err) => this.deps.log.error({ err }, 'admin listener failed'));
   }
 
@@ -52,7 +56,9 @@ export class AdminServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.authorized(req.headers.authorization)) throw new UnauthorizedError();
-    const path = new URL(req.url ?? '/', 'http://admin').pathname;
+    const problem = this.tokenDigest ? undefined : crossSiteProblem(req, this.overUnixSocket);
+    if (problem) throw new ForbiddenError(problem);
+    const path = targetPath(req.url ?? '/');
     if (path === '/metrics') {
       only(req, 'GET');
       const { contentType, text } = await this.deps.metrics();
@@ -66,8 +72,9 @@ export class AdminServer {
     }
     const match = /^\/apps\/([^/]+)(?:\/(start|stop|drain))?$/.exec(path);
     if (!match) throw new NotFoundError(`path ${path}`);
-    const app = this.deps.apps.get(decodeURIComponent(match[1]!));
-    if (!app) throw new NotFoundError(`app ${JSON.stringify(decodeURIComponent(match[1]!))}`);
+    const name = decodeSegment(match[1]!);
+    const app = this.deps.apps.get(name);
+    if (!app) throw new NotFoundError(`app ${JSON.stringify(name)}`);
     const route = this.routes[match[2] ?? 'status']!;
     only(req, route.method);
     await route.handle(app);
@@ -92,6 +99,21 @@ export class AdminServer {
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();
+}
+
+/** The path of an origin-form target; anything else (absolute-form, `*`) names nothing here. */
+function targetPath(target: string): string {
+  if (!target.startsWith('/')) throw new BadRequestError('the request target is not a path');
+  const query = target.indexOf('?');
+  return query === -1 ? target : target.slice(0, query);
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadRequestError(`malformed percent-encoding in ${JSON.stringify(segment)}`);
+  }
 }
 
 function only(req: IncomingMessage, method: 'GET' | 'POST'): void {

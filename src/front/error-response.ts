@@ -4,6 +4,7 @@ import {
   AsleepError,
   BackoffError,
   BadRequestError,
+  ForbiddenError,
   HeadersTooLargeError,
   InstanceCrashedError,
   MethodNotAllowedError,
@@ -46,6 +47,7 @@ export function answerFor(err: unknown): ErrorAnswer {
   if (err instanceof ResponseTimeoutError) return { ...base, status: 504 };
   if (err instanceof NoRouteError || err instanceof NotFoundError) return { ...base, status: 404 };
   if (err instanceof UnauthorizedError) return { ...base, status: 401 };
+  if (err instanceof ForbiddenError) return { ...base, status: 403 };
   if (err instanceof MethodNotAllowedError) return { ...base, status: 405 };
   if (err instanceof InstanceCrashedError || err instanceof UpstreamError) return { ...base, status: 502 };
   if (err instanceof AsleepError) {

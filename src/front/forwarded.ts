@@ -13,9 +13,16 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
 ]);
-const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+/**
+ * Fields that tell an app who the client is. The gateway sets each itself. A name counts in any case and
+ * with `_` for `-`: CGI-style stacks (PHP, WSGI, Rack) map `X_Forwarded_For` and `X-Forwarded-For` alike to
+ * `HTTP_X_FORWARDED_FOR`, so a client's underscore spelling would pose as the gateway's value.
+ */
+const FORWARDED = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip']);
+/** RFC 9110 token characters: a Forwarded value made only of them needs no quotes (RFC 7239 §4). */
+const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Decides whose X-Forwarded-* headers are believed: only those of configured proxies. */
+/** Decides whose forwarding headers (Forwarded, X-Forwarded-*, X-Real-IP) are believed: only those of configured proxies. */
 export class TrustedProxies {
   private readonly list = new BlockList();
   private readonly empty: boolean;
@@ -46,9 +53,10 @@ function connectionTokens(req: IncomingMessage): Set<string> {
 
 /**
  * The header list sent upstream, as flat [name, value, ...] pairs in the client's order: hop-by-hop
- * fields removed, `Expect` removed (the front already answered 100-continue), and X-Forwarded-* set —
- * replaced outright unless the peer is a trusted proxy, whose values are extended. Upgrade and
- * Connection for an upgrade request are added by undici from the `upgrade` dispatch option.
+ * fields removed, `Expect` removed (the front already answered 100-continue), and the forwarding fields
+ * set by the gateway. A client's own are dropped in every spelling; a trusted proxy's are believed only
+ * in their standard spelling, and extended. Upgrade and Connection for an upgrade request are added by
+ * undici from the `upgrade` dispatch option.
  */
 export function upstreamHeaders(req: IncomingMessage, trusted: TrustedProxies): string[] {
   const dropped = connectionTokens(req);
@@ -58,14 +66,28 @@ export function upstreamHeaders(req: IncomingMessage, trusted: TrustedProxies): 
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(name) || FORWARDED.has(name) || name === 'expect' || dropped.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || FORWARDED.has(name.replaceAll('_', '-')) || name === 'expect' || dropped.has(name)) continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
-  const prior = trust ? req.headers['x-forwarded-for'] : undefined;
-  out.push('x-forwarded-for', prior ? `${prior}, ${peer}` : peer);
-  out.push('x-forwarded-proto', (trust && single(req.headers['x-forwarded-proto'])) || 'http');
-  out.push('x-forwarded-host', (trust && single(req.headers['x-forwarded-host'])) || req.headers.host || '');
+  // node:http keys only exact names, so an underscore spelling never reaches these reads.
+  const from = (name: string): string | undefined => (trust ? single(req.headers[name]) || undefined : undefined);
+  const host = req.headers.host ?? '';
+  const priorFor = from('x-forwarded-for');
+  out.push('x-forwarded-for', priorFor ? `${priorFor}, ${peer}` : peer);
+  out.push('x-forwarded-proto', from('x-forwarded-proto') ?? 'http');
+  out.push('x-forwarded-host', from('x-forwarded-host') ?? host);
+  out.push('x-real-ip', from('x-real-ip') ?? peer);
+  // This hop's element: who connected to the gateway, over what, asking for which host (RFC 7239 §5).
+  const hop = `for=${forwardedValue(peer || 'unknown')};proto=http${host ? `;host=${forwardedValue(host)}` : ''}`;
+  const priorForwarded = from('forwarded');
+  out.push('forwarded', priorForwarded ? `${priorForwarded}, ${hop}` : hop);
   return out;
+}
+
+/** An RFC 7239 value: IPv6 bracketed and quoted (`"[2001:db8::1]"`), anything else quoted unless it is a token. */
+export function forwardedValue(value: string): string {
+  const text = isIPv6(value) ? `[${value}]` : value;
+  return TOKEN_RE.test(text) ? text : `"${text.replace(/["\\]/g, '\\$&')}"`;
 }
 
 /** Response headers for the client: hop-by-hop fields removed. */

@@ -13,6 +13,7 @@ import { Gateway } from '../../src/gateway.js';
 import { ProcessRuntime } from '../../src/runtime/process.js';
 import type { Instance, Runtime } from '../../src/runtime/runtime.js';
 import type { Logger } from '../../src/log.js';
+import type { Recorder } from '../../src/activator/recorder.js';
 
 /** The repository root, from dist/test/helpers/ or test/helpers/. */
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..', fileURLToPath(import.meta.url).includes('/dist/') ? '..' : '.');
@@ -21,16 +22,39 @@ export const FIXTURE_APP = join(ROOT, 'test/fixtures/apps');
 export type LogLine = Record<string, unknown> & { msg: string; level: number };
 
 /** A logger whose lines are parsed and kept, so tests assert on what operators would read. */
-export function captureLogger(): { log: Logger; lines: LogLine[] } {
+export function captureLogger(): { log: Logger; lines: LogLine[]; waitFor: WaitForLine } {
   const lines: LogLine[] = [];
+  const waiters = new Set<(line: LogLine) => void>();
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as LogLine);
+      for (const text of chunk.toString().split('\n')) {
+        if (!text) continue;
+        const line = JSON.parse(text) as LogLine;
+        lines.push(line);
+        for (const waiter of [...waiters]) waiter(line);
+      }
       done();
     },
   });
-  return { log: pino({ level: 'debug' }, sink), lines };
+  const waitFor: WaitForLine = (match, ms = 10_000, from = 0) => {
+    const seen = lines.slice(from).find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => (waiters.delete(waiter), reject(new Error('timed out waiting for a log line'))), ms);
+      const waiter = (line: LogLine): void => {
+        if (!match(line)) return;
+        waiters.delete(waiter);
+        clearTimeout(timer);
+        resolve(line);
+      };
+      waiters.add(waiter);
+    });
+  };
+  return { log: pino({ level: 'debug' }, sink), lines, waitFor };
 }
+
+/** Resolves with the first log line from index `from` on that matches, already logged or still to come: an event, not a poll. */
+export type WaitForLine = (match: (line: LogLine) => boolean, ms?: number, from?: number) => Promise<LogLine>;
 
 /** Counts starts around the real process runtime: the spawn count is what single-flight is about. */
 export class CountingRuntime implements Runtime {
@@ -52,6 +76,7 @@ export interface TestGateway {
   readonly runtime: CountingRuntime;
   readonly lines: LogLine[];
   readonly config: GatewayConfig;
+  readonly waitFor: WaitForLine;
   get(host: string | undefined, path?: string, headers?: Record<string, string>): Promise<Reply>;
 }
 
@@ -70,6 +95,8 @@ export interface StartOptions {
   /** Use the runtimes the config selects (oci, auto) instead of the counting process runtime. */
   readonly realRuntimes?: boolean;
   readonly env?: NodeJS.ProcessEnv;
+  /** Receives the activator's events too (state changes, load), for tests that wait on them. */
+  readonly recorder?: Recorder;
 }
 
 /** Starts an in-process gateway on 127.0.0.1:0 with a temp runtimeDir; everything is torn down with `t`. */
@@ -78,9 +105,13 @@ export async function startGateway(t: Test, apps: Record<string, unknown>, top: 
   const config = validateConfig({ listen: { http: '127.0.0.1:0' }, runtimeDir, shutdownTimeout: '2s', apps, ...top }, join(runtimeDir, 'test.yaml'), {
     env: options.env,
   });
-  const { log, lines } = captureLogger();
+  const { log, lines, waitFor } = captureLogger();
   const runtime = new CountingRuntime();
-  const gateway = await Gateway.start(config, { log, ...(options.realRuntimes ? {} : { runtimeFor: () => runtime }) });
+  const gateway = await Gateway.start(config, {
+    log,
+    ...(options.realRuntimes ? {} : { runtimeFor: () => runtime }),
+    ...(options.recorder ? { recorder: options.recorder } : {}),
+  });
   t.teardown(async () => {
     await gateway.shutdown();
     rmSync(runtimeDir, { recursive: true, force: true });
@@ -92,6 +123,7 @@ export async function startGateway(t: Test, apps: Record<string, unknown>, top: 
     runtime,
     lines,
     config,
+    waitFor,
     get: (host, path = '/', headers = {}) => get(port, host, path, headers),
   };
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Agent, request } from 'undici';
-import { alive, fixtureApp, startGateway, until } from '../helpers/gateway.js';
+import { alive, fixtureApp, startGateway, type LogLine } from '../helpers/gateway.js';
 
 t.test('a cold start is served, and the log tells its duration', async (t) => {
   const gw = await startGateway(t, { hello: fixtureApp(['hello.localhost']) });
@@ -18,6 +18,28 @@ t.test('a cold start is served, and the log tells its duration', async (t) => {
   t.ok(line, 'one log line per cold start');
   t.type(line?.firstByteMs, 'number');
   t.match(line?.msg, /cold start of hello took \d+ ms/);
+});
+
+t.test('a request sent before the instance listens waits for it, and is answered by that instance', async (t) => {
+  const gw = await startGateway(t, { late: fixtureApp(['late.localhost'], { env: { ACCEPT_DELAY_MS: '400' } }) });
+  t.equal(gw.gateway.apps.get('late')!.state, 'stopped', 'no instance when the request is sent');
+  let answered = false;
+  const reply = gw.get('late.localhost', '/waited').then((r) => ((answered = true), r));
+  const output = (prefix: string) => (l: LogLine): boolean => l.app === 'late' && l.stream === 'stdout' && l.msg.startsWith(prefix);
+  const delaying = await gw.waitFor(output('delaying listen'));
+  t.notOk(answered, 'the instance runs but does not listen yet: no answer, no error');
+  // The instance writes this line before it can accept anything, and the output pipe is read as it comes,
+  // so the line is in the log before the response can have reached the gateway.
+  const listening = await gw.waitFor(output('listening on fd 3'));
+  t.notOk(answered, 'still no answer when the instance starts listening');
+  const { status, body } = await reply;
+  t.equal(status, 200);
+  const served = JSON.parse(body) as { path: string; pid: number };
+  t.equal(served.path, '/waited');
+  t.equal(delaying.msg, `delaying listen by 400 ms pid=${served.pid}`);
+  t.equal(listening.msg, `listening on fd 3 pid=${served.pid}`, 'answered by the instance the request started');
+  t.equal(gw.runtime.starts, 1, 'one start, no retry');
+  t.match(gw.lines.find((l) => l.app === 'late' && l.result === 'ok'), { firstByteMs: Number });
 });
 
 t.test('500 concurrent first requests: exactly one spawn, 500 × 200', async (t) => {
@@ -39,7 +61,7 @@ t.test('an idle stop leaves no process, and the next request starts the app agai
   const gw = await startGateway(t, { nap: fixtureApp(['nap.localhost'], { idleTimeout: '300ms' }) });
   const first = JSON.parse((await gw.get('nap.localhost')).body) as { pid: number };
   t.ok(alive(first.pid), 'instance runs');
-  await until(() => gw.gateway.apps.get('nap')!.state === 'stopped', 5000, 'idle stop');
+  await gw.waitFor((l) => l.app === 'nap' && l.msg === 'app state changed' && l.to === 'stopped');
   t.notOk(alive(first.pid), 'no process left in /proc');
   t.ok(gw.lines.some((l) => l.reason === 'idle' && l.app === 'nap'), 'stop logged with reason idle');
   const second = await gw.get('nap.localhost');
@@ -51,7 +73,7 @@ t.test('an idle stop leaves no process, and the next request starts the app agai
 t.test('a request arriving while the app stops waits, then starts it again', async (t) => {
   const gw = await startGateway(t, { slowstop: fixtureApp(['slowstop.localhost'], { idleTimeout: '200ms', stopTimeout: '600ms', env: { MODE: 'ignore-term' } }) });
   await gw.get('slowstop.localhost');
-  await until(() => gw.gateway.apps.get('slowstop')!.state === 'stopping', 5000, 'stopping');
+  await gw.waitFor((l) => l.app === 'slowstop' && l.msg === 'app state changed' && l.to === 'stopping');
   const reply = await gw.get('slowstop.localhost');
   t.equal(reply.status, 200);
   t.equal(gw.runtime.starts, 2);
@@ -71,8 +93,7 @@ t.test('process runtime: clean env, app dir as cwd, output in the log tagged wit
   t.same(Object.keys(body.env).sort(), ['GREETING', 'LISTEN_FDNAMES', 'LISTEN_FDS', 'LISTEN_PID', 'PATH', 'PORT']);
   t.equal(body.env.PORT, '3000');
   t.equal(body.cwd, gw.config.apps.envy!.dir);
-  await until(() => gw.lines.some((l) => l.app === 'envy' && l.stream === 'stdout'), 2000, 'output line');
-  const line = gw.lines.find((l) => l.app === 'envy' && l.stream === 'stdout')!;
+  const line = await gw.waitFor((l) => l.app === 'envy' && l.stream === 'stdout');
   t.equal(line.msg, `listening on fd 3 pid=${body.pid}`);
   t.match(line.instance, /^envy-\d+$/);
 });

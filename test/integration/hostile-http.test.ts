@@ -3,10 +3,8 @@ import { connect } from 'node:net';
 import type { Test } from 'tap';
 import { validateConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
-import { HttpListener, checkingInterval } from '../../src/front/http-listener.js';
-import { RequestHandler } from '../../src/front/request-handler.js';
-import { TrustedProxies } from '../../src/front/forwarded.js';
-import { captureLogger, fixtureApp, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { checkingInterval } from '../../src/front/http-listener.js';
+import { fixtureApp, startGateway } from '../helpers/gateway.js';
 import { HOSTILE, SERVED } from '../fixtures/hostile/corpus.js';
 
 interface Exchange {
@@ -52,19 +50,6 @@ async function requestsSeen(t: Test, port: number, after: string): Promise<numbe
   const reply = await exchange(port, 'GET /requests HTTP/1.1\r\nHost: one.localhost\r\nConnection: close\r\n\r\n', 5000);
   if (reply.statuses[0] !== 200) t.fail(`after ${after}: a good request on a new connection got ${reply.statuses[0] ?? 'nothing'}`);
   return (JSON.parse(reply.text.slice(reply.text.indexOf('\r\n\r\n') + 4)) as { requests: number }).requests;
-}
-
-/**
- * A second front listener over the gateway's own apps, built as gateway.ts builds its front, but with the
- * config's `limits` passed explicitly, so the limits under test are exactly those of `gw.config`.
- */
-async function limitedFront(t: Test, gw: TestGateway): Promise<number> {
-  const { log } = captureLogger();
-  const handler = new RequestHandler({ router: () => gw.gateway.apps.router, trusted: () => new TrustedProxies([]), log, logRequests: () => false });
-  const front = new HttpListener(handler, log, gw.config.limits);
-  const bound = await front.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
-  t.teardown(() => front.close(0));
-  return bound.kind === 'tcp' ? bound.port : 0;
 }
 
 const apps = { one: fixtureApp(['one.localhost']), cold: fixtureApp(['cold.localhost']) };
@@ -149,7 +134,8 @@ t.test('slow clients are cut at the configured limits; configured sizes apply', 
   const limits = { headersTimeout: '500ms', requestTimeout: '1s', maxUrlLength: '1Ki', maxHeaderSize: '4Ki', maxHeaders: 10 };
   const gw = await startGateway(t, apps, { limits });
   t.same(gw.config.limits, { headersTimeoutMs: 500, requestTimeoutMs: 1000, maxUrlLength: 1024, maxHeaderSize: 4096, maxHeaders: 10 });
-  const port = await limitedFront(t, gw);
+  // The gateway's own front, as Gateway.start built it from this config.
+  const port = gw.port;
   let seen = await requestsSeen(t, port, 'start');
   const lines = Array.from({ length: 40 }, (_, i) => `X-Slow-${i}: a\r\n`);
 

@@ -24,6 +24,7 @@ const samples: errors.WakegateError[] = [
   new errors.UpstreamError('app'),
   new errors.UnavailableError('app', 'shutdown'),
   new errors.UnauthorizedError(),
+  new errors.ForbiddenError('cross-site'),
   new errors.NotFoundError('app x'),
   new errors.MethodNotAllowedError('GET', ['POST']),
   new errors.AsleepError('app', 10),
