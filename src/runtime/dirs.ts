@@ -52,7 +52,7 @@ export function assertOwnDir(path: string, stat: Stats): void {
 }
 
 /** What a directory entry is, for error messages. */
-export function kindOf(stat: Stats): string {
+function kindOf(stat: Stats): string {
   if (stat.isFile()) return 'regular file';
   if (stat.isDirectory()) return 'directory';
   if (stat.isSymbolicLink()) return 'symbolic link';

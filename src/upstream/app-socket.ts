@@ -1,6 +1,7 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
+import { SyscallError } from '../errors.js';
 import { closeFd, unixListen } from '../native/index.js';
 import { removeStaleSocket } from '../runtime/dirs.js';
 
@@ -42,7 +43,14 @@ export class AppSocket {
     const path = join(dir.path, name);
     const connectPath = dir.reach(name);
     removeStaleSocket(connectPath, path);
-    const fd = unixListen(connectPath, DEFAULTS.internal.backlog);
+    let fd: number;
+    try {
+      fd = unixListen(connectPath, DEFAULTS.internal.backlog);
+    } catch (err) {
+      // Name the socket as operators know it; the /proc path alone says nothing.
+      if (err instanceof SyscallError) throw new SyscallError(err.syscall, err.errno, err.errnoNumber, `${path}, bound as ${connectPath}`);
+      throw err;
+    }
     try {
       chmodSync(connectPath, 0o600);
     } catch (err) {

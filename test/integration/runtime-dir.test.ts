@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { validateConfig } from '../../src/config/schema.js';
-import { RuntimeDirLockedError, RuntimeDirUnsafeError, SocketPathTakenError } from '../../src/errors.js';
+import { RuntimeDirLockedError, RuntimeDirUnsafeError } from '../../src/errors.js';
 import { Gateway } from '../../src/gateway.js';
 import { captureLogger, CountingRuntime, fixtureApp, get } from '../helpers/gateway.js';
 import { CLI, runGateway } from '../helpers/cli.js';
