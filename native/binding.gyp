@@ -8,7 +8,8 @@
         "src/spawn.c",
         "src/child.c",
         "src/exit.c",
-        "src/fd.c"
+        "src/fd.c",
+        "src/lock.c"
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],

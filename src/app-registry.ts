@@ -1,5 +1,3 @@
-import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { AppActivator } from './activator/app-activator.js';
 import { DEFAULTS } from './defaults.js';
@@ -7,9 +5,8 @@ import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
 import { Router } from './front/router.js';
 import type { Logger } from './log.js';
-import { makeDirs } from './runtime/dirs.js';
 import type { Runtime } from './runtime/runtime.js';
-import { AppSocket } from './upstream/app-socket.js';
+import { AppSocket, type SocketDir } from './upstream/app-socket.js';
 import { createUpstream } from './upstream/pool.js';
 
 export interface RegistryDeps {
@@ -30,24 +27,6 @@ export interface ReloadSummary {
 }
 
 /**
- * Creates `<runtimeDir>/apps` (0700) and empties it of sockets a previous gateway left. An existing
- * runtimeDir keeps its mode (it may be shared, like /tmp); the apps directory must be ours alone.
- */
-function prepareSocketDir(runtimeDir: string): string {
-  makeDirs(runtimeDir);
-  const dir = join(runtimeDir, 'apps');
-  makeDirs(dir);
-  const stat = lstatSync(dir);
-  if (!stat.isDirectory() || stat.uid !== process.getuid?.()) {
-    throw new Error(`${dir} must be a directory owned by uid ${process.getuid?.()}, not a link or another user's`);
-  }
-  // umask may have trimmed mkdir's mode, and an existing directory keeps whatever it had.
-  chmodSync(dir, 0o700);
-  for (const name of readdirSync(dir)) if (name.endsWith('.sock')) rmSync(join(dir, name), { force: true });
-  return dir;
-}
-
-/**
  * The configured apps: each one's socket and activator, and the router over them. `apply` moves from one
  * config to the next: new apps get a socket at once, removed apps are drained and their sockets removed,
  * changed apps keep their instance and use the new spec from their next start.
@@ -55,14 +34,12 @@ function prepareSocketDir(runtimeDir: string): string {
 export class AppRegistry {
   private entries = new Map<string, Entry>();
   private routes = new Router<AppActivator>([]);
-  private readonly socketDir: string;
 
+  /** `socketDir` is held and emptied of stale sockets by its owner (RuntimeDir), which outlives this registry. */
   constructor(
-    runtimeDir: string,
+    private readonly socketDir: SocketDir,
     private readonly deps: RegistryDeps,
-  ) {
-    this.socketDir = prepareSocketDir(runtimeDir);
-  }
+  ) {}
 
   get router(): Router<AppActivator> {
     return this.routes;
@@ -110,7 +87,7 @@ export class AppRegistry {
       const activator = new AppActivator(spec, {
         runtimeFor: this.deps.runtimeFor,
         socketFd: socket.fd,
-        createUpstream: () => createUpstream(socket.path, { connections: DEFAULTS.internal.upstreamConnections }),
+        createUpstream: () => createUpstream(socket.connectPath, { connections: DEFAULTS.internal.upstreamConnections }),
         recorder: this.deps.recorder,
         log: this.deps.log.child({ app: name }),
       });

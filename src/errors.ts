@@ -238,3 +238,65 @@ export class AsleepError extends WakegateError {
     super(`app ${app} is stopped, and this request does not wake it`);
   }
 }
+
+/** Why a directory of the runtime path is refused. */
+export type UnsafeDirProblem = 'symlink' | 'not-directory' | 'not-file' | 'owner' | 'writable';
+
+/**
+ * A directory of the gateway's runtime path (runtimeDir, or one the gateway makes below it), or its lock
+ * file, exists but another user could swap or add entries in it: a symlink, not a directory (not a regular
+ * file, for the lock), another uid's, or writable by group or others. Start-up is refused before anything
+ * in it is used.
+ */
+export class RuntimeDirUnsafeError extends WakegateError {
+  readonly code = 'WG_ERR_RUNTIME_DIR_UNSAFE';
+  constructor(
+    readonly path: string,
+    readonly problem: UnsafeDirProblem,
+    /** The entry's owner, as lstat reports it. */
+    readonly ownerUid: number,
+    /** Permission bits, e.g. 0o777. */
+    readonly mode: number,
+    /** The uid the gateway runs as. */
+    readonly uid: number,
+  ) {
+    const octal = `0${(mode & 0o7777).toString(8).padStart(3, '0')}`;
+    const what = {
+      symlink: 'is a symbolic link',
+      'not-directory': 'is not a directory',
+      'not-file': 'is not a regular file',
+      owner: `is owned by uid ${ownerUid}, not by the gateway's uid ${uid}`,
+      writable: 'is writable by group or others',
+    }[problem];
+    const fix = problem === 'symlink' || problem.startsWith('not-') ? 'remove it (wakegate creates it)' : `remove it (wakegate creates it), or make it private: chown ${uid} ${path} && chmod 0700 ${path}`;
+    super(`unsafe runtime directory ${path}: it ${what} (owner uid ${ownerUid}, mode ${octal}); ${fix}; or set runtimeDir elsewhere`);
+  }
+}
+
+/** Another gateway holds the lock on this runtimeDir; this one refused to start and changed nothing. */
+export class RuntimeDirLockedError extends WakegateError {
+  readonly code = 'WG_ERR_RUNTIME_DIR_LOCKED';
+  constructor(
+    readonly path: string,
+    /** The holder's pid as it wrote it into the lock file; undefined if it had not written it yet. */
+    readonly pid: number | undefined,
+  ) {
+    super(`another wakegate (pid ${pid ?? 'unknown'}) is running on runtime directory ${path}; stop it, or give this one another runtimeDir`);
+  }
+}
+
+/** A Unix socket path to listen on is taken by something that is not a stale socket, which wakegate never removes. */
+export class SocketPathTakenError extends WakegateError {
+  readonly code = 'WG_ERR_SOCKET_PATH_TAKEN';
+  constructor(
+    readonly path: string,
+    /** What is there: `regular file`, `directory`, `symbolic link`, ..., or `socket in use`. */
+    readonly found: string,
+  ) {
+    super(
+      found === 'socket in use'
+        ? `cannot listen on ${path}: another process is listening on it`
+        : `cannot listen on ${path}: it is a ${found}, not a stale socket; remove it yourself or choose another path`,
+    );
+  }
+}

@@ -14,6 +14,7 @@ import { PromRecorder } from './metrics/prom.js';
 import type { OciRuntime } from './runtime/oci.js';
 import { createRuntimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
+import { RuntimeDir } from './runtime-dir.js';
 
 export interface GatewayOptions {
   readonly log: Logger;
@@ -28,6 +29,7 @@ interface Parts {
   readonly listener: HttpListener;
   readonly admin: AdminServer | undefined;
   readonly oci: OciRuntime | undefined;
+  readonly runtimeDir: RuntimeDir;
 }
 
 /** Wires the components for one config; holds no policy of its own. */
@@ -48,12 +50,22 @@ export class Gateway {
   }
 
   static async start(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
+    // Locked before anything touches the directory (the oci runtime's clean-up, the app sockets), so that
+    // a second gateway on it refuses having changed nothing.
+    const runtimeDir = RuntimeDir.open(config.runtimeDir);
+    return Gateway.wire(config, options, runtimeDir).catch((err: unknown) => {
+      runtimeDir.close();
+      throw err;
+    });
+  }
+
+  private static async wire(config: GatewayConfig, options: GatewayOptions, runtimeDir: RuntimeDir): Promise<Gateway> {
     const { log } = options;
     const runtimes = options.runtimeFor ? undefined : await createRuntimes(config, log.child({ component: 'runtime' }));
     // The metrics read the apps at scrape time; the registry exists by the first scrape.
     const metrics: PromRecorder = new PromRecorder((): AppActivator[] => registry.list());
     const recorders: Recorder[] = [new LogRecorder(log.child({ component: 'activator' })), metrics, ...(options.recorder ? [options.recorder] : [])];
-    const registry: AppRegistry = new AppRegistry(config.runtimeDir, { runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor, recorder: fanOut(...recorders), log });
+    const registry: AppRegistry = new AppRegistry(runtimeDir.apps, { runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor, recorder: fanOut(...recorders), log });
     registry.apply(config, config.shutdownTimeoutMs);
     let gateway: Gateway | undefined;
     const handler = new RequestHandler({
@@ -82,7 +94,7 @@ export class Gateway {
       await Promise.all([listener.close(0), admin?.close(), registry.closeAll(0)]);
       throw err;
     }
-    gateway = new Gateway(config, { registry, listener, admin, oci: runtimes?.oci }, address, adminAddress, log);
+    gateway = new Gateway(config, { registry, listener, admin, oci: runtimes?.oci, runtimeDir }, address, adminAddress, log);
     log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir }, 'wakegate listening');
     if (adminAddress) log.info({ address: adminAddress, token: config.admin?.token !== undefined }, 'admin listening');
     return gateway;
@@ -117,6 +129,7 @@ export class Gateway {
       await Promise.all([this.parts.listener.close(grace), this.parts.registry.closeAll(grace)]);
       await this.parts.admin?.close();
       this.parts.oci?.close();
+      this.parts.runtimeDir.close();
       this.log.info('shutdown complete');
     })();
     return this.closing;

@@ -64,5 +64,6 @@ napi_value wg_pidfd_send_signal(napi_env env, napi_callback_info info);
 napi_value wg_unix_listen(napi_env env, napi_callback_info info);
 napi_value wg_close(napi_env env, napi_callback_info info);
 napi_value wg_pipe(napi_env env, napi_callback_info info);
+napi_value wg_flock(napi_env env, napi_callback_info info);
 
 #endif

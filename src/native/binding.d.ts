@@ -36,4 +36,6 @@ export interface Binding {
   close(fd: number): number;
   /** [read, write], both O_CLOEXEC, or -errno. */
   pipe(): [number, number] | number;
+  /** flock(2) with `operation` as in <sys/file.h> (LOCK_EX 2, LOCK_NB 4, LOCK_UN 8); 0 or -errno. */
+  flock(fd: number, operation: number): number;
 }

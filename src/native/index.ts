@@ -197,3 +197,16 @@ export function pipe(): [read: number, write: number] {
   const r = addon().pipe();
   return typeof r === 'number' ? fail('pipe2', r) : r;
 }
+
+/** <sys/file.h>; the same on every Linux architecture. */
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/**
+ * Takes an exclusive flock on `fd` without waiting. The lock belongs to the open file description, so it
+ * lasts until that fd is closed (or the process dies). Throws SyscallError, with errno EAGAIN
+ * (= EWOULDBLOCK) when another open file description holds it.
+ */
+export function lockExclusive(fd: number, detail?: string): void {
+  check('flock', addon().flock(fd, LOCK_EX | LOCK_NB), detail);
+}

@@ -1,36 +1,67 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
+import { SyscallError } from '../errors.js';
 import { closeFd, unixListen } from '../native/index.js';
+import { removeStaleSocket } from '../runtime/dirs.js';
 
+/** The directory app sockets live in, as its consumer needs it: where it shows on disk, and how to reach an entry of it. */
+export interface SocketDir {
+  /** `<runtimeDir>/apps`: for a front proxy of the user's own (nginx) and for the admin and status output. */
+  readonly path: string;
+  /** A path to `name` inside the directory the gateway checked and holds open, whatever its on-disk path names now. */
+  reach(name: string): string;
+}
 
 /**
  * The listening Unix socket of one app, held by the gateway for as long as the app is configured. The
  * gateway never accepts on it: connections wait in its backlog until an instance (which inherits it as
  * fd 3) accepts them. That is what makes a cold start lose nothing.
+ *
+ * It is bound, and later connected to, through `connectPath`, `/proc/self/fd/<apps dir fd>/<app>.sock`,
+ * never through `path`. The kernel resolves that name through the directory inode the gateway holds, so a
+ * later rename of `apps/` (or of anything above it) and a look-alike socket put at the old path cannot
+ * receive the gateway's connections. Connecting to the held listening socket itself is not possible
+ * (connect needs an address, and the socket's inode is only reachable by name), and an O_PATH fd per
+ * socket would cost one fd per app for the same guarantee; one held directory serves every app, and
+ * keeps the name short of sun_path's 108 bytes whatever the runtimeDir. The native bind and undici's
+ * `socketPath` both take a path, which this is.
  */
 export class AppSocket {
   private constructor(
     readonly path: string,
+    readonly connectPath: string,
     readonly fd: number,
   ) {}
 
-  /** `dir` must already exist with mode 0700; the socket itself is made 0600. */
-  static create(dir: string, app: string): AppSocket {
-    const path = join(dir, `${app}.sock`);
-    rmSync(path, { force: true });
-    const fd = unixListen(path, DEFAULTS.internal.backlog);
+  /**
+   * A stale socket at the path is replaced (the held runtimeDir lock means no other gateway owns it);
+   * anything else there is refused with SocketPathTakenError and left alone. The socket is made 0600.
+   */
+  static create(dir: SocketDir, app: string): AppSocket {
+    const name = `${app}.sock`;
+    const path = join(dir.path, name);
+    const connectPath = dir.reach(name);
+    removeStaleSocket(connectPath, path);
+    let fd: number;
     try {
-      chmodSync(path, 0o600);
+      fd = unixListen(connectPath, DEFAULTS.internal.backlog);
+    } catch (err) {
+      // Name the socket as operators know it; the /proc path alone says nothing.
+      if (err instanceof SyscallError) throw new SyscallError(err.syscall, err.errno, err.errnoNumber, `${path}, bound as ${connectPath}`);
+      throw err;
+    }
+    try {
+      chmodSync(connectPath, 0o600);
     } catch (err) {
       closeFd(fd);
       throw err;
     }
-    return new AppSocket(path, fd);
+    return new AppSocket(path, connectPath, fd);
   }
 
   close(): void {
     closeFd(this.fd);
-    rmSync(this.path, { force: true });
+    rmSync(this.connectPath, { force: true });
   }
 }

@@ -18,6 +18,8 @@ export interface UpstreamOptions {
  * An undici Pool on the app's Unix socket. Connecting succeeds as soon as the socket listens (the connection
  * waits in the backlog until the instance accepts), so requests are sent without any readiness check.
  * Timeouts are the activator's business (start timeout) and the client's; undici's own are disabled.
+ * `socketPath` is looked up at every new connection, so pass AppSocket's `connectPath` (through the held
+ * directory), never the on-disk path another user might swap.
  */
 export function createUpstream(socketPath: string, options: UpstreamOptions): Upstream {
   const pool = new Pool('http://app.invalid', {
