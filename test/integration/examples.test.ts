@@ -9,7 +9,8 @@ import { captureLogger, fixtureApp, get, ROOT, startGateway } from '../helpers/g
 t.test('the example apps (node and python) serve on fd 3 and stop cleanly on SIGTERM', async (t) => {
   const example = await loadConfig(join(ROOT, 'examples/wakegate.yaml'));
   const runtimeDir = mkdtempSync(join(tmpdir(), 'wg-examples-'));
-  const config = { ...example, listen: { http: { kind: 'tcp' as const, host: '127.0.0.1', port: 0 } }, runtimeDir };
+  const anyPort = { kind: 'tcp' as const, host: '127.0.0.1', port: 0 };
+  const config = { ...example, listen: { http: anyPort }, admin: example.admin && { ...example.admin, listen: anyPort }, runtimeDir };
   const { log, lines } = captureLogger();
   const gateway = await Gateway.start(config, { log });
   t.teardown(() => rmSync(runtimeDir, { recursive: true, force: true }));
