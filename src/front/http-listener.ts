@@ -80,21 +80,24 @@ export class HttpListener {
         requestTimeout: limits.requestTimeoutMs,
         connectionsCheckingInterval: checkingInterval(limits),
       },
-      (req, res) => {
-        this.track(req.socket as Socket, res);
-        handler.onRequest(req, res, framingProblem(req, limits));
-      },
+      (req, res) =>
+        this.guarded(req.socket, () => {
+          this.track(req.socket as Socket, res);
+          handler.onRequest(req, res, framingProblem(req, limits));
+        }),
     );
     // One more than allowed, so that a request over the limit always shows more fields than allowed
     // (node:http drops the excess silently) and framingProblem can refuse it.
     this.server.maxHeadersCount = limits.maxHeaders + 1;
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, early: Buffer) => handler.onUpgrade(req, socket, early, framingProblem(req, limits)));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, early: Buffer) => this.guarded(socket, () => handler.onUpgrade(req, socket, early, framingProblem(req, limits))));
     // Without a listener Node would just drop CONNECT; answer it, since wakegate is no tunnel.
-    this.server.on('connect', (_req, socket: Duplex) => {
-      socket.on('error', () => socket.destroy());
-      sendRawError(socket, new BadRequestError('CONNECT is not supported'));
-    });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+    this.server.on('connect', (_req, socket: Duplex) =>
+      this.guarded(socket, () => {
+        socket.on('error', () => socket.destroy());
+        sendRawError(socket, new BadRequestError('CONNECT is not supported'));
+      }),
+    );
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.guarded(socket, () => this.onClientError(err, socket)));
     if (cap !== undefined) this.server.maxConnections = cap;
     this.server.on('drop', () => this.refusals.add('limit'));
   }
@@ -132,6 +135,16 @@ export class HttpListener {
     }
     const answer = sendRawError(socket, parseFailure(err, this.limits));
     this.log.debug({ code: answer.code, status: answer.status, reason: (err as { reason?: string }).reason ?? err.code }, 'failed to parse request, ignoring');
+  }
+
+  /** A throw in a server event handler is an uncaught exception, which ends Node: it costs the connection instead. */
+  private guarded(socket: Duplex, handle: () => void): void {
+    try {
+      handle();
+    } catch (err) {
+      this.log.error({ err }, 'failed to handle request, ignoring');
+      socket.destroy();
+    }
   }
 
   /** By the request's socket: a response queued behind a pipelined one has no socket of its own yet. */
