@@ -66,7 +66,7 @@ export class RequestHandler {
       return proxyHttp(app.name, req, res, lease, upstreamHeaders(req, this.options.trusted()), responseTiming(app));
     })
       .then((result) => this.finish(req, started, result.app, result.error ? { status: sendError(res, result.error).status, error: result.error } : result.outcome))
-      .catch((err: unknown) => this.failed(err, () => (res.headersSent ? res.destroy() : sendError(res, err))));
+      .catch((err: unknown) => this.failed(err, () => (res.writableEnded ? undefined : res.headersSent ? res.destroy() : sendError(res, err))));
   };
 
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, early: Buffer, rejection?: WakegateError): void => {
@@ -83,7 +83,8 @@ export class RequestHandler {
 
   /**
    * The last resort of a request: a bug in answering or in the bookkeeping after it (a metric, the log)
-   * must cost that one request, never the gateway (an unhandled rejection ends the process).
+   * must cost that one request, never the gateway (an unhandled rejection ends the process). An answer
+   * already complete is left alone: the connection may carry the next request.
    */
   private failed(err: unknown, cut: () => unknown): void {
     try {
