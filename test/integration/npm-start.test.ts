@@ -74,6 +74,8 @@ for (const how of ['SIGTERM to npm', 'SIGINT to the process group (Ctrl-C)'] as 
     const hello = await get(run.port, 'hello.localhost');
     t.equal(hello.status, 200);
     const app = (await run.waitFor((l) => l.app === 'hello' && l.msg.startsWith('cold start'))).instance as string;
+    const { stdout } = await exec(process.execPath, [CLI, 'status', '--admin', run.admin, '--json']);
+    const pid = (JSON.parse(stdout) as Array<{ name: string; instance: { pid: number } | null }>).find((a) => a.name === 'hello')!.instance!.pid;
     const npmExited = new Promise((done) => run.npm.once('exit', done));
     if (how === 'SIGTERM to npm') run.npm.kill('SIGTERM');
     else process.kill(-run.npm.pid!, 'SIGINT');
@@ -84,7 +86,6 @@ for (const how of ['SIGTERM to npm', 'SIGINT to the process group (Ctrl-C)'] as 
     t.notOk(run.lines.some((l) => l.msg === 'second signal, exiting without waiting'), 'one Ctrl-C is one stop, though it arrives twice');
     t.match(run.lines.find((l) => l.app === 'hello' && l.reason === 'shutdown'), { instance: app }, 'the instance was stopped for the shutdown');
     t.ok(await refused(run.port), 'the front port is released');
-    const { stdout } = await exec('ps', ['-eo', 'pid,args']);
-    t.notMatch(stdout, new RegExp(`wakegate-hello|${run.gateway} `), 'no instance or gateway process is left');
+    t.notOk(alive(pid), `the instance's process (pid ${pid}) is gone`);
   });
 }
