@@ -11,7 +11,7 @@ import type { Logger } from './log.js';
 import { fanOut } from './metrics/fan-out.js';
 import { LogRecorder } from './metrics/log-recorder.js';
 import { PromRecorder } from './metrics/prom.js';
-import { frontConnectionCap } from './front/connection-cap.js';
+import { frontConnectionCap, openFileLimit } from './front/connection-cap.js';
 import { onOutputDropped } from './runtime/output.js';
 import type { OciRuntime } from './runtime/oci.js';
 import { createRuntimes } from './runtime/runtimes.js';
@@ -73,7 +73,7 @@ export class Gateway {
         options.onRequest?.(app, status, seconds);
       },
     });
-    const guard = { maxConnections: frontConnectionCap(Object.keys(config.apps).length), refused: (reason: string, count: number) => metrics.connectionsRefused('front', reason, count) };
+    const guard = { maxConnections: frontConnectionCap(Object.keys(config.apps).length, openFileLimit()), refused: (reason: string, count: number) => metrics.connectionsRefused('front', reason, count) };
     const listener = new HttpListener(handler, log.child({ component: 'front' }), config.limits, guard);
     const admin = config.admin
       ? new AdminServer({

@@ -22,7 +22,7 @@ export function openFileLimit(limits = '/proc/self/limits'): number | undefined 
  * own, so it costs two fds; the reserve is for the listeners, the app sockets, each instance's pipes and
  * pidfd, the admin's clients and the runtimes' commands.
  */
-export function frontConnectionCap(apps: number, limit = openFileLimit()): number | undefined {
+export function frontConnectionCap(apps: number, limit: number | undefined): number | undefined {
   if (limit === undefined || !Number.isFinite(limit)) return undefined;
   const reserve = DEFAULTS.internal.fdReserve + DEFAULTS.internal.fdReservePerApp * apps;
   return Math.max(1, Math.floor((limit - reserve) / 2));
