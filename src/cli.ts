@@ -5,6 +5,7 @@ import { loadConfig } from './config/load.js';
 import { ConfigError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { createLogger, type Logger } from './log.js';
+import { RunSignals } from './run-signals.js';
 
 const HELP = `wakegate: a socket-activated, on-demand container gateway
 
@@ -71,6 +72,8 @@ async function check(file: string): Promise<number> {
 }
 
 async function run(file: string): Promise<number> {
+  // First of all, so that no signal meets its default action (SIGHUP's ends the process) during start-up.
+  const signals = new RunSignals();
   let config;
   try {
     config = await loadConfig(file);
@@ -81,30 +84,15 @@ async function run(file: string): Promise<number> {
   }
   const log = createLogger(config.log.level);
   const gateway = await Gateway.start(config, { log });
-  return new Promise<number>((resolve) => {
-    let reloading = Promise.resolve();
-    process.on('SIGHUP', () => {
-      reloading = reloading.then(() => reload(gateway, file, log));
-    });
-    let signals = 0;
-    const stop = (signal: NodeJS.Signals): void => {
-      signals += 1;
-      if (signals > 1) {
-        // A second Ctrl-C means "now": instances die with us through their parent-death signal.
-        log.warn({ signal }, 'second signal, exiting without waiting');
-        return resolve(1);
-      }
-      log.info({ signal }, 'received signal');
-      void gateway.shutdown().then(() => resolve(0));
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  signals.attach({ log, reload: () => reload(gateway, file, log), shutdown: () => gateway.shutdown() });
+  return signals.done;
 }
 
 async function reload(gateway: Gateway, file: string, log: Logger): Promise<void> {
   try {
     const next = await loadConfig(file);
+    // Checked again here: the shutdown may have begun while the file was being read.
+    if (gateway.shuttingDown) return void log.warn('reload refused: the gateway is shutting down');
     log.level = next.log.level;
     gateway.reload(next);
   } catch (err) {

@@ -50,5 +50,15 @@ export const DEFAULTS = Object.freeze({
     ociKillGraceMs: 5_000,
     /** Longest a runc command (list, kill, delete) may take. */
     runcCommandTimeoutMs: 10_000,
+    /** Lines of app output (stdout and stderr together) logged per second per instance, and the burst allowed. */
+    outputLinesPerSec: 100,
+    outputBurstLines: 200,
+    /** How often a suppressed event (dropped output lines, refused connections) is summed up in one log line. */
+    logSummaryIntervalMs: 1_000,
+    /** File descriptors kept for the gateway itself, and per app, when the front's connection cap is sized from RLIMIT_NOFILE. */
+    fdReserve: 128,
+    fdReservePerApp: 8,
+    /** Two stop signals this close together are one (Ctrl-C reaches `npm start` and the gateway both). */
+    signalDedupMs: 500,
   }),
 });

@@ -11,6 +11,8 @@ import type { Logger } from './log.js';
 import { fanOut } from './metrics/fan-out.js';
 import { LogRecorder } from './metrics/log-recorder.js';
 import { PromRecorder } from './metrics/prom.js';
+import { frontConnectionCap, openFileLimit } from './front/connection-cap.js';
+import { onOutputDropped } from './runtime/output.js';
 import type { OciRuntime } from './runtime/oci.js';
 import { createRuntimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -22,6 +24,14 @@ export interface GatewayOptions {
   readonly runtimeFor?: (spec: AppSpec) => Runtime;
   /** Receives activator events besides the log and the metrics. */
   readonly recorder?: Recorder;
+  /** Receives each finished request besides the metrics. */
+  readonly onRequest?: (app: string, status: number, seconds: number) => void;
+}
+
+/** What a reload swaps; the front reads it on every request, so it exists before the front listens. */
+interface Current {
+  config: GatewayConfig;
+  trusted: TrustedProxies;
 }
 
 interface Parts {
@@ -30,24 +40,20 @@ interface Parts {
   readonly admin: AdminServer | undefined;
   readonly oci: OciRuntime | undefined;
   readonly runtimeDir: RuntimeDir;
+  readonly unsubscribe: () => void;
 }
 
 /** Wires the components for one config; holds no policy of its own. */
 export class Gateway {
-  private config: GatewayConfig;
-  private trusted: TrustedProxies;
   private closing: Promise<void> | undefined;
 
   private constructor(
-    config: GatewayConfig,
+    private readonly current: Current,
     private readonly parts: Parts,
     readonly address: BoundAddress,
     readonly adminAddress: BoundAddress | undefined,
     private readonly log: Logger,
-  ) {
-    this.config = config;
-    this.trusted = new TrustedProxies(config.trustedProxies);
-  }
+  ) {}
 
   static async start(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
     // Locked before anything touches the directory (the oci runtime's clean-up, the app sockets), so that
@@ -61,43 +67,54 @@ export class Gateway {
 
   private static async wire(config: GatewayConfig, options: GatewayOptions, runtimeDir: RuntimeDir): Promise<Gateway> {
     const { log } = options;
+    const current: Current = { config, trusted: new TrustedProxies(config.trustedProxies) };
     const runtimes = options.runtimeFor ? undefined : await createRuntimes(config, log.child({ component: 'runtime' }));
     // The metrics read the apps at scrape time; the registry exists by the first scrape.
     const metrics: PromRecorder = new PromRecorder((): AppActivator[] => registry.list());
     const recorders: Recorder[] = [new LogRecorder(log.child({ component: 'activator' })), metrics, ...(options.recorder ? [options.recorder] : [])];
     const registry: AppRegistry = new AppRegistry(runtimeDir.apps, { runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor, recorder: fanOut(...recorders), log });
     registry.apply(config, config.shutdownTimeoutMs);
-    let gateway: Gateway | undefined;
+    // Everything the front and the admin read is wired before either listens: a request may come at once.
     const handler = new RequestHandler({
       router: () => registry.router,
-      trusted: () => gateway!.trusted,
+      trusted: () => current.trusted,
       log: log.child({ component: 'front' }),
-      logRequests: () => gateway!.config.log.requests,
-      recordRequest: (app, status, seconds) => metrics.request(app, status, seconds),
+      logRequests: () => current.config.log.requests,
+      recordRequest: (app, status, seconds) => {
+        metrics.request(app, status, seconds);
+        options.onRequest?.(app, status, seconds);
+      },
     });
-    const listener = new HttpListener(handler, log.child({ component: 'front' }), config.limits);
+    const guard = { maxConnections: frontConnectionCap(Object.keys(config.apps).length, openFileLimit()), refused: (reason: string, count: number) => metrics.connectionsRefused('front', reason, count) };
+    const listener = new HttpListener(handler, log.child({ component: 'front' }), config.limits, guard);
     const admin = config.admin
       ? new AdminServer({
           apps: registry,
           metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
-          drainMs: () => gateway!.config.shutdownTimeoutMs,
+          drainMs: () => current.config.shutdownTimeoutMs,
           token: config.admin.token,
           log: log.child({ component: 'admin' }),
         })
       : undefined;
+    const unsubscribe = onOutputDropped((app, lines) => metrics.outputDropped(app, lines));
     let address: BoundAddress;
     let adminAddress: BoundAddress | undefined;
     try {
       address = await listener.listen(config.listen.http);
       adminAddress = admin && config.admin ? await admin.listen(config.admin.listen) : undefined;
     } catch (err) {
+      unsubscribe();
       await Promise.all([listener.close(0), admin?.close(), registry.closeAll(0)]);
       throw err;
     }
-    gateway = new Gateway(config, { registry, listener, admin, oci: runtimes?.oci, runtimeDir }, address, adminAddress, log);
-    log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir }, 'wakegate listening');
+    const gateway = new Gateway(current, { registry, listener, admin, oci: runtimes?.oci, runtimeDir, unsubscribe }, address, adminAddress, log);
+    log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir, maxConnections: guard.maxConnections }, 'wakegate listening');
     if (adminAddress) log.info({ address: adminAddress, token: config.admin?.token !== undefined }, 'admin listening');
     return gateway;
+  }
+
+  get shuttingDown(): boolean {
+    return this.closing !== undefined;
   }
 
   get apps(): AppRegistry {
@@ -108,15 +125,20 @@ export class Gateway {
    * Applies a new config (the caller has validated it). The listen addresses, runtimeDir, the OCI runtime
    * and the front's limits cannot change while running; a change to them is reported and ignored until the next start.
    */
-  reload(config: GatewayConfig): ReloadSummary & { removal: Promise<void> } {
+  reload(config: GatewayConfig): (ReloadSummary & { removal: Promise<void> }) | undefined {
+    // Apps a reload would add could start while their sockets are being removed: a shutdown is final.
+    if (this.closing) {
+      this.log.warn('reload refused: the gateway is shutting down');
+      return undefined;
+    }
     for (const key of ['listen', 'runtimeDir', 'admin', 'oci', 'limits'] as const) {
-      if (JSON.stringify(config[key]) !== JSON.stringify(this.config[key])) {
+      if (JSON.stringify(config[key]) !== JSON.stringify(this.current.config[key])) {
         this.log.warn({ key }, `${key} changed; it takes effect only after a restart, ignoring`);
       }
     }
     const result = this.parts.registry.apply(config, config.shutdownTimeoutMs);
-    this.config = config;
-    this.trusted = new TrustedProxies(config.trustedProxies);
+    this.current.config = config;
+    this.current.trusted = new TrustedProxies(config.trustedProxies);
     this.log.info({ added: result.added, removed: result.removed, changed: result.changed }, 'config reloaded');
     return result;
   }
@@ -124,11 +146,12 @@ export class Gateway {
   /** Stops accepting, lets in-flight requests finish within shutdownTimeout, stops every instance. */
   shutdown(): Promise<void> {
     this.closing ??= (async () => {
-      const grace = this.config.shutdownTimeoutMs;
+      const grace = this.current.config.shutdownTimeoutMs;
       this.log.info({ graceMs: grace }, 'shutting down');
       await Promise.all([this.parts.listener.close(grace), this.parts.registry.closeAll(grace)]);
       await this.parts.admin?.close();
       this.parts.oci?.close();
+      this.parts.unsubscribe();
       this.parts.runtimeDir.close();
       this.log.info('shutdown complete');
     })();

@@ -3,7 +3,9 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BUILTIN_LIMITS } from '../config/schema.js';
 import type { Limits, ListenAddress } from '../config/types.js';
+import { DEFAULTS } from '../defaults.js';
 import { BadRequestError, HeadersTooLargeError, RequestTimeoutError, type WakegateError } from '../errors.js';
+import { EventTally } from '../event-tally.js';
 import { listenOn, type BoundAddress } from '../listen.js';
 import { sendRawError } from './error-response.js';
 import type { Logger } from '../log.js';
@@ -33,6 +35,15 @@ function parseFailure(err: NodeJS.ErrnoException & { reason?: string }, limits: 
   return new BadRequestError(`malformed request (${err.reason ?? err.code ?? 'parse error'})`);
 }
 
+/** How the front guards the gateway's file descriptors (see connection-cap.ts). */
+export interface ConnectionGuard {
+  readonly maxConnections?: number;
+  /** Connections closed at accept, summed per reason (`limit`, `EMFILE`, `ENFILE`) once per log interval. */
+  readonly refused?: (reason: string, count: number) => void;
+}
+
+const FD_ERRORS = new Set(['EMFILE', 'ENFILE']);
+
 /**
  * The shared front port. Node's strict parser (llhttp) enforces HTTP/1.1 framing: it refuses Content-Length
  * with Transfer-Encoding, duplicate or malformed Content-Length, bad chunk sizes, obs-fold, bare CR or LF,
@@ -43,12 +54,20 @@ export class HttpListener {
   private readonly server: Server;
   /** Responses in progress per connection, to know whether an error answer would corrupt one. */
   private readonly live = new WeakMap<Socket, Set<ServerResponse>>();
+  private readonly refusals: EventTally;
 
   constructor(
     handler: RequestHandler,
     private readonly log: Logger,
     private readonly limits: Limits = BUILTIN_LIMITS,
+    guard: ConnectionGuard = {},
   ) {
+    const cap = guard.maxConnections;
+    this.refusals = new EventTally(DEFAULTS.internal.logSummaryIntervalMs, (reason, count) => {
+      if (reason === 'limit') this.log.warn({ reason, count, maxConnections: cap }, `refused ${count} connections: the front holds ${cap} at most (sized from the open-file limit; raise LimitNOFILE)`);
+      else this.log.error({ reason, count }, `failed to accept ${count} connections (${reason}: out of file descriptors), ignoring`);
+      guard.refused?.(reason, count);
+    });
     this.server = createServer(
       {
         // The router answers a missing Host, as a typed error like every other refusal.
@@ -61,25 +80,34 @@ export class HttpListener {
         requestTimeout: limits.requestTimeoutMs,
         connectionsCheckingInterval: checkingInterval(limits),
       },
-      (req, res) => {
-        this.track(req.socket as Socket, res);
-        handler.onRequest(req, res, framingProblem(req, limits));
-      },
+      (req, res) =>
+        this.guarded(req.socket, () => {
+          this.track(req.socket as Socket, res);
+          handler.onRequest(req, res, framingProblem(req, limits));
+        }),
     );
     // One more than allowed, so that a request over the limit always shows more fields than allowed
     // (node:http drops the excess silently) and framingProblem can refuse it.
     this.server.maxHeadersCount = limits.maxHeaders + 1;
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, early: Buffer) => handler.onUpgrade(req, socket, early, framingProblem(req, limits)));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, early: Buffer) => this.guarded(socket, () => handler.onUpgrade(req, socket, early, framingProblem(req, limits))));
     // Without a listener Node would just drop CONNECT; answer it, since wakegate is no tunnel.
-    this.server.on('connect', (_req, socket: Duplex) => {
-      socket.on('error', () => socket.destroy());
-      sendRawError(socket, new BadRequestError('CONNECT is not supported'));
-    });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+    this.server.on('connect', (_req, socket: Duplex) =>
+      this.guarded(socket, () => {
+        socket.on('error', () => socket.destroy());
+        sendRawError(socket, new BadRequestError('CONNECT is not supported'));
+      }),
+    );
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.guarded(socket, () => this.onClientError(err, socket)));
+    if (cap !== undefined) this.server.maxConnections = cap;
+    this.server.on('drop', () => this.refusals.add('limit'));
   }
 
   listen(address: ListenAddress): Promise<BoundAddress> {
-    return listenOn(this.server, address, (err) => this.log.error({ err }, 'front listener failed'));
+    return listenOn(this.server, address, (err: NodeJS.ErrnoException) => {
+      // Once libuv's reserve fd is gone too, each failed accept reaches us: one line a second, not one per try.
+      if (err.code && FD_ERRORS.has(err.code)) this.refusals.add(err.code);
+      else this.log.error({ err }, 'front listener failed');
+    });
   }
 
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. */
@@ -88,6 +116,7 @@ export class HttpListener {
       const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
       this.server.close(() => {
         clearTimeout(timer);
+        this.refusals.flush();
         resolve();
       });
       this.server.closeIdleConnections();
@@ -106,6 +135,16 @@ export class HttpListener {
     }
     const answer = sendRawError(socket, parseFailure(err, this.limits));
     this.log.debug({ code: answer.code, status: answer.status, reason: (err as { reason?: string }).reason ?? err.code }, 'failed to parse request, ignoring');
+  }
+
+  /** A throw in a server event handler is an uncaught exception, which ends Node: it costs the connection instead. */
+  private guarded(socket: Duplex, handle: () => void): void {
+    try {
+      handle();
+    } catch (err) {
+      this.log.error({ err }, 'failed to handle request, ignoring');
+      socket.destroy();
+    }
   }
 
   /** By the request's socket: a response queued behind a pipelined one has no socket of its own yet. */

@@ -64,7 +64,9 @@ export class RequestHandler {
     void this.exchange(req, rejection, async (app, lease) => {
       if (res.destroyed) return { status: 0 };
       return proxyHttp(app.name, req, res, lease, upstreamHeaders(req, this.options.trusted()), responseTiming(app));
-    }).then((result) => this.finish(req, started, result.app, result.error ? { status: sendError(res, result.error).status, error: result.error } : result.outcome));
+    })
+      .then((result) => this.finish(req, started, result.app, result.error ? { status: sendError(res, result.error).status, error: result.error } : result.outcome))
+      .catch((err: unknown) => this.failed(err, () => (res.writableEnded ? undefined : res.headersSent ? res.destroy() : sendError(res, err))));
   };
 
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, early: Buffer, rejection?: WakegateError): void => {
@@ -74,8 +76,24 @@ export class RequestHandler {
       if (socket.destroyed) return { status: 0 };
       const headers = upstreamHeaders(req, this.options.trusted());
       return proxyUpgrade(app.name, req, socket, early, lease, headers, app.spec.maxConnectionAgeMs, responseTiming(app));
-    }).then((result) => this.finish(req, started, result.app, result.error ? { status: sendRawError(socket, result.error).status, error: result.error } : result.outcome));
+    })
+      .then((result) => this.finish(req, started, result.app, result.error ? { status: sendRawError(socket, result.error).status, error: result.error } : result.outcome))
+      .catch((err: unknown) => this.failed(err, () => socket.destroy()));
   };
+
+  /**
+   * The last resort of a request: a bug in answering or in the bookkeeping after it (a metric, the log)
+   * must cost that one request, never the gateway (an unhandled rejection ends the process). An answer
+   * already complete is left alone: the connection may carry the next request.
+   */
+  private failed(err: unknown, cut: () => unknown): void {
+    try {
+      this.options.log.error({ err }, 'failed to finish request, ignoring');
+      cut();
+    } catch {
+      // Nothing is left to tell: the connection is gone or the log is broken.
+    }
+  }
 
   /**
    * Check, route, acquire, run; every failure before the proxy takes over comes back as `error`, never thrown.
@@ -95,7 +113,11 @@ export class RequestHandler {
       if (!req.url?.startsWith('/')) throw new BadRequestError('request target must be a path');
       app = this.options.router().resolve(req.headers.host);
       if (hasBody(req) && !(await parsedSoFar(req))) return { app: app.name, outcome: { status: 0 } };
-      if (mustNotWake(app.spec.wakeIgnore, app.state, req)) return { app: app.name, outcome: { status: 0 }, error: asleep(app.name, app.spec.wakeIgnore!) };
+      if (mustNotWake(app.spec.wakeIgnore, app.state, req)) {
+        // Counted like every request routed to the app (acquire() counts the others), without waking it.
+        app.record.request();
+        return { app: app.name, outcome: { status: 0 }, error: asleep(app.name, app.spec.wakeIgnore!) };
+      }
       const lease = await app.acquire();
       try {
         return { app: app.name, outcome: await run(app, lease) };
@@ -115,8 +137,12 @@ export class RequestHandler {
     // 5xx, and responses cut after their head (the client saw a success status but not the whole answer).
     const failed = outcome.status >= 500 || (outcome.status > 0 && outcome.status < 400);
     if (code && failed && !(outcome.error instanceof AsleepError)) {
-      this.options.log.warn({ app, status: outcome.status, code, err: outcome.error }, 'failed to serve request');
-    } else if (this.options.logRequests()) {
+      // An answer the gateway gives by design (backoff, timeouts, a crashed upstream): its code and message
+      // (which carries its cause's) say it all, and a stack per 503 would let a flood of them flood the log.
+      this.options.log.warn({ app, status: outcome.status, code, error: (outcome.error as WakegateError).message }, 'failed to serve request');
+    }
+    // Every request, the ones the gateway answered included, so that the request lines add up to the traffic.
+    if (this.options.logRequests()) {
       this.options.log.info(
         { app, method: req.method, url: req.url, status: outcome.status, ms: Math.round((performance.now() - started) * 10) / 10, code },
         'request',

@@ -28,6 +28,8 @@ export class PromRecorder implements Recorder {
   private readonly requestsTotal: Counter<'app' | 'code'>;
   private readonly requestSeconds: Histogram<'app'>;
   private readonly exits: Counter<'app' | 'reason'>;
+  private readonly outputDrops: Counter<'app'>;
+  private readonly refused: Counter<'listener' | 'reason'>;
 
   constructor(apps: () => Iterable<AppGauges>) {
     const registers = [this.registry];
@@ -62,6 +64,18 @@ export class PromRecorder implements Recorder {
       labelNames: ['app', 'reason'],
       registers,
       collect: () => seed(this.exits, 'reason', 'idle'),
+    });
+    this.outputDrops = new Counter({
+      name: 'wakegate_output_lines_dropped_total',
+      help: 'Lines of instance output (stdout, stderr) not logged because of the per-instance rate limit.',
+      labelNames: ['app'],
+      registers,
+    });
+    this.refused = new Counter({
+      name: 'wakegate_connections_refused_total',
+      help: 'Connections closed at accept: limit (the connection cap sized from RLIMIT_NOFILE), EMFILE, ENFILE.',
+      labelNames: ['listener', 'reason'],
+      registers,
     });
     // Per-app gauges are rebuilt from the apps at each scrape: reset first, so removed apps disappear.
     const perApp = <L extends string>(name: string, help: string, labelNames: L[], fill: (gauge: Gauge<L>, apps: AppGauges[]) => Promise<void> | void): void => {
@@ -106,6 +120,14 @@ export class PromRecorder implements Recorder {
   request(app: string, status: number, seconds: number): void {
     this.requestsTotal.inc({ app, code: String(status === 0 ? 499 : status) });
     if (app) this.requestSeconds.observe({ app }, seconds);
+  }
+
+  outputDropped(app: string, lines: number): void {
+    this.outputDrops.inc({ app }, lines);
+  }
+
+  connectionsRefused(listener: string, reason: string, count: number): void {
+    this.refused.inc({ listener, reason }, count);
   }
 
   stateChanged(): void {

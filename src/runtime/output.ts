@@ -3,20 +3,60 @@ import { Socket } from 'node:net';
 import { closeFd, pipe, spawn, type ChildHandle, type SpawnOptions } from '../native/index.js';
 import type { Logger } from '../log.js';
 import { DEFAULTS } from '../defaults.js';
+import { EventTally } from '../event-tally.js';
+import { TokenBucket } from '../token-bucket.js';
 
 /** Longer lines are cut so that a tenant writing without newlines cannot grow the gateway's memory. */
 const MAX_LINE = DEFAULTS.internal.outputMaxLine;
 
+type DropListener = (app: string, lines: number) => void;
+const dropListeners = new Set<DropListener>();
+
+/**
+ * Subscribes to the lines of instance output that the rate limit dropped, per app (for the metrics).
+ * Process-wide, because the runtimes spawn instances without knowing which gateway asked; returns the
+ * unsubscribe function.
+ */
+export function onOutputDropped(listener: DropListener): () => void {
+  dropListeners.add(listener);
+  return () => dropListeners.delete(listener);
+}
+
+/**
+ * One instance's output budget, shared by its stdout and stderr: a tenant printing in a tight loop gets
+ * `outputLinesPerSec` lines into the gateway log, and what is dropped is summed up once per interval.
+ */
+class OutputGate {
+  private readonly bucket = new TokenBucket(DEFAULTS.internal.outputLinesPerSec, DEFAULTS.internal.outputBurstLines);
+  private readonly app: string;
+  readonly drops: EventTally<'lines'>;
+
+  constructor(private readonly log: Logger) {
+    const app: unknown = log.bindings().app;
+    this.app = typeof app === 'string' ? app : '';
+    this.drops = new EventTally(DEFAULTS.internal.logSummaryIntervalMs, (_key, count) => {
+      this.log.warn({ dropped: count }, `dropped ${count} lines of output (more than ${DEFAULTS.internal.outputLinesPerSec} a second)`);
+      for (const listener of dropListeners) listener(this.app, count);
+    });
+  }
+
+  emit(stream: 'stdout' | 'stderr', line: string): void {
+    if (this.bucket.take()) this.log.info({ stream }, line);
+    else this.drops.add('lines');
+  }
+}
+
 /**
  * Forwards an instance's stdout or stderr (the read end of a pipe) to the gateway log, one log line per
- * output line at info level, tagged with the stream (apps log to stderr as a habit, not as an alarm). Takes ownership of `fd`. Resolves when every process holding the
+ * output line at info level, tagged with the stream (apps log to stderr as a habit, not as an alarm), within the
+ * instance's rate limit (`gate`). Takes ownership of `fd`. Resolves when every process holding the
  * write end (the instance and anything it forked) has closed it.
  */
-export function forwardOutput(fd: number, stream: 'stdout' | 'stderr', log: Logger): Promise<void> {
+function forwardOutput(fd: number, stream: 'stdout' | 'stderr', log: Logger, gate: OutputGate): Promise<void> {
   const socket = new Socket({ fd, readable: true, writable: false });
   let partial = '';
   let truncated = false;
-  const emit = (line: string): void => log.info({ stream }, line.endsWith('\r') ? line.slice(0, -1) : line);
+  const emit = (line: string): void => gate.emit(stream, line.endsWith('\r') ? line.slice(0, -1) : line);
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => {
     let start = 0;
@@ -71,5 +111,8 @@ export function spawnWithOutput(
     closeFd(outWrite);
     closeFd(errWrite);
   }
-  return { child, output: Promise.all([forwardOutput(outRead, 'stdout', log), forwardOutput(errRead, 'stderr', log)]) };
+  const gate = new OutputGate(log);
+  const output = Promise.all([forwardOutput(outRead, 'stdout', log, gate), forwardOutput(errRead, 'stderr', log, gate)]);
+  // The last summary is said when the instance's output ends, not an interval later.
+  return { child, output: output.then(() => gate.drops.flush()) };
 }

@@ -23,16 +23,64 @@ export interface GatewayProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+export interface SpawnOptions {
+  /** A command the CLI runs under, e.g. `['prlimit', '--nofile=256:256', '--']`. */
+  readonly wrap?: readonly string[];
+  /** Runs at the end of the test, after the gateway has exited. */
+  readonly cleanup?: () => void;
+}
+
 /** Runs `wakegate run` as a real process on a config written to a temp dir; killed with `t` if still alive. */
-export async function runGateway(t: Test, doc: Record<string, unknown>, reuseDir?: string): Promise<GatewayProcess> {
+export async function runGateway(t: Test, doc: Record<string, unknown>, reuseDir?: string, options: SpawnOptions = {}): Promise<GatewayProcess> {
   const dir = reuseDir ?? mkdtempSync(join(tmpdir(), 'wg-cli-'));
   const runtimeDir = join(dir, 'run');
   const configFile = join(dir, 'wakegate.json');
-  const writeConfig = (d: unknown): void => writeFileSync(configFile, JSON.stringify({ listen: { http: '127.0.0.1:0' }, runtimeDir, ...(d as object) }));
+  const writeConfig = (d: unknown): void => writeFileSync(configFile, JSON.stringify(configDoc(runtimeDir, d)));
   writeConfig(doc);
-  const child = spawn(process.execPath, [CLI, 'run', '-c', configFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WAKEGATE_LOG_LEVEL: 'debug' } });
+  const cleanup = (): void => {
+    options.cleanup?.();
+    if (!reuseDir) rmSync(dir, { recursive: true, force: true });
+  };
+  const gw = spawnGateway(t, configFile, { ...options, cleanup });
+  const ready = await Promise.race([gw.waitFor((l) => l.msg === 'wakegate listening'), gw.exited.then(() => undefined)]);
+  if (!ready) throw new Error('gateway exited during start-up');
+  const address = ready.address as { port: number };
+  return { ...gw, port: address.port, runtimeDir, dir, writeConfig };
+}
+
+/** The config document runGateway writes: `doc` on a front port chosen by the kernel, in `runtimeDir`. */
+export function configDoc(runtimeDir: string, doc: unknown): Record<string, unknown> {
+  return { listen: { http: '127.0.0.1:0' }, runtimeDir, ...(doc as object) };
+}
+
+export type SpawnedGateway = Pick<GatewayProcess, 'child' | 'pid' | 'lines' | 'configFile' | 'waitFor' | 'exited'>;
+
+/**
+ * Starts `wakegate run -c configFile` without waiting for it to listen (the file may be a FIFO that the
+ * test feeds); stopped with SIGTERM, then SIGKILL, at the end of `t`.
+ */
+export function spawnGateway(t: Test, configFile: string, options: SpawnOptions = {}): SpawnedGateway {
+  const [file, ...prefix] = [...(options.wrap ?? []), process.execPath];
+  const child = spawn(file!, [...prefix, CLI, 'run', '-c', configFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WAKEGATE_LOG_LEVEL: 'debug' } });
+  const lines = followLog(child);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  t.teardown(async () => {
+    // Gracefully, so that the gateway stops its instances (containers outlive a SIGKILLed gateway).
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    options.cleanup?.();
+  });
+  return { child, pid: child.pid!, lines: lines.lines, configFile, waitFor: lines.waitFor, exited };
+}
+
+/** Parses the JSON log lines a child writes on stdout; `waitFor` resolves with the first that matches. */
+export function followLog(child: ChildProcess): { lines: LogLine[]; waitFor: GatewayProcess['waitFor'] } {
   const lines: LogLine[] = [];
-  const waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void; from: number }> = [];
+  const waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   createInterface({ input: child.stdout! }).on('line', (text) => {
     let line: LogLine;
     try {
@@ -48,27 +96,13 @@ export async function runGateway(t: Test, doc: Record<string, unknown>, reuseDir
       }
     }
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   const waitFor = (match: (l: LogLine) => boolean, ms = 10_000): Promise<LogLine> => {
     const seen = lines.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('timed out waiting for a log line')), ms);
-      waiters.push({ match, resolve: (l) => (clearTimeout(timer), resolve(l)), from: lines.length });
+      waiters.push({ match, resolve: (l) => (clearTimeout(timer), resolve(l)) });
     });
   };
-  t.teardown(async () => {
-    // Gracefully, so that the gateway stops its instances (containers outlive a SIGKILLed gateway).
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    if (!reuseDir) rmSync(dir, { recursive: true, force: true });
-  });
-  const ready = await Promise.race([waitFor((l) => l.msg === 'wakegate listening'), exited.then(() => undefined)]);
-  if (!ready) throw new Error('gateway exited during start-up');
-  const address = ready.address as { port: number };
-  return { child, pid: child.pid!, port: address.port, lines, configFile, runtimeDir, dir, writeConfig, waitFor, exited };
+  return { lines, waitFor };
 }

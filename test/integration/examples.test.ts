@@ -11,7 +11,8 @@ t.test('the example apps (node and python) serve on fd 3 and stop cleanly on SIG
   if (!needTool(t, 'python3', 'python3')) return;
   const example = await loadConfig(join(ROOT, 'examples/wakegate.yaml'));
   const runtimeDir = mkdtempSync(join(tmpdir(), 'wg-examples-'));
-  const config = { ...example, listen: { http: { kind: 'tcp' as const, host: '127.0.0.1', port: 0 } }, runtimeDir };
+  const anyPort = { kind: 'tcp' as const, host: '127.0.0.1', port: 0 };
+  const config = { ...example, listen: { http: anyPort }, admin: example.admin && { ...example.admin, listen: anyPort }, runtimeDir };
   const { log, lines } = captureLogger();
   const gateway = await Gateway.start(config, { log });
   t.teardown(() => rmSync(runtimeDir, { recursive: true, force: true }));

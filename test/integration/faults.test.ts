@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
-import { alive, FIXTURE_APP, fixtureApp, get, startGateway, until, type TestGateway } from '../helpers/gateway.js';
+import { alive, captureLogger, FIXTURE_APP, fixtureApp, get, startGateway, until, type TestGateway } from '../helpers/gateway.js';
+import { validateConfig } from '../../src/config/schema.js';
+import { Gateway } from '../../src/gateway.js';
 import { CLI, runGateway } from '../helpers/cli.js';
 import { findOciRuntime } from '../../src/runtime/executable.js';
 
@@ -187,4 +189,27 @@ t.test('one app crash-looping does not disturb another', async (t) => {
   for (const [name, sample] of [['before', before], ['during', during]] as const) {
     t.comment(`healthy app latency ${name} the crash loop (${sample.length} requests): p50 ${pct(sample, 50)} ms, p90 ${pct(sample, 90)} ms, p99 ${pct(sample, 99)} ms, max ${pct(sample, 100)} ms`);
   }
+});
+
+t.test('a request whose bookkeeping throws costs that request only; the gateway keeps serving', async (t) => {
+  const runtimeDir = mkdtempSync(join(tmpdir(), 'wg-faults-'));
+  const config = validateConfig({ listen: { http: '127.0.0.1:0' }, runtimeDir, apps: { a: fixtureApp(['a.localhost']) } }, join(runtimeDir, 'test.yaml'));
+  const { log, lines } = captureLogger();
+  let failures = 2;
+  // A bug after the answer (in the metrics, say): before, it was an unhandled rejection, which ends Node.
+  const onRequest = (): void => {
+    if (failures-- > 0) throw new Error('injected failure in recordRequest');
+  };
+  const gateway = await Gateway.start(config, { log, onRequest });
+  t.teardown(async () => {
+    await gateway.shutdown();
+    rmSync(runtimeDir, { recursive: true, force: true });
+  });
+  const port = gateway.address.kind === 'tcp' ? gateway.address.port : 0;
+  t.equal((await get(port, 'a.localhost')).status, 200, 'the request is answered before its bookkeeping fails');
+  t.equal((await get(port, 'nobody.localhost')).status, 404, 'a gateway answer too');
+  t.equal((await get(port, 'a.localhost')).status, 200, 'and the gateway serves the next one');
+  const logged = lines.filter((l) => l.msg === 'failed to finish request, ignoring');
+  t.equal(logged.length, 2, 'each failure is logged');
+  t.match(logged[0], { level: 50, err: { message: 'injected failure in recordRequest' } });
 });

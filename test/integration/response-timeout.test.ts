@@ -59,7 +59,7 @@ t.test('a response whose body stalls is cut after responseTimeout of silence', a
   t.ok(ms >= 400 && ms < 3000, `after the timeout (${ms} ms)`);
   t.match(
     gw.lines.find((l) => l.code === 'WG_ERR_RESPONSE_TIMEOUT'),
-    { app: 'stall', status: 200, msg: 'failed to serve request', err: { message: /sent no response data for 500 ms/ } },
+    { app: 'stall', status: 200, msg: 'failed to serve request', error: /sent no response data for 500 ms/ },
     'logged, with the status the client saw',
   );
   t.equal((await timed(gw.port, 'stall.localhost', '/')).status, 200, 'the app serves the next request');
