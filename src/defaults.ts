@@ -49,5 +49,9 @@ export const DEFAULTS = Object.freeze({
     ociKillGraceMs: 5_000,
     /** Longest a runc command (list, kill, delete) may take. */
     runcCommandTimeoutMs: 10_000,
+    /** How long a cgroup freeze may take before the kill goes ahead without it (a task in D state). */
+    cgroupFreezeMs: 1_000,
+    /** How long a killed cgroup may take to empty before its directories are left for the next start-up. */
+    cgroupEmptyMs: 5_000,
   }),
 });

@@ -22,6 +22,8 @@ export interface SpawnOptions {
   listenFdNames?: readonly string[];
   /** signal name sent to the child if the gateway's thread dies (PR_SET_PDEATHSIG) */
   deathSignal?: NodeJS.Signals;
+  /** Writable `cgroup.procs` fds: the child moves itself into each cgroup before it execs. Stay the caller's. */
+  cgroupProcs?: readonly number[];
 }
 
 export interface ExitStatus {
@@ -126,8 +128,10 @@ class Child implements ChildHandle {
       });
     });
     if (watchError < 0) {
-      // Without a watcher nobody would ever reap it; kill it rather than leave an invisible child.
+      // Without a watcher nobody would ever reap it; kill it rather than leave an invisible child, and
+      // reap it here, or it stays a zombie for the gateway's life.
       native.pidfdSendSignal(pidfd, signalNumber('SIGKILL'));
+      native.reap(pidfd);
       native.close(pidfd);
       check('watchExit', watchError, `pid ${pid}`);
     }
@@ -168,7 +172,7 @@ export function spawn(
     if (key === '' || key.includes('=')) throw new TypeError(`invalid env name ${JSON.stringify(key)}`);
     if (!(listen && LISTEN_VARS.has(key))) envp.push(`${key}=${value}`);
   }
-  const raw: RawSpawnOptions = { cwd: opts.cwd, uid: opts.uid, gid: opts.gid, setsid: opts.setsid, stdio: opts.stdio };
+  const raw: RawSpawnOptions = { cwd: opts.cwd, uid: opts.uid, gid: opts.gid, setsid: opts.setsid, stdio: opts.stdio, cgroupProcs: opts.cgroupProcs };
   if (listen) {
     envp.push(`LISTEN_FDS=${fds.length}`, `LISTEN_FDNAMES=${names.join(':')}`);
     raw.pidEnv = 'LISTEN_PID';
