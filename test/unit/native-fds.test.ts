@@ -1,0 +1,53 @@
+// Native edge cases: the CLOEXEC pass on kernels without close_range, and reaping a child nobody watches.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import type { Binding } from '../../src/native/binding.js';
+
+let root = path.dirname(fileURLToPath(import.meta.url));
+while (!existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
+const facade = fileURLToPath(new URL('../../src/native/index.js', import.meta.url));
+const binding = createRequire(import.meta.url)(path.join(root, 'native/build/Release/wakegate.node')) as Binding;
+const compiler = spawnSync('cc', ['--version']).status === 0;
+
+t.test('without close_range, an fd above RLIMIT_NOFILE (opened before it was lowered) is not inherited', { skip: compiler ? false : 'needs a C compiler (apt-get install gcc)' }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'wg-nofd-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const helper = path.join(dir, 'no-close-range');
+  execFileSync('cc', ['-o', helper, path.join(root, 'test/fixtures/no-close-range.c')]);
+  const hard = Number(execFileSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }));
+  const fd = Math.min(10_000, hard - 1);
+  // The shell opens `fd` without FD_CLOEXEC, then lowers both limits below it: a walk bounded by the
+  // limit (the old fallback) never reaches it. The helper makes close_range fail with ENOSYS.
+  const script = `exec ${fd}</dev/null; ulimit -n 64; exec "$@"`;
+  const out = execFileSync('bash', ['-c', script, 'bash', helper, process.execPath, path.join(root, 'test/fixtures/native-high-fd.mjs'), facade, String(fd)], {
+    encoding: 'utf8',
+  });
+  const report = JSON.parse(out) as { parentHas: string; childSaw: boolean };
+  t.equal(report.parentHas, '/dev/null', 'precondition: the spawner holds the fd');
+  t.equal(report.childSaw, false, 'the child does not');
+});
+
+t.test('reap: a killed child that no watcher waits for is reaped, not left a zombie', async (t) => {
+  const r = binding.spawn('/bin/sleep', ['sleep', '100'], [], [], {});
+  if ('error' in r) throw new Error(`spawn failed at ${r.step}: ${r.error}`);
+  t.teardown(() => binding.close(r.pidfd));
+  t.equal(binding.pidfdSendSignal(r.pidfd, os.constants.signals.SIGKILL), 0);
+  t.equal(binding.reap(r.pidfd), 0, 'reaped');
+  t.notOk(existsSync(`/proc/${r.pid}`) && /^State:\s+Z/m.test(readFileSync(`/proc/${r.pid}/status`, 'utf8')), 'no zombie left');
+  t.equal(binding.reap(r.pidfd), -os.constants.errno.ECHILD, 'a second reap finds nothing');
+});
+
+t.test('watchExit can fail: a second watch of one pidfd gets EEXIST, the first still reaps', async (t) => {
+  const r = binding.spawn('/bin/sleep', ['sleep', '100'], [], [], {});
+  if ('error' in r) throw new Error(`spawn failed at ${r.step}: ${r.error}`);
+  const first = new Promise<number>((done) => t.equal(binding.watchExit(r.pidfd, (_c, _s, err) => done(err)), 0));
+  t.equal(binding.watchExit(r.pidfd, () => {}), -os.constants.errno.EEXIST, 'the second watch fails');
+  binding.pidfdSendSignal(r.pidfd, os.constants.signals.SIGKILL);
+  t.equal(await first, 0, 'the first watch still reaps');
+  binding.close(r.pidfd);
+});
