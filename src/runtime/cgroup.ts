@@ -39,21 +39,28 @@ export class Cgroups {
   }
 
   /**
-   * Under a delegated v2 tree the gateway leaves the service's cgroup for a leaf of its own: v2 refuses
-   * controllers in a cgroup's subtree while processes sit in it. Then memory and pids are enabled down
-   * to the scope, so that runc's and our own instance cgroups get them. Best effort: a controller that
-   * cannot be enabled costs stats or limits, never a start.
+   * v2, delegated only: the gateway leaves the service's cgroup for a leaf of its own, because v2 refuses
+   * controllers in a cgroup's subtree while processes sit in it; then controllers are enabled below.
    */
   prepare(): void {
     if (this.version !== 2 || !this.delegated) return;
     const base = this.parent.split('/').slice(0, -2).join('/');
     mkdirAll(this.root, `${base}/${GATEWAY_LEAF}`);
     writeFileSync(join(this.root, base, GATEWAY_LEAF, 'cgroup.procs'), String(process.pid));
+    this.enableControllers();
+  }
+
+  /**
+   * Enables memory, pids and cpu from the top of wakegate's tree (the service's cgroup, or `/wakegate`: the
+   * root's own are the host's business) down to the scope, so that instance cgroups get them. Best effort:
+   * a controller that cannot be enabled costs stats or limits, never a start.
+   */
+  private enableControllers(): void {
     mkdirAll(this.root, this.parent);
-    let dir = base;
-    for (const next of ['wakegate', this.parent.split('/').at(-1)!]) {
+    const base = this.parent.split('/').slice(0, -2).join('/');
+    const levels = this.delegated ? [base, `${base}/wakegate`, this.parent] : ['wakegate', this.parent];
+    for (const dir of levels) {
       for (const controller of ['memory', 'pids', 'cpu']) tryWrite(join(this.root, dir, 'cgroup.subtree_control'), `+${controller}`);
-      dir = `${dir}/${next}`;
     }
   }
 
@@ -72,6 +79,7 @@ export class Cgroups {
     if (dirs.length === 0) throw new Error(`no cgroup hierarchy to use under ${this.root}`);
     const fds: number[] = [];
     try {
+      if (this.version === 2) this.enableControllers();
       for (const dir of dirs) {
         mkdirAll('/', dir.slice(1));
         fds.push(openSync(join(dir, 'cgroup.procs'), 'w'));
