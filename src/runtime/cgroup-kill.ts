@@ -34,12 +34,11 @@ export async function killCgroup(cgroups: Cgroups, id: string): Promise<boolean>
   }, DEFAULTS.internal.cgroupEmptyMs);
 }
 
-/** Kills what is left in the instance's cgroup and removes its directories, then the scope if it became empty. */
+/** Kills what is left in the instance's cgroup and removes its directories, then the scope if no instance is left. */
 export async function releaseCgroup(cgroups: Cgroups, id: string, log: Logger): Promise<void> {
   if (!(await killCgroup(cgroups, id))) log.warn({ pids: cgroups.pidsOf(id) }, 'failed to empty cgroup, ignoring');
-  const stuck = cgroups.remove(id);
+  const stuck = cgroups.release(id);
   if (stuck.length > 0) log.warn({ dirs: stuck }, 'failed to remove cgroup, ignoring');
-  cgroups.removeScope();
 }
 
 /**

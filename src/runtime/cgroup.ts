@@ -28,6 +28,8 @@ export class Cgroups {
   readonly parent: string;
   readonly delegated: boolean;
   private readonly root: string;
+  /** Instances whose cgroup exists or is about to (runc creates it): the scope is removed only without any. */
+  private readonly live = new Set<string>();
 
   constructor(runtimeDir: string, host: CgroupHost = {}) {
     this.root = host.root ?? ROOT;
@@ -64,9 +66,22 @@ export class Cgroups {
     }
   }
 
-  /** The value for the OCI spec's linux.cgroupsPath. */
+  /** The value for the OCI spec's linux.cgroupsPath; from now on the scope stays until `release(id)`. */
   pathFor(id: string): string {
+    this.live.add(id);
     return `/${this.parent}/${id}`;
+  }
+
+  /**
+   * Forgets the instance and removes its (empty) cgroup directories, then the scope when no other instance
+   * has or is about to get a cgroup there: runc creates its directories in another process, and an rmdir of
+   * the scope between its mkdirs would fail that start. Returns the directories that could not be removed.
+   */
+  release(id: string): string[] {
+    this.live.delete(id);
+    const stuck = this.remove(id);
+    if (this.live.size === 0) this.removeScope();
+    return stuck;
   }
 
   /**
@@ -77,6 +92,7 @@ export class Cgroups {
   create(id: string): number[] {
     const dirs = this.version === 2 ? [join(this.root, this.parent, id)] : this.processHierarchies().map((h) => join(this.root, h, this.parent, id));
     if (dirs.length === 0) throw new Error(`no cgroup hierarchy to use under ${this.root}`);
+    this.live.add(id);
     const fds: number[] = [];
     try {
       if (this.version === 2) this.enableControllers();
@@ -87,7 +103,7 @@ export class Cgroups {
       return fds;
     } catch (err) {
       for (const fd of fds) closeSync(fd);
-      this.remove(id);
+      this.release(id);
       throw err;
     }
   }

@@ -63,22 +63,36 @@ export class OciRuntime implements Runtime {
     } catch {
       return;
     }
-    for (const name of bundles) rmSync(join(this.bundlesDir, name), { recursive: true, force: true });
+    for (const name of bundles) {
+      try {
+        rmSync(join(this.bundlesDir, name), { recursive: true, force: true });
+      } catch {
+        // kept (a container that would not die still uses it); the next start of the app rewrites it
+      }
+    }
   }
 
   async start(app: AppSpec, sockets: readonly number[], log: Logger): Promise<Instance> {
     const id = this.ids.next(app.name);
-    const bundle = writeBundle(join(this.bundlesDir, app.name), app, { cgroupsPath: this.cgroups.pathFor(id) });
+    const cgroupsPath = this.cgroups.pathFor(id);
     const instanceLog = log.child({ instance: id });
-    const { child, output } = spawnWithOutput(
-      this.runc.binary,
-      this.runc.runArgs(bundle, id),
-      { PATH: process.env.PATH || DEFAULT_PATH },
-      sockets,
-      // runc forwards SIGTERM to the container; what survives a dead gateway is removed at its next start.
-      { setsid: true, listenFdNames: sockets.map(() => app.name), deathSignal: 'SIGTERM' },
-      instanceLog,
-    );
+    let spawned: ReturnType<typeof spawnWithOutput>;
+    try {
+      const bundle = writeBundle(join(this.bundlesDir, app.name), app, { cgroupsPath });
+      spawned = spawnWithOutput(
+        this.runc.binary,
+        this.runc.runArgs(bundle, id),
+        { PATH: process.env.PATH || DEFAULT_PATH },
+        sockets,
+        // runc forwards SIGTERM to the container; what survives a dead gateway is removed at its next start.
+        { setsid: true, listenFdNames: sockets.map(() => app.name), deathSignal: 'SIGTERM' },
+        instanceLog,
+      );
+    } catch (err) {
+      this.cgroups.release(id);
+      throw err;
+    }
+    const { child, output } = spawned;
     return new Container(id, child, output, this.runc, this.cgroups, instanceLog);
   }
 }

@@ -54,7 +54,7 @@ export class ProcessRuntime implements Runtime {
         instanceLog,
       );
     } catch (err) {
-      if (procs) cgroups.remove(id);
+      if (procs) cgroups.release(id);
       throw err;
     } finally {
       for (const fd of procs ?? []) closeSync(fd);
