@@ -1,12 +1,14 @@
 // Native edge cases: the CLOEXEC pass on kernels without close_range, and reaping a child nobody watches.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Binding } from '../../src/native/binding.js';
+import { SyscallError } from '../../src/errors.js';
+import { spawn } from '../../src/native/index.js';
 
 let root = path.dirname(fileURLToPath(import.meta.url));
 while (!existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
@@ -50,4 +52,37 @@ t.test('watchExit can fail: a second watch of one pidfd gets EEXIST, the first s
   binding.pidfdSendSignal(r.pidfd, os.constants.signals.SIGKILL);
   t.equal(await first, 0, 'the first watch still reaps');
   binding.close(r.pidfd);
+});
+
+const freezer = '/sys/fs/cgroup/freezer';
+const cgroupSkip = process.getuid?.() !== 0 ? 'cgroups need root' : !existsSync(path.join(freezer, 'cgroup.procs')) ? 'no v1 freezer hierarchy on this host' : false;
+
+t.test('cgroupProcs: the child is in the cgroup before it execs; a failed join fails the spawn', { skip: cgroupSkip }, async (t) => {
+  const name = `wakegate-native-test-${process.pid}`;
+  const dir = path.join(freezer, name);
+  mkdirSync(dir);
+  t.teardown(() => rmdirSync(dir));
+  const out = mkdtempSync(path.join(os.tmpdir(), 'wg-cgjoin-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const stdout = openSync(path.join(out, 'cgroup'), 'w');
+  const procs = openSync(path.join(dir, 'cgroup.procs'), 'w');
+  try {
+    // cat reads its own /proc/self/cgroup as its first act: it was never anywhere else.
+    const child = spawn('/bin/cat', ['cat', '/proc/self/cgroup'], {}, [], { stdio: [0, stdout, 2], cgroupProcs: [procs] });
+    t.same(await child.exited, { code: 0, signal: null });
+  } finally {
+    closeSync(stdout);
+  }
+  t.match(readFileSync(path.join(out, 'cgroup'), 'utf8'), new RegExp(`^\\d+:freezer:/${name}$`, 'm'));
+  const readOnly = openSync(path.join(dir, 'cgroup.procs'), 'r');
+  t.teardown(() => closeSync(readOnly));
+  closeSync(procs);
+  let failure: unknown;
+  try {
+    spawn('/bin/true', ['true'], {}, [], { cgroupProcs: [readOnly] });
+  } catch (err) {
+    failure = err;
+  }
+  t.ok(failure instanceof SyscallError, 'a SyscallError');
+  t.match(failure, { syscall: 'cgroup.procs', errno: 'EBADF' }, 'from the cgroup step, before execve');
 });
