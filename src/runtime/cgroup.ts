@@ -66,8 +66,8 @@ export class Cgroups {
     }
   }
 
-  /** The value for the OCI spec's linux.cgroupsPath; from now on the scope stays until `release(id)`. */
-  pathFor(id: string): string {
+  /** Reserves the instance's place, which keeps the scope until `release(id)`; returns the OCI spec's linux.cgroupsPath. */
+  claim(id: string): string {
     this.live.add(id);
     return `/${this.parent}/${id}`;
   }

@@ -74,7 +74,7 @@ export class OciRuntime implements Runtime {
 
   async start(app: AppSpec, sockets: readonly number[], log: Logger): Promise<Instance> {
     const id = this.ids.next(app.name);
-    const cgroupsPath = this.cgroups.pathFor(id);
+    const cgroupsPath = this.cgroups.claim(id);
     const instanceLog = log.child({ instance: id });
     let spawned: ReturnType<typeof spawnWithOutput>;
     try {

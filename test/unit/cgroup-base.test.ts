@@ -21,14 +21,14 @@ t.test('outside systemd the tree starts at the hierarchy root, whatever /proc/se
   const cgroups = new Cgroups(runtimeDir, { root: fakeRoot(t, false), selfCgroup: hybrid, env: {} });
   t.equal(cgroups.delegated, false);
   t.equal(cgroups.parent, scope);
-  t.equal(cgroups.pathFor('wakegate-a-1'), `/${scope}/wakegate-a-1`);
+  t.equal(cgroups.claim('wakegate-a-1'), `/${scope}/wakegate-a-1`);
 });
 
 t.test('under systemd on v1 (hybrid) the tree follows the name=systemd line of /proc/self/cgroup', async (t) => {
   const cgroups = new Cgroups(runtimeDir, { root: fakeRoot(t, false), selfCgroup: hybrid, env: { INVOCATION_ID: 'abc' } });
   t.equal(cgroups.version, 1);
   t.equal(cgroups.delegated, true);
-  t.equal(cgroups.pathFor('wakegate-a-1'), `/system.slice/wakegate.service/${scope}/wakegate-a-1`);
+  t.equal(cgroups.claim('wakegate-a-1'), `/system.slice/wakegate.service/${scope}/wakegate-a-1`);
 });
 
 t.test('under systemd on v2 the tree follows the 0:: line, also once the gateway moved into its leaf', async (t) => {
