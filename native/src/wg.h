@@ -68,5 +68,6 @@ napi_value wg_unix_listen(napi_env env, napi_callback_info info);
 napi_value wg_close(napi_env env, napi_callback_info info);
 napi_value wg_pipe(napi_env env, napi_callback_info info);
 napi_value wg_reap(napi_env env, napi_callback_info info);
+napi_value wg_pidfd_open(napi_env env, napi_callback_info info);
 
 #endif

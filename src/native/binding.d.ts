@@ -33,6 +33,8 @@ export interface Binding {
   /** Calls `cb` once, after reaping the child. Returns 0 or -errno. Does not close the pidfd. */
   watchExit(pidfd: number, cb: RawExitCallback): number;
   pidfdSendSignal(pidfd: number, signal: number): number;
+  /** A pidfd (O_CLOEXEC) for `pid`, or -errno (-ESRCH once it is gone). */
+  pidfdOpen(pid: number): number;
   /** Blocks until the child behind pidfd exits and reaps it; 0 or -errno (ECHILD if already reaped). */
   reap(pidfd: number): number;
   /** A listening AF_UNIX stream socket (blocking, O_CLOEXEC); -ENAMETOOLONG past sun_path. */

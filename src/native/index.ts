@@ -186,6 +186,28 @@ export function spawn(
   return new Child(r.pid, r.pidfd);
 }
 
+/**
+ * Signals those of `pids` that are still listed by `listed()` once each is pinned by a pidfd: a pid read
+ * from a list (a cgroup's `cgroup.procs`) may exit and be reused by an unrelated process before the kill,
+ * but not after its pidfd is open, and a reused pid is not in the list. Returns how many were signalled.
+ */
+export function signalListed(pids: readonly number[], listed: () => ReadonlySet<number>, signal: NodeJS.Signals): number {
+  const native = addon();
+  const pinned: Array<[pid: number, pidfd: number]> = [];
+  for (const pid of pids) {
+    const pidfd = native.pidfdOpen(pid);
+    if (pidfd >= 0) pinned.push([pid, pidfd]);
+  }
+  let sent = 0;
+  try {
+    const still = listed();
+    for (const [pid, pidfd] of pinned) if (still.has(pid) && native.pidfdSendSignal(pidfd, signalNumber(signal)) === 0) sent += 1;
+  } finally {
+    for (const [, pidfd] of pinned) native.close(pidfd);
+  }
+  return sent;
+}
+
 /** A listening Unix stream socket at `path` that wakegate holds and never accepts on. Throws SyscallError. */
 export function unixListen(path: string, backlog: number): number {
   return check('unixListen', addon().unixListen(path, backlog), path);

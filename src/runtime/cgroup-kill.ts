@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log.js';
+import { signalListed } from '../native/index.js';
 import type { Cgroups } from './cgroup.js';
 
 /**
@@ -11,6 +12,8 @@ import type { Cgroups } from './cgroup.js';
  * - in any case, then: list and kill until the cgroup is empty. That alone would also converge (a killed
  *   process forks no more, and a child forked meanwhile is listed at the next round), so it covers a
  *   freeze that did not complete (a task in uninterruptible sleep) and hosts without a freezer.
+ * Every kill by pid goes through a pidfd opened before the list is read again, so that a pid which exited
+ * and was reused by an unrelated process meanwhile is never signalled (cgroup.kill needs no pids at all).
  * Resolves once the cgroup holds no process, or after `DEFAULTS.internal.cgroupEmptyMs` (then false).
  * Polls: the kernel gives no event for a v1 cgroup that became empty, and this runs only at a stop.
  */
@@ -23,13 +26,13 @@ export async function killCgroup(cgroups: Cgroups, id: string): Promise<boolean>
     const freezer = cgroups.controlFile(id, v2 ? 'cgroup.freeze' : 'freezer.state');
     if (freezer && tryWrite(freezer, v2 ? '1' : 'FROZEN')) {
       await until(() => isFrozen(freezer, v2), DEFAULTS.internal.cgroupFreezeMs);
-      killPids(cgroups.pidsOf(id));
+      killPids(cgroups, id, cgroups.pidsOf(id));
       tryWrite(freezer, v2 ? '0' : 'THAWED');
     }
   }
   return until(() => {
     const pids = cgroups.pidsOf(id);
-    killPids(pids);
+    killPids(cgroups, id, pids);
     return pids.length === 0;
   }, DEFAULTS.internal.cgroupEmptyMs);
 }
@@ -64,14 +67,9 @@ function isFrozen(file: string, v2: boolean): boolean {
   }
 }
 
-function killPids(pids: readonly number[]): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // ESRCH: exited meanwhile
-    }
-  }
+/** SIGKILLs the listed pids that are still in the instance's cgroup once pinned (no kill of a reused pid). */
+function killPids(cgroups: Cgroups, id: string, pids: readonly number[]): void {
+  if (pids.length > 0) signalListed(pids, () => new Set(cgroups.pidsOf(id)), 'SIGKILL');
 }
 
 function tryWrite(file: string, value: string): boolean {
