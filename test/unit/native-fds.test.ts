@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Binding } from '../../src/native/binding.js';
 import { SyscallError } from '../../src/errors.js';
-import { spawn } from '../../src/native/index.js';
+import { signalListed, spawn } from '../../src/native/index.js';
 
 let root = path.dirname(fileURLToPath(import.meta.url));
 while (!existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
@@ -85,4 +85,16 @@ t.test('cgroupProcs: the child is in the cgroup before it execs; a failed join f
   }
   t.ok(failure instanceof SyscallError, 'a SyscallError');
   t.match(failure, { syscall: 'cgroup.procs', errno: 'EBADF' }, 'from the cgroup step, before execve');
+});
+
+t.test('signalListed: a pid no longer listed once pinned is left alone; a listed one is signalled', async (t) => {
+  const child = spawn('/bin/sleep', ['sleep', '100'], {}, []);
+  t.teardown(async () => {
+    child.kill('SIGKILL');
+    await child.exited;
+  });
+  t.equal(signalListed([child.pid], () => new Set(), 'SIGKILL'), 0, 'not listed: not signalled');
+  t.ok(existsSync(`/proc/${child.pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${child.pid}/status`, 'utf8')), 'still running');
+  t.equal(signalListed([child.pid, 2 ** 22 + 1], () => new Set([child.pid]), 'SIGKILL'), 1, 'listed: signalled; a pid that does not exist is skipped');
+  t.same(await child.exited, { code: null, signal: 'SIGKILL' });
 });
