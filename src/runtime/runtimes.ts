@@ -65,7 +65,7 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
 }
 
 /** `2 apps: oci (runc 1.1.5)`, or with a mix `3 apps: 2 oci (runc 1.1.5), 1 process`. */
-export function summary(labels: readonly string[]): string {
+function summary(labels: readonly string[]): string {
   const counts = new Map<string, number>();
   for (const label of labels) counts.set(label, (counts.get(label) ?? 0) + 1);
   const head = `${labels.length} ${labels.length === 1 ? 'app' : 'apps'}`;
