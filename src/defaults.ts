@@ -60,5 +60,9 @@ export const DEFAULTS = Object.freeze({
     fdReservePerApp: 8,
     /** Two stop signals this close together are one (Ctrl-C reaches `npm start` and the gateway both). */
     signalDedupMs: 500,
+    /** How long a cgroup freeze may take before the kill goes ahead without it (a task in D state). */
+    cgroupFreezeMs: 1_000,
+    /** How long a killed cgroup may take to empty before its directories are left for the next start-up. */
+    cgroupEmptyMs: 5_000,
   }),
 });

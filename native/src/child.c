@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -46,6 +47,57 @@ static void reset_signals(void) {
   if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) fail(WG_STEP_SIGNALS);
 }
 
+static void mark_cloexec(int fd) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags >= 0 && !(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) fail(WG_STEP_CLOEXEC);
+}
+
+struct dirent64_head {
+  unsigned long long ino;
+  long long off;
+  unsigned short reclen;
+  unsigned char type;
+  char name[];
+};
+
+/* Kernels before 5.11: the open fds are the entries of /proc/self/fd, so the work is bounded by what is
+ * open, not by RLIMIT_NOFILE (1,048,576 under the unit), and a number above the limit (opened before it
+ * was lowered) is found too. opendir would malloc; open + getdents64 into a stack buffer do not. The
+ * directory is the child's own: /proc/self resolves at this open, after clone. False without /proc. */
+static bool cloexec_listed(int base) {
+  int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return false;
+  char buf[4096] __attribute__((aligned(8)));
+  long n;
+  while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+    for (long at = 0; at < n;) {
+      struct dirent64_head *d = (struct dirent64_head *)(buf + at);
+      int fd = 0;
+      const char *c = d->name;
+      for (; *c >= '0' && *c <= '9'; c++) fd = fd * 10 + (*c - '0');
+      if (c != d->name && *c == '\0' && fd >= base && fd != dir) mark_cloexec(fd);
+      at += d->reclen;
+    }
+  }
+  if (n < 0) fail(WG_STEP_CLOEXEC);
+  close(dir);
+  return true;
+}
+
+/* Joins the instance's cgroups before anything of the app can run: "0" names the writer itself, and the
+ * parent opened the files (the permission check happened there). Whatever the app forks after execve
+ * is born inside, so a stop can find and kill every process of the instance, setsid or not. Not clone3's
+ * CLONE_INTO_CGROUP: it exists on v2 only and joins one hierarchy, while v1 hosts need several. Joining
+ * here is as sound, because this copy runs no code of the app until execve, and is not yet released to
+ * anyone: a failure is reported like any other step, and the spawn fails without running the app. */
+static void join_cgroups(const struct wg_plan *p) {
+  for (int i = 0; i < p->ncgroup_fds; i++) {
+    ssize_t n;
+    while ((n = write(p->cgroup_fds[i], "0", 1)) < 0 && errno == EINTR) {}
+    if (n != 1) fail(WG_STEP_CGROUP);
+  }
+}
+
 /* Installs stdio at 0-2 and fds[i] at 3+i. Every source is first duplicated above the target range,
  * so that no dup2 can clobber a source still to be moved (fds = [4, 3] swaps them correctly). */
 static void install_fds(struct wg_plan *p) {
@@ -77,13 +129,9 @@ static void install_fds(struct wg_plan *p) {
   }
   /* Everything else (the parent's fds, the scratch copies, the error pipe) closes at exec. */
   if (syscall(SYS_close_range, (unsigned)base, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-  /* Kernels before 5.11: iterating /proc/self/fd would need opendir (malloc), so walk up to the limit. */
-  for (unsigned long fd = (unsigned long)base; fd < p->fd_limit; fd++) {
-    int flags = fcntl((int)fd, F_GETFD);
-    if (flags >= 0 && !(flags & FD_CLOEXEC) && fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) < 0) {
-      fail(WG_STEP_CLOEXEC);
-    }
-  }
+  if (cloexec_listed(base)) return;
+  /* Neither close_range (before 5.11) nor /proc: walk every number that can be open. */
+  for (unsigned long fd = (unsigned long)base; fd < p->fd_limit; fd++) mark_cloexec((int)fd);
 }
 
 static void write_pid(char *digits) {
@@ -101,6 +149,8 @@ static void write_pid(char *digits) {
 _Noreturn void wg_child_exec(struct wg_plan *p) {
   err_fd = p->err_fd;
   reset_signals();
+  /* Before install_fds, which may reuse the numbers of the cgroup files. */
+  join_cgroups(p);
   install_fds(p);
   if (p->setsid && setsid() < 0) fail(WG_STEP_SETSID);
   /* Raw syscalls on purpose: glibc's set*id wrappers broadcast to every thread they know of, and
@@ -128,6 +178,7 @@ const char *wg_step_name(int step) {
     [WG_STEP_FDS] = "dup2", [WG_STEP_CLOEXEC] = "fcntl", [WG_STEP_SETSID] = "setsid",
     [WG_STEP_SETGROUPS] = "setgroups", [WG_STEP_SETGID] = "setgid", [WG_STEP_SETUID] = "setuid",
     [WG_STEP_PDEATHSIG] = "prctl", [WG_STEP_CHDIR] = "chdir", [WG_STEP_EXECVE] = "execve",
+    [WG_STEP_CGROUP] = "cgroup.procs",
   };
   if (step > 0 && step < (int)(sizeof names / sizeof names[0]) && names[step]) return names[step];
   return "unknown";

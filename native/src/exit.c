@@ -115,3 +115,16 @@ napi_value wg_watch_exit(napi_env env, napi_callback_info info) {
   napi_add_env_cleanup_hook(env, on_env_cleanup, w);
   return wg_int(env, 0);
 }
+
+/* reap(pidfd) -> 0 | -errno: waits for the child behind pidfd and reaps it. For the one case where no
+ * watcher exists (watchExit failed) and the caller has just SIGKILLed it: without this it would stay a
+ * zombie for the gateway's life. Blocking, but only for as long as a killed process takes to die. */
+napi_value wg_reap(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t pidfd;
+  if (!wg_args(env, info, 1, argv) || !wg_get_int32(env, argv[0], "pidfd", &pidfd)) return NULL;
+  siginfo_t si;
+  int r;
+  while ((r = waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED)) < 0 && errno == EINTR) {}
+  return wg_int(env, r < 0 ? -errno : 0);
+}

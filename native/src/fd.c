@@ -75,3 +75,12 @@ napi_value wg_pidfd_send_signal(napi_env env, napi_callback_info info) {
   if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0) return wg_int(env, -errno);
   return wg_int(env, 0);
 }
+
+/* pidfdOpen(pid) -> pidfd | -errno (ESRCH when gone). O_CLOEXEC is implied by pidfd_open. */
+napi_value wg_pidfd_open(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t pid;
+  if (!wg_args(env, info, 1, argv) || !wg_get_int32(env, argv[0], "pid", &pid)) return NULL;
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  return wg_int(env, fd < 0 ? -errno : fd);
+}

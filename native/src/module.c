@@ -10,6 +10,8 @@ NAPI_MODULE_INIT() {
     {"close", NULL, wg_close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pipe", NULL, wg_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
     {"flock", NULL, wg_flock, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"reap", NULL, wg_reap, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"pidfdOpen", NULL, wg_pidfd_open, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -51,6 +51,18 @@ static bool read_opts(napi_env env, napi_value opts, struct wg_plan *p, char **c
   p->gid = (gid_t)n;
   if (!get_opt_int(env, opts, "deathSignal", &p->death_signal, &has)) return false;
   if (wg_get_opt(env, opts, "setsid", &v) && !wg_check(env, napi_get_value_bool(env, v, &p->setsid))) return false;
+  if (wg_get_opt(env, opts, "cgroupProcs", &v)) {
+    uint32_t count = 0;
+    if (!wg_check(env, napi_get_array_length(env, v, &count))) return false;
+    int *list = calloc(count + 1, sizeof *list);
+    if (!list) return napi_throw_error(env, NULL, "out of memory"), false;
+    p->cgroup_fds = list; /* freed by the caller, also on failure */
+    for (uint32_t i = 0; i < count; i++) {
+      napi_value item;
+      if (!wg_check(env, napi_get_element(env, v, i, &item)) || !wg_get_int32(env, item, "opts.cgroupProcs[i]", &list[i])) return false;
+    }
+    p->ncgroup_fds = (int)count;
+  }
   if (wg_get_opt(env, opts, "stdio", &v)) {
     p->has_stdio = true;
     for (uint32_t i = 0; i < 3; i++) {
@@ -105,8 +117,11 @@ static void reap(pid_t pid) {
 static napi_value run(napi_env env, struct wg_plan *p) {
   int pipefd[2];
   struct rlimit rl;
-  p->fd_limit = 65536;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) p->fd_limit = rl.rlim_cur;
+  /* Only used without close_range and without /proc. An fd can sit above the soft limit (opened before
+   * it was lowered) but not above the hard one, which Linux keeps at or below fs.nr_open: RLIM_INFINITY
+   * is refused for RLIMIT_NOFILE, and is mapped to nr_open's default if it ever shows up. */
+  p->fd_limit = 1UL << 20;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY) p->fd_limit = rl.rlim_max;
   if (pipe2(pipefd, O_CLOEXEC) < 0) return result(env, 0, -1, -errno, "pipe2");
   p->err_fd = pipefd[1];
   p->parent_pid = getpid();
@@ -190,5 +205,6 @@ out:
   wg_free_strings(envp);
   free(fds);
   free(scratch);
+  free((void *)plan.cgroup_fds);
   return ret;
 }

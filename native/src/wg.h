@@ -31,7 +31,9 @@ struct wg_plan {
   pid_t parent_pid;
   char *pid_digits; /* inside an envp entry "NAME=" + room for 20 digits; NULL if unused */
   int err_fd;       /* write end of the O_CLOEXEC error pipe */
-  unsigned long fd_limit;
+  unsigned long fd_limit; /* last-resort bound of the CLOEXEC walk: no close_range and no /proc */
+  const int *cgroup_fds;  /* cgroup.procs files, opened for writing, that the child joins first */
+  int ncgroup_fds;
 };
 
 /* What a failed child writes to the error pipe before _exit(127). */
@@ -43,6 +45,7 @@ struct wg_child_error {
 enum wg_step {
   WG_STEP_SIGNALS = 1, WG_STEP_PIPE, WG_STEP_STDIO, WG_STEP_FDS, WG_STEP_CLOEXEC, WG_STEP_SETSID,
   WG_STEP_SETGROUPS, WG_STEP_SETGID, WG_STEP_SETUID, WG_STEP_PDEATHSIG, WG_STEP_CHDIR, WG_STEP_EXECVE,
+  WG_STEP_CGROUP,
 };
 
 _Noreturn void wg_child_exec(struct wg_plan *p);
@@ -65,5 +68,7 @@ napi_value wg_unix_listen(napi_env env, napi_callback_info info);
 napi_value wg_close(napi_env env, napi_callback_info info);
 napi_value wg_pipe(napi_env env, napi_callback_info info);
 napi_value wg_flock(napi_env env, napi_callback_info info);
+napi_value wg_reap(napi_env env, napi_callback_info info);
+napi_value wg_pidfd_open(napi_env env, napi_callback_info info);
 
 #endif

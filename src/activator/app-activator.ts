@@ -70,6 +70,10 @@ export class AppActivator {
   get instance(): Instance | undefined {
     return this.gen?.instance;
   }
+  /** The kind of runtime the app runs on: the running instance's, else what its next start would use (`auto` resolved). */
+  get runtime(): string {
+    return this.gen?.instance?.runtime ?? this.deps.runtimeFor(this.appSpec).kind;
+  }
   get inflight(): number {
     return this.gen?.inflight ?? 0;
   }

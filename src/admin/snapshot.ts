@@ -4,7 +4,10 @@ import type { AppActivator } from '../activator/app-activator.js';
 export interface AppSnapshot {
   readonly name: string;
   readonly state: string;
+  /** The runtime in use (`process`, `oci`): the running instance's, else what the next start uses. */
   readonly runtime: string;
+  /** The runtime as configured, e.g. `auto`. */
+  readonly runtimeConfigured: string;
   readonly hosts: readonly string[];
   readonly instance: { readonly id: string; readonly pid: number } | null;
   readonly memoryBytes: number | null;
@@ -34,7 +37,8 @@ export async function snapshot(app: AppActivator): Promise<AppSnapshot> {
   return {
     name: app.name,
     state: app.state,
-    runtime: app.spec.runtime,
+    runtime: app.runtime,
+    runtimeConfigured: app.spec.runtime,
     hosts: app.spec.hosts,
     instance: instance ? { id: instance.id, pid: instance.pid } : null,
     memoryBytes: stats.memoryBytes,

@@ -15,6 +15,8 @@ export interface RawSpawnOptions {
   pidEnv?: string;
   /** Signal number for PR_SET_PDEATHSIG. */
   deathSignal?: number;
+  /** Open, writable `cgroup.procs` fds; the child joins each before anything else (step `cgroup.procs`). */
+  cgroupProcs?: readonly number[];
 }
 
 /** `step` names the syscall that failed: `execve`, `chdir`, `setuid`, ... in the child; `pipe2`, `clone3`, `fork`, `pidfd_open`, `read` in the parent. */
@@ -31,6 +33,10 @@ export interface Binding {
   /** Calls `cb` once, after reaping the child. Returns 0 or -errno. Does not close the pidfd. */
   watchExit(pidfd: number, cb: RawExitCallback): number;
   pidfdSendSignal(pidfd: number, signal: number): number;
+  /** A pidfd (O_CLOEXEC) for `pid`, or -errno (-ESRCH once it is gone). */
+  pidfdOpen(pid: number): number;
+  /** Blocks until the child behind pidfd exits and reaps it; 0 or -errno (ECHILD if already reaped). */
+  reap(pidfd: number): number;
   /** A listening AF_UNIX stream socket (blocking, O_CLOEXEC); -ENAMETOOLONG past sun_path. */
   unixListen(path: string, backlog: number): number;
   close(fd: number): number;

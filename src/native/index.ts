@@ -22,6 +22,8 @@ export interface SpawnOptions {
   listenFdNames?: readonly string[];
   /** signal name sent to the child if the gateway's thread dies (PR_SET_PDEATHSIG) */
   deathSignal?: NodeJS.Signals;
+  /** Writable `cgroup.procs` fds: the child moves itself into each cgroup before it execs. Stay the caller's. */
+  cgroupProcs?: readonly number[];
 }
 
 export interface ExitStatus {
@@ -126,8 +128,10 @@ class Child implements ChildHandle {
       });
     });
     if (watchError < 0) {
-      // Without a watcher nobody would ever reap it; kill it rather than leave an invisible child.
+      // Without a watcher nobody would ever reap it; kill it rather than leave an invisible child, and
+      // reap it here, or it stays a zombie for the gateway's life.
       native.pidfdSendSignal(pidfd, signalNumber('SIGKILL'));
+      native.reap(pidfd);
       native.close(pidfd);
       check('watchExit', watchError, `pid ${pid}`);
     }
@@ -168,7 +172,7 @@ export function spawn(
     if (key === '' || key.includes('=')) throw new TypeError(`invalid env name ${JSON.stringify(key)}`);
     if (!(listen && LISTEN_VARS.has(key))) envp.push(`${key}=${value}`);
   }
-  const raw: RawSpawnOptions = { cwd: opts.cwd, uid: opts.uid, gid: opts.gid, setsid: opts.setsid, stdio: opts.stdio };
+  const raw: RawSpawnOptions = { cwd: opts.cwd, uid: opts.uid, gid: opts.gid, setsid: opts.setsid, stdio: opts.stdio, cgroupProcs: opts.cgroupProcs };
   if (listen) {
     envp.push(`LISTEN_FDS=${fds.length}`, `LISTEN_FDNAMES=${names.join(':')}`);
     raw.pidEnv = 'LISTEN_PID';
@@ -180,6 +184,28 @@ export function spawn(
     fail(r.step, r.error, `while spawning ${file}`);
   }
   return new Child(r.pid, r.pidfd);
+}
+
+/**
+ * Signals those of `pids` that are still listed by `listed()` once each is pinned by a pidfd: a pid read
+ * from a list (a cgroup's `cgroup.procs`) may exit and be reused by an unrelated process before the kill,
+ * but not after its pidfd is open, and a reused pid is not in the list. Returns how many were signalled.
+ */
+export function signalListed(pids: readonly number[], listed: () => ReadonlySet<number>, signal: NodeJS.Signals): number {
+  const native = addon();
+  const pinned: Array<[pid: number, pidfd: number]> = [];
+  for (const pid of pids) {
+    const pidfd = native.pidfdOpen(pid);
+    if (pidfd >= 0) pinned.push([pid, pidfd]);
+  }
+  let sent = 0;
+  try {
+    const still = listed();
+    for (const [pid, pidfd] of pinned) if (still.has(pid) && native.pidfdSendSignal(pidfd, signalNumber(signal)) === 0) sent += 1;
+  } finally {
+    for (const [, pidfd] of pinned) native.close(pidfd);
+  }
+  return sent;
 }
 
 /** A listening Unix stream socket at `path` that wakegate holds and never accepts on. Throws SyscallError. */

@@ -1,32 +1,120 @@
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { cgroupBase, GATEWAY_LEAF } from './cgroup-base.js';
 
 const ROOT = '/sys/fs/cgroup';
 
+/** v1 hierarchies a process instance joins: freezer to stop it atomically, memory for stats, pids to list it. */
+const PROCESS_HIERARCHIES = ['freezer', 'memory', 'pids'] as const;
+
+export interface CgroupHost {
+  /** Where the hierarchies are mounted. */
+  readonly root?: string;
+  /** The text of /proc/self/cgroup. */
+  readonly selfCgroup?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /**
- * Where the cgroups of wakegate's containers live, on cgroup v2 (unified at /sys/fs/cgroup) or v1
- * (one hierarchy per controller, as on hybrid hosts where cgroup2 sits at /sys/fs/cgroup/unified
- * without controllers). Containers get the absolute cgroupsPath `/<parent>/<container id>`, where the
- * parent is `wakegate/<scope>`: gateways with different runtimeDirs never see each other's leftovers.
+ * The cgroups of wakegate's instances, on cgroup v2 (unified at /sys/fs/cgroup) or v1 (one hierarchy per
+ * controller, as on hybrid hosts where cgroup2 sits at /sys/fs/cgroup/unified without controllers). Every
+ * instance, container or process, has the cgroup `<base>/wakegate/<scope>/<instance id>` (runc gets it as
+ * the absolute cgroupsPath): gateways with different runtimeDirs never see each other's leftovers, and the
+ * base is the service's own cgroup under systemd (see cgroup-base.ts).
  */
 export class Cgroups {
   readonly version: 1 | 2;
   readonly parent: string;
+  readonly delegated: boolean;
+  private readonly root: string;
+  /** Instances whose cgroup exists or is about to (runc creates it): the scope is removed only without any. */
+  private readonly live = new Set<string>();
 
-  constructor(runtimeDir: string) {
-    this.parent = `wakegate/${createHash('sha256').update(runtimeDir).digest('hex').slice(0, 12)}`;
-    this.version = existsSync(join(ROOT, 'cgroup.controllers')) ? 2 : 1;
+  constructor(runtimeDir: string, host: CgroupHost = {}) {
+    this.root = host.root ?? ROOT;
+    this.version = existsSync(join(this.root, 'cgroup.controllers')) ? 2 : 1;
+    const base = cgroupBase(host.selfCgroup ?? readSelf(), this.version, host.env ?? process.env);
+    this.delegated = base.delegated;
+    const scope = `wakegate/${createHash('sha256').update(runtimeDir).digest('hex').slice(0, 12)}`;
+    this.parent = base.path ? `${base.path}/${scope}` : scope;
   }
 
-  /** The value for the OCI spec's linux.cgroupsPath. */
-  pathFor(id: string): string {
+  /**
+   * v2, delegated only: the gateway leaves the service's cgroup for a leaf of its own, because v2 refuses
+   * controllers in a cgroup's subtree while processes sit in it; then controllers are enabled below.
+   */
+  prepare(): void {
+    if (this.version !== 2 || !this.delegated) return;
+    const base = this.parent.split('/').slice(0, -2).join('/');
+    mkdirAll(this.root, `${base}/${GATEWAY_LEAF}`);
+    writeFileSync(join(this.root, base, GATEWAY_LEAF, 'cgroup.procs'), String(process.pid));
+    this.enableControllers();
+  }
+
+  /**
+   * Enables memory, pids and cpu from the top of wakegate's tree (the service's cgroup, or `/wakegate`: the
+   * root's own are the host's business) down to the scope, so that instance cgroups get them. Best effort:
+   * a controller that cannot be enabled costs stats or limits, never a start.
+   */
+  private enableControllers(): void {
+    mkdirAll(this.root, this.parent);
+    const base = this.parent.split('/').slice(0, -2).join('/');
+    const levels = this.delegated ? [base, `${base}/wakegate`, this.parent] : ['wakegate', this.parent];
+    for (const dir of levels) {
+      for (const controller of ['memory', 'pids', 'cpu']) tryWrite(join(this.root, dir, 'cgroup.subtree_control'), `+${controller}`);
+    }
+  }
+
+  /** Reserves the instance's place, which keeps the scope until `release(id)`; returns the OCI spec's linux.cgroupsPath. */
+  claim(id: string): string {
+    this.live.add(id);
     return `/${this.parent}/${id}`;
   }
 
-  /** The directory holding the container's memory accounting. */
+  /**
+   * Forgets the instance and removes its (empty) cgroup directories, then the scope when no other instance
+   * has or is about to get a cgroup there: runc creates its directories in another process, and an rmdir of
+   * the scope between its mkdirs would fail that start. Returns the directories that could not be removed.
+   */
+  release(id: string): string[] {
+    this.live.delete(id);
+    const stuck = this.remove(id);
+    if (this.live.size === 0) this.removeScope();
+    return stuck;
+  }
+
+  /**
+   * Creates a process instance's cgroups and opens their `cgroup.procs` for writing, for the native spawn
+   * to put the child there before it execs. The caller closes the fds. Throws when nothing could be made
+   * (not root, no cgroupfs), having removed what it made.
+   */
+  create(id: string): number[] {
+    const dirs = this.version === 2 ? [join(this.root, this.parent, id)] : this.processHierarchies().map((h) => join(this.root, h, this.parent, id));
+    if (dirs.length === 0) throw new Error(`no cgroup hierarchy to use under ${this.root}`);
+    this.live.add(id);
+    const fds: number[] = [];
+    try {
+      if (this.version === 2) this.enableControllers();
+      for (const dir of dirs) {
+        mkdirAll('/', dir.slice(1));
+        fds.push(openSync(join(dir, 'cgroup.procs'), 'w'));
+      }
+      return fds;
+    } catch (err) {
+      for (const fd of fds) closeSync(fd);
+      this.release(id);
+      throw err;
+    }
+  }
+
+  private processHierarchies(): string[] {
+    return PROCESS_HIERARCHIES.filter((h) => existsSync(join(this.root, h, 'cgroup.procs')));
+  }
+
+  /** The directory holding the instance's memory accounting. */
   memoryDir(id: string): string {
-    return this.version === 2 ? join(ROOT, this.parent, id) : join(ROOT, 'memory', this.parent, id);
+    return this.version === 2 ? join(this.root, this.parent, id) : join(this.root, 'memory', this.parent, id);
   }
 
   /** Current memory use in bytes (page cache included, as the limit counts it); null once gone. */
@@ -39,7 +127,7 @@ export class Cgroups {
     }
   }
 
-  /** How many times the kernel OOM killer struck inside the container; null when unreadable. */
+  /** How many times the kernel OOM killer struck inside the instance; null when unreadable. */
   oomKills(id: string): number | null {
     const file = this.version === 2 ? 'memory.events' : 'memory.oom_control';
     try {
@@ -50,24 +138,24 @@ export class Cgroups {
     }
   }
 
-  /** Every directory, across hierarchies, that a container with this id could have. */
+  /** Every directory, across hierarchies, that an instance with this id could have. */
   dirsOf(id: string): string[] {
     return this.parentDirs().map((dir) => join(dir, id));
   }
 
-  /** The `/<parent>` directory in each mounted hierarchy. */
+  /** The `<parent>` directory in each mounted hierarchy. */
   parentDirs(): string[] {
-    if (this.version === 2) return [join(ROOT, this.parent)];
-    let controllers: string[] = [];
+    if (this.version === 2) return [join(this.root, this.parent)];
+    let hierarchies: string[] = [];
     try {
-      controllers = readdirSync(ROOT).filter((name) => !name.includes(','));
+      hierarchies = readdirSync(this.root).filter((name) => !name.includes(','));
     } catch {
       return [];
     }
-    return controllers.map((name) => join(ROOT, name, this.parent)).filter((dir) => existsSync(dir));
+    return hierarchies.map((name) => join(this.root, name, this.parent)).filter((dir) => existsSync(dir));
   }
 
-  /** Container ids with a cgroup directory left in any hierarchy. */
+  /** Instance ids with a cgroup directory left in any hierarchy. */
   leftovers(): string[] {
     const ids = new Set<string>();
     for (const dir of this.parentDirs()) {
@@ -80,7 +168,7 @@ export class Cgroups {
     return [...ids];
   }
 
-  /** Pids still in the container's cgroups (any hierarchy). */
+  /** Pids still in the instance's cgroups (any hierarchy). */
   pidsOf(id: string): number[] {
     const pids = new Set<number>();
     for (const dir of this.dirsOf(id)) {
@@ -93,18 +181,25 @@ export class Cgroups {
     return [...pids];
   }
 
-  /** Removes this gateway's (empty) parent directories, at shutdown; one still in use stays. */
+  /** The path of a control file of the instance (`cgroup.kill`, `cgroup.freeze`, v1's `freezer.state`), if it exists. */
+  controlFile(id: string, file: string): string | undefined {
+    const dir = this.version === 2 ? join(this.root, this.parent, id) : file.startsWith('freezer.') ? join(this.root, 'freezer', this.parent, id) : undefined;
+    const path = dir && join(dir, file);
+    return path && existsSync(path) ? path : undefined;
+  }
+
+  /** Removes this gateway's (empty) parent directories; one still in use stays. */
   removeScope(): void {
     for (const dir of this.parentDirs()) {
       try {
         rmdirSync(dir);
       } catch {
-        // ENOTEMPTY/EBUSY: a container is still there, and the next start-up cleans it
+        // ENOTEMPTY/EBUSY: an instance is still there, and its exit or the next start-up cleans it
       }
     }
   }
 
-  /** Removes the container's (empty) cgroup directories; returns those that could not be removed. */
+  /** Removes the instance's (empty) cgroup directories; returns those that could not be removed. */
   remove(id: string): string[] {
     const failed: string[] = [];
     for (const dir of this.dirsOf(id)) {
@@ -115,5 +210,37 @@ export class Cgroups {
       }
     }
     return failed;
+  }
+}
+
+function readSelf(): string {
+  try {
+    return readFileSync('/proc/self/cgroup', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * `mkdir -p` below `from` for a relative `path`, one level at a time. Synchronous on purpose: an instance's
+ * exit removes the scope with rmdir when it is empty, and two sync calls cannot interleave on the loop.
+ */
+function mkdirAll(from: string, path: string): void {
+  let dir = from;
+  for (const part of path.split('/').filter(Boolean)) {
+    dir = join(dir, part);
+    try {
+      mkdirSync(dir, { mode: 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+function tryWrite(file: string, value: string): void {
+  try {
+    writeFileSync(file, value);
+  } catch {
+    // the controller is not available to this tree
   }
 }

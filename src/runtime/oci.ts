@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { AppSpec } from '../config/types.js';
@@ -7,14 +7,14 @@ import type { Logger } from '../log.js';
 import type { ChildHandle, ExitStatus } from '../native/index.js';
 import { writeBundle } from './bundle.js';
 import type { Cgroups } from './cgroup.js';
+import { releaseCgroup } from './cgroup-kill.js';
 import { makeDirs } from './dirs.js';
 import { DEFAULT_PATH } from './executable.js';
+import { InstanceIds, INSTANCE_PREFIX } from './instance-ids.js';
 import { spawnWithOutput } from './output.js';
 import type { RuncCli } from './runc.js';
 import type { ExitInfo, Instance, InstanceStats, Runtime } from './runtime.js';
-
-/** Container ids are `wakegate-<app>-<n>`; the prefix is how leftovers of a dead gateway are recognised. */
-export const CONTAINER_PREFIX = 'wakegate-';
+import { delay, stopInSteps } from './stop-sequence.js';
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
 
@@ -25,68 +25,80 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, numbe
  */
 export class OciRuntime implements Runtime {
   readonly kind = 'oci';
-  private serial = 0;
 
   constructor(
     private readonly runc: RuncCli,
     private readonly bundlesDir: string,
     private readonly cgroups: Cgroups,
+    private readonly ids: InstanceIds = new InstanceIds(),
   ) {
     makeDirs(runc.root);
     makeDirs(bundlesDir);
   }
 
   /**
-   * Removes what a gateway that died left behind: its containers (killed by `delete --force`), then any
-   * cgroup still holding processes or left empty. Returns the ids it removed.
+   * Removes the containers a gateway that died left behind (killed by `delete --force`, which also removes
+   * their cgroups); the cgroups runc no longer knows are removeLeftoverCgroups' work. Returns their ids.
    */
   async removeStale(log: Logger): Promise<string[]> {
-    const removed = new Set<string>();
+    const removed: string[] = [];
     for (const id of await this.runc.list()) {
-      if (!id.startsWith(CONTAINER_PREFIX)) continue;
+      if (!id.startsWith(INSTANCE_PREFIX)) continue;
       const result = await this.runc.delete(id);
-      if (!result.ok) log.warn({ container: id, stderr: result.stderr }, 'failed to delete stale container, ignoring');
-      removed.add(id);
+      if (!result.ok) log.warn({ instance: id, stderr: result.stderr }, 'failed to delete stale container, ignoring');
+      removed.push(id);
     }
-    for (const id of this.cgroups.leftovers()) {
-      for (const pid of this.cgroups.pidsOf(id)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      await waitFor(() => this.cgroups.pidsOf(id).length === 0, 2_000);
-      const stuck = this.cgroups.remove(id);
-      if (stuck.length > 0) log.warn({ container: id, dirs: stuck }, 'failed to remove stale cgroup, ignoring');
-      removed.add(id);
-    }
-    return [...removed];
+    return removed;
   }
 
-  /** Called once every instance has exited: leaves no empty cgroup directories behind. */
+  /**
+   * Called once every instance has exited: leaves no empty cgroup directories and no generated bundles
+   * (each start writes its bundle afresh; a user-supplied bundle is only copied there, never modified).
+   */
   close(): void {
     this.cgroups.removeScope();
+    let bundles: string[] = [];
+    try {
+      bundles = readdirSync(this.bundlesDir);
+    } catch {
+      return;
+    }
+    for (const name of bundles) {
+      try {
+        rmSync(join(this.bundlesDir, name), { recursive: true, force: true });
+      } catch {
+        // kept (a container that would not die still uses it); the next start of the app rewrites it
+      }
+    }
   }
 
   async start(app: AppSpec, sockets: readonly number[], log: Logger): Promise<Instance> {
-    const id = `${CONTAINER_PREFIX}${app.name}-${++this.serial}`;
-    const bundle = writeBundle(join(this.bundlesDir, app.name), app, { cgroupsPath: this.cgroups.pathFor(id) });
+    const id = this.ids.next(app.name);
+    const cgroupsPath = this.cgroups.claim(id);
     const instanceLog = log.child({ instance: id });
-    const { child, output } = spawnWithOutput(
-      this.runc.binary,
-      this.runc.runArgs(bundle, id),
-      { PATH: process.env.PATH || DEFAULT_PATH },
-      sockets,
-      // runc forwards SIGTERM to the container; what survives a dead gateway is removed at its next start.
-      { setsid: true, listenFdNames: sockets.map(() => app.name), deathSignal: 'SIGTERM' },
-      instanceLog,
-    );
+    let spawned: ReturnType<typeof spawnWithOutput>;
+    try {
+      const bundle = writeBundle(join(this.bundlesDir, app.name), app, { cgroupsPath });
+      spawned = spawnWithOutput(
+        this.runc.binary,
+        this.runc.runArgs(bundle, id),
+        { PATH: process.env.PATH || DEFAULT_PATH },
+        sockets,
+        // runc forwards SIGTERM to the container; what survives a dead gateway is removed at its next start.
+        { setsid: true, listenFdNames: sockets.map(() => app.name), deathSignal: 'SIGTERM' },
+        instanceLog,
+      );
+    } catch (err) {
+      this.cgroups.release(id);
+      throw err;
+    }
+    const { child, output } = spawned;
     return new Container(id, child, output, this.runc, this.cgroups, instanceLog);
   }
 }
 
 class Container implements Instance {
+  readonly runtime = 'oci';
   readonly pid: number;
   readonly exited: Promise<ExitInfo>;
   private stopping?: Promise<ExitInfo>;
@@ -105,22 +117,27 @@ class Container implements Instance {
       const oom = (this.cgroups.oomKills(id) ?? 0) > 0;
       const removed = await this.runc.delete(id);
       if (!removed.ok && !/does not exist|not found/i.test(removed.stderr)) log.warn({ stderr: removed.stderr }, 'failed to delete container, ignoring');
-      const stuck = this.cgroups.remove(id);
-      if (stuck.length > 0) log.warn({ dirs: stuck }, 'failed to remove cgroup, ignoring');
-      await Promise.race([output, delay(2_000)]);
+      // Empty already unless delete failed; then this kills what runc left, and removes the directories.
+      await releaseCgroup(this.cgroups, id, log);
+      await Promise.race([output, delay(DEFAULTS.internal.outputDrainMs)]);
       return { ...fromRunc(status), ...(oom ? { oom } : {}) };
     });
   }
 
   stop(graceMs: number): Promise<ExitInfo> {
-    this.stopping ??= (async () => {
-      // Before the container exists, runc kill fails; runc itself then forwards our SIGTERM to it.
-      if (!(await this.runc.kill(this.id, 'TERM')).ok) this.child.kill('SIGTERM');
-      if ((await Promise.race([this.exited, delay(graceMs)])) !== undefined) return this.exited;
-      if (!(await this.runc.kill(this.id, 'KILL')).ok) await this.runc.delete(this.id);
-      if ((await Promise.race([this.exited, delay(DEFAULTS.internal.ociKillGraceMs)])) === undefined) this.child.kill('SIGKILL');
-      return this.exited;
-    })();
+    this.stopping ??= stopInSteps(
+      {
+        // Before the container exists, runc kill fails; runc itself then forwards our SIGTERM to it.
+        terminate: async () => (await this.runc.kill(this.id, 'TERM')).ok || this.child.kill('SIGTERM'),
+        kill: async () => {
+          if (!(await this.runc.kill(this.id, 'KILL')).ok) await this.runc.delete(this.id);
+          if ((await Promise.race([this.exited, delay(DEFAULTS.internal.ociKillGraceMs)])) === undefined) this.child.kill('SIGKILL');
+        },
+        exited: this.exited,
+      },
+      graceMs,
+      this.log,
+    );
     return this.stopping;
   }
 
@@ -137,15 +154,4 @@ function fromRunc(status: ExitStatus): ExitInfo {
   if (status.signal !== null || status.code === null) return status;
   const signal = status.code > 128 ? SIGNAL_NAMES.get(status.code - 128) : undefined;
   return signal ? { code: null, signal } : status;
-}
-
-function delay(ms: number): Promise<undefined> {
-  return new Promise((done) => setTimeout(done, ms, undefined).unref());
-}
-
-/** Polls: the kernel gives no event for a cgroup emptied of killed processes. Only used at start-up. */
-async function waitFor(check: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  // A referenced timer: at start-up this wait may be all that keeps the process alive.
-  while (!check() && Date.now() < deadline) await new Promise((done) => setTimeout(done, 20));
 }

@@ -1,40 +1,80 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import type { AppSpec } from '../config/types.js';
 import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log.js';
 import type { ChildHandle } from '../native/index.js';
+import type { Cgroups } from './cgroup.js';
+import { killCgroup, releaseCgroup } from './cgroup-kill.js';
 import { DEFAULT_PATH, resolveExecutable } from './executable.js';
+import { InstanceIds } from './instance-ids.js';
 import { spawnWithOutput } from './output.js';
 import type { ExitInfo, Instance, InstanceStats, Runtime } from './runtime.js';
+import { delay, stopInSteps } from './stop-sequence.js';
+
+export interface ProcessRuntimeOptions {
+  /** Without it (or when its cgroups cannot be made: not root), a stop reaches only the process group. */
+  readonly cgroups?: Cgroups;
+  readonly ids?: InstanceIds;
+  readonly searchPath?: string;
+}
 
 /**
  * Instances as plain child processes: no isolation, for development and for hosts without an OCI runtime.
  * The child gets a clean environment (the app's env, PATH and LISTEN_*), the app dir as cwd, its own
- * session and process group, and dies with the gateway (PR_SET_PDEATHSIG) so that it never outlives it.
+ * session and process group, and PR_SET_PDEATHSIG=SIGKILL. Each instance has a cgroup of its own, which
+ * the child joins before it execs: a stop kills everything in it, whatever left the session, and what a
+ * gateway killed outright leaves behind (a detached grandchild) is killed at the next start-up.
  */
 export class ProcessRuntime implements Runtime {
   readonly kind = 'process';
-  private serial = 0;
+  private readonly ids: InstanceIds;
+  private readonly searchPath: string;
+  private warned = false;
 
-  constructor(private readonly searchPath: string = process.env.PATH || DEFAULT_PATH) {}
+  constructor(private readonly options: ProcessRuntimeOptions = {}) {
+    this.ids = options.ids ?? new InstanceIds();
+    this.searchPath = options.searchPath ?? (process.env.PATH || DEFAULT_PATH);
+  }
 
   async start(app: AppSpec, sockets: readonly number[], log: Logger): Promise<Instance> {
     const file = resolveExecutable(app.command[0]!, app.dir, this.searchPath);
     const env = { ...app.env, PATH: this.searchPath };
-    const id = `${app.name}-${++this.serial}`;
-    const { child, output } = spawnWithOutput(
-      file,
-      app.command,
-      env,
-      sockets,
-      { cwd: app.dir, uid: app.uid, gid: app.gid, setsid: true, listenFdNames: sockets.map(() => app.name), deathSignal: 'SIGKILL' },
-      log.child({ instance: id }),
-    );
-    return new ProcessInstance(id, child, output);
+    const id = this.ids.next(app.name);
+    const instanceLog = log.child({ instance: id });
+    const cgroups = this.options.cgroups;
+    const procs = cgroups && this.cgroupFor(cgroups, id, log);
+    let spawned: ReturnType<typeof spawnWithOutput>;
+    try {
+      spawned = spawnWithOutput(
+        file,
+        app.command,
+        env,
+        sockets,
+        { cwd: app.dir, uid: app.uid, gid: app.gid, setsid: true, listenFdNames: sockets.map(() => app.name), deathSignal: 'SIGKILL', cgroupProcs: procs },
+        instanceLog,
+      );
+    } catch (err) {
+      if (procs) cgroups.release(id);
+      throw err;
+    } finally {
+      for (const fd of procs ?? []) closeSync(fd);
+    }
+    return new ProcessInstance(id, spawned.child, spawned.output, procs ? cgroups : undefined, instanceLog);
+  }
+
+  private cgroupFor(cgroups: Cgroups, id: string, log: Logger): number[] | undefined {
+    try {
+      return cgroups.create(id);
+    } catch (err) {
+      if (!this.warned) log.warn({ err }, 'failed to create cgroups for process instances; a stop reaches only their process group, ignoring');
+      this.warned = true;
+      return undefined;
+    }
   }
 }
 
 class ProcessInstance implements Instance {
+  readonly runtime = 'process';
   readonly pid: number;
   readonly exited: Promise<ExitInfo>;
   private stopping?: Promise<ExitInfo>;
@@ -43,35 +83,42 @@ class ProcessInstance implements Instance {
     readonly id: string,
     private readonly child: ChildHandle,
     output: Promise<unknown>,
+    private readonly cgroups: Cgroups | undefined,
+    private readonly log: Logger,
   ) {
     this.pid = child.pid;
-    this.exited = child.exited.then((status) => {
-      // The group id stays reserved while any member lives, so this cannot hit an unrelated process:
-      // it removes whatever the app forked and left behind.
-      killGroup(child.pid);
-      // Output is drained once the last writer is gone, which the group kill usually guarantees; a
-      // grandchild that left the group (setsid) may hold the pipe longer, so the wait is bounded.
-      return Promise.race([output, delay(DEFAULTS.internal.outputDrainMs)]).then(() => status);
+    this.exited = child.exited.then(async (status) => {
+      const oom = (cgroups?.oomKills(id) ?? 0) > 0;
+      // Whatever the app forked and left behind goes with it.
+      if (cgroups) await releaseCgroup(cgroups, id, log);
+      else killGroup(child.pid);
+      // Output is drained once the last writer is gone, which the kill above usually guarantees; without
+      // a cgroup a grandchild that left the group (setsid) may hold the pipe longer, so the wait is bounded.
+      await Promise.race([output, delay(DEFAULTS.internal.outputDrainMs)]);
+      return oom ? { ...status, oom } : status;
     });
   }
 
   stop(graceMs: number): Promise<ExitInfo> {
-    this.stopping ??= (async () => {
-      this.child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const graceOver = new Promise<'timeout'>((done) => (timer = setTimeout(done, graceMs, 'timeout')));
-      const first = await Promise.race([this.exited, graceOver]);
-      clearTimeout(timer);
-      if (first === 'timeout') {
-        this.child.kill('SIGKILL');
-        killGroup(this.child.pid);
-      }
-      return this.exited;
-    })();
+    this.stopping ??= stopInSteps(
+      {
+        terminate: () => this.child.kill('SIGTERM'),
+        kill: () => {
+          this.child.kill('SIGKILL');
+          // The group id stays reserved while any member lives, so this cannot hit an unrelated process.
+          return this.cgroups ? killCgroup(this.cgroups, this.id) : killGroup(this.child.pid);
+        },
+        exited: this.exited,
+      },
+      graceMs,
+      this.log,
+    );
     return this.stopping;
   }
 
   async stats(): Promise<InstanceStats> {
+    const whole = this.cgroups?.memoryBytes(this.id);
+    if (whole !== undefined && whole !== null) return { memoryBytes: whole };
     try {
       const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
       const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
@@ -80,10 +127,6 @@ class ProcessInstance implements Instance {
       return { memoryBytes: null };
     }
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms).unref());
 }
 
 function killGroup(pgid: number): void {

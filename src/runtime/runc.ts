@@ -34,6 +34,16 @@ export class RuncCli {
     return this.exec(['delete', '--force', id]);
   }
 
+  /** `runc 1.1.5+ds1` from the first line of `--version` (`runc version 1.1.5+ds1`); the binary's name when unreadable. */
+  version(): Promise<string> {
+    return new Promise((resolve) => {
+      execFile(this.binary, ['--version'], { timeout: COMMAND_TIMEOUT_MS, env: { PATH: process.env.PATH ?? '' } }, (err, stdout) => {
+        const match = /^(\S+) version (\S+)/m.exec(String(stdout));
+        resolve(!err && match ? `${match[1]} ${match[2]}` : this.binary.split('/').at(-1)!);
+      });
+    });
+  }
+
   /** Ids of the containers in our state directory. */
   async list(): Promise<string[]> {
     const result = await this.exec(['list', '--quiet']);

@@ -15,8 +15,10 @@ export interface InstanceStats {
 
 /** One running instance of an app. */
 export interface Instance {
-  /** Unique per gateway run, e.g. `hello-3`; used in logs and as the container id suffix. */
+  /** Unique per gateway run, `wakegate-<app>-<n>`; the `instance` key of logs, the container id, the cgroup name. */
   readonly id: string;
+  /** The kind of the runtime that made it (`process`, `oci`): what `auto` resolved to. */
+  readonly runtime: string;
   readonly pid: number;
   /** Resolves once when the instance has exited and its resources are released. Never rejects. */
   readonly exited: Promise<ExitInfo>;

@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import type { AppSpec, GatewayConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { Cgroups } from './cgroup.js';
+import { removeLeftoverCgroups } from './cgroup-kill.js';
+import { InstanceIds } from './instance-ids.js';
 import { OciRuntime } from './oci.js';
 import { ProcessRuntime } from './process.js';
 import { RuncCli } from './runc.js';
@@ -15,32 +17,61 @@ export interface Runtimes {
 
 /**
  * Builds the runtimes for a gateway's life. The oci one exists when an OCI runtime was found at load and
- * the gateway runs as root (runc needs it without a user namespace setup); it first removes whatever a
- * previous gateway on the same runtimeDir left. Apps on `auto` fall back to plain processes, said once.
+ * the gateway runs as root (runc needs it without a user namespace setup). Both share one cgroup tree and
+ * one numbering of instances. First, whatever a previous gateway on the same runtimeDir left is removed:
+ * its containers, then every cgroup of its instances with the processes still in it. Apps on `auto` fall
+ * back to plain processes, said once; then one line says which runtime each app got.
  */
 export async function createRuntimes(config: GatewayConfig, log: Logger): Promise<Runtimes> {
-  const processRuntime = new ProcessRuntime();
-  const binary = config.oci.runtime;
   const root = process.getuid?.() === 0;
-  let oci: OciRuntime | undefined;
-  if (binary && root) {
-    oci = new OciRuntime(new RuncCli(binary, join(config.runtimeDir, 'runc')), join(config.runtimeDir, 'bundles'), new Cgroups(config.runtimeDir));
-    const removed = await oci.removeStale(log);
-    if (removed.length > 0) log.warn({ containers: removed }, `removed ${removed.length} stale containers of a previous gateway`);
+  const cgroups = new Cgroups(config.runtimeDir);
+  if (root) {
+    try {
+      cgroups.prepare();
+    } catch (err) {
+      log.warn({ err, parent: cgroups.parent }, 'failed to prepare the delegated cgroup tree, ignoring');
+    }
   }
+  const ids = new InstanceIds();
+  const processRuntime = new ProcessRuntime({ cgroups: root ? cgroups : undefined, ids });
+  const binary = config.oci.runtime;
+  let oci: OciRuntime | undefined;
+  const runc = binary && root ? new RuncCli(binary, join(config.runtimeDir, 'runc')) : undefined;
+  const removed: string[] = [];
+  if (runc) {
+    oci = new OciRuntime(runc, join(config.runtimeDir, 'bundles'), cgroups, ids);
+    removed.push(...(await oci.removeStale(log)));
+  }
+  if (root) removed.push(...(await removeLeftoverCgroups(cgroups, log)));
+  if (removed.length > 0) log.warn({ instances: [...new Set(removed)] }, `removed ${new Set(removed).size} stale instances of a previous gateway`);
   if (!oci && Object.values(config.apps).some((app) => app.runtime === 'auto')) {
     const why = binary ? 'the gateway does not run as root' : 'no OCI runtime was found (apt-get install runc)';
     log.warn(`apps with runtime auto run as plain processes, without isolation: ${why}`);
   }
   const missing = unavailable(binary ? 'the oci runtime needs the gateway to run as root' : 'no OCI runtime was found; install one with: apt-get install runc');
-  return {
-    oci,
-    runtimeFor: (spec) => {
-      if (spec.runtime === 'process') return processRuntime;
-      if (spec.runtime === 'auto' && !spec.bundle) return oci ?? processRuntime;
-      return oci ?? missing;
-    },
+  const runtimeFor = (spec: AppSpec): Runtime => {
+    if (spec.runtime === 'process') return processRuntime;
+    if (spec.runtime === 'auto' && !spec.bundle) return oci ?? processRuntime;
+    return oci ?? missing;
   };
+  const labels = new Map<Runtime, string>([
+    [processRuntime, 'process'],
+    [missing, 'oci (unavailable)'],
+  ]);
+  if (oci && runc) labels.set(oci, `oci (${await runc.version()})`);
+  const chosen = Object.fromEntries(Object.values(config.apps).map((spec) => [spec.name, runtimeFor(spec).kind]));
+  log.info({ runtimes: chosen, cgroups: `v${cgroups.version}`, cgroupParent: cgroups.parent, delegated: cgroups.delegated }, summary(Object.values(config.apps).map((spec) => labels.get(runtimeFor(spec))!)));
+  return { oci, runtimeFor };
+}
+
+/** `2 apps: oci (runc 1.1.5)`, or with a mix `3 apps: 2 oci (runc 1.1.5), 1 process`. */
+function summary(labels: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const label of labels) counts.set(label, (counts.get(label) ?? 0) + 1);
+  const head = `${labels.length} ${labels.length === 1 ? 'app' : 'apps'}`;
+  if (counts.size === 0) return `${head}`;
+  if (counts.size === 1) return `${head}: ${[...counts.keys()][0]}`;
+  return `${head}: ${[...counts].map(([label, n]) => `${n} ${label}`).join(', ')}`;
 }
 
 /** Stands in for the oci runtime where it cannot work, so that such an app fails its starts with the reason. */

@@ -95,7 +95,7 @@ t.test('process runtime: clean env, app dir as cwd, output in the log tagged wit
   t.equal(body.cwd, gw.config.apps.envy!.dir);
   const line = await gw.waitFor((l) => l.app === 'envy' && l.stream === 'stdout');
   t.equal(line.msg, `listening on fd 3 pid=${body.pid}`);
-  t.match(line.instance, /^envy-\d+$/);
+  t.match(line.instance, /^wakegate-envy-\d+$/);
 });
 
 t.test('process runtime: the app runs as the configured user and group, with no supplementary groups', { skip: process.getuid?.() !== 0 ? 'needs root to change user' : false }, async (t) => {

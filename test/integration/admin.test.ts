@@ -63,7 +63,7 @@ t.test('start, stop and drain an app from the admin API; app JSON; metrics', asy
   t.equal(gw.runtime.starts, 1, 'the request used the instance the admin started');
   const app = (await admin(gw.gateway.adminAddress, '/apps/a')).json();
   t.match(app, { name: 'a', state: 'running', runtime: 'process', hosts: ['a.localhost'], requests: 1, inflight: 0, queued: 0, backoffMs: 0 });
-  t.match(app.instance, { id: /^a-\d+$/, pid: Number });
+  t.match(app.instance, { id: /^wakegate-a-\d+$/, pid: Number });
   t.ok((app.memoryBytes as number) > 1024 * 1024, 'memory of the running instance');
   t.match(app.lastColdStart, { result: 'ok', spawnMs: Number, firstByteMs: Number });
   t.ok((app.idleStopInMs as number) > 3_000_000, 'idle deadline');

@@ -13,7 +13,7 @@ import { findOciRuntime } from '../../src/runtime/executable.js';
 
 const code = (body: string): string | undefined => (JSON.parse(body) as { error?: { code: string } }).error?.code;
 const pidOf = (body: string): number => (JSON.parse(body) as { pid: number }).pid;
-const startsOf = (gw: TestGateway, app: string): number => gw.runtime.instances.filter((i) => i.id.startsWith(`${app}-`)).length;
+const startsOf = (gw: TestGateway, app: string): number => gw.runtime.instances.filter((i) => i.id.startsWith(`wakegate-${app}-`)).length;
 
 t.test('an app that exits right after start: 502, then 503 backoff; the gateway serves the others', async (t) => {
   const gw = await startGateway(t, { dead: fixtureApp(['dead.localhost'], { env: { MODE: 'exit' } }), ok: fixtureApp(['ok.localhost']) });

@@ -76,6 +76,11 @@ t.test('shutdown on SIGTERM: in-flight requests finish, no child outlives the ga
   t.notOk(alive(stubborn.pid), 'an instance ignoring SIGTERM is gone too');
   t.notOk(existsSync(join(gw.runtimeDir, 'apps/polite.sock')), 'sockets removed');
   t.ok(gw.lines.some((l) => l.app === 'stubborn' && l.reason === 'shutdown' && l.signal === 'SIGKILL'), 'killed after its grace');
+  t.ok(
+    gw.lines.some((l) => l.level === 40 && l.msg === 'did not exit within stopTimeout, killing' && l.instance === 'wakegate-stubborn-1'),
+    'the escalation is logged at warn, with the instance',
+  );
+  t.notOk(gw.lines.some((l) => l.instance === 'wakegate-polite-1' && /did not exit/.test(String(l.msg))), 'not for the polite one');
 });
 
 t.test('wakegate check: exit 0 for a valid file, 1 with every error listed', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { runGateway } from '../helpers/cli.js';
 import { findOciRuntime } from '../../src/runtime/executable.js';
 import { Cgroups } from '../../src/runtime/cgroup.js';
 import { sharesFromWeight } from '../../src/runtime/bundle.js';
+import { snapshot } from '../../src/admin/snapshot.js';
 
 const runc = findOciRuntime(undefined, process.env.PATH ?? '');
 const skip = !runc ? 'no OCI runtime installed (apt-get install runc)' : process.getuid?.() !== 0 ? 'containers need root' : false;
@@ -145,8 +146,8 @@ t.test('containers', { skip }, async (t) => {
     await first.exited;
     t.same(containers(first.runtimeDir), old, 'the container outlived the gateway (it ignores SIGTERM)');
     const second = await runGateway(t, doc, first.dir);
-    const cleaned = await second.waitFor((l) => /stale containers/.test(l.msg));
-    t.same(cleaned.containers, old, 'removed at start-up');
+    const cleaned = await second.waitFor((l) => /stale instances of a previous gateway/.test(l.msg));
+    t.same(cleaned.instances, old, 'removed at start-up');
     t.same(containers(second.runtimeDir), [], 'nothing left in runc list');
     t.same(cgroupDirs(second.runtimeDir, old[0]!), [], 'nor in the cgroups');
     t.equal((await get(second.port, 'stale.localhost')).status, 200, 'serves again');
@@ -185,6 +186,21 @@ t.test('containers', { skip }, async (t) => {
     const gw = await startGateway(t, { auto: containerApp(['auto.localhost'], { runtime: 'auto' }) }, {}, { realRuntimes: true });
     t.equal((JSON.parse((await gw.get('auto.localhost')).body) as { pid: number }).pid, 1, 'in a pid namespace');
     t.notOk(gw.lines.some((l) => /plain processes/.test(l.msg)), 'no fallback warning');
+    const version = /^(\S+) version (\S+)/.exec(execFileSync(runc!, ['--version'], { encoding: 'utf8' }))!;
+    t.ok(gw.lines.some((l) => l.msg === `1 app: oci (${version[1]} ${version[2]})`), 'the start-up summary names the runtime and its version');
+    t.match(await snapshot(gw.gateway.apps.get('auto')!), { runtime: 'oci', runtimeConfigured: 'auto' }, 'the app JSON shows the runtime in use');
+  });
+
+  t.test('a stop that needs SIGKILL says so at warn; shutdown removes the generated bundles and the cgroup scope', async (t) => {
+    const gw = await runGateway(t, { apps: { deaf: containerApp(['deaf.localhost'], { env: { MODE: 'ignore-term' }, stopTimeout: '300ms' }) } });
+    t.equal((await get(gw.port, 'deaf.localhost')).status, 200);
+    t.ok(existsSync(join(gw.runtimeDir, 'bundles/deaf/config.json')), 'a generated bundle while running');
+    gw.child.kill('SIGTERM');
+    t.same(await gw.exited, { code: 0, signal: null });
+    const warned = gw.lines.find((l) => l.msg === 'did not exit within stopTimeout, killing');
+    t.match(warned, { level: 40, instance: 'wakegate-deaf-1', stopTimeoutMs: 300 }, 'logged at warn with the instance');
+    t.same(readdirSync(join(gw.runtimeDir, 'bundles')), [], 'no bundle left');
+    t.same(new Cgroups(gw.runtimeDir).parentDirs(), [], 'no cgroup directory left');
   });
 });
 
@@ -199,4 +215,6 @@ t.test('runtime auto without an OCI runtime: plain processes, and one warning', 
   const warnings = gw.lines.filter((l) => /plain processes/.test(l.msg));
   t.equal(warnings.length, 1, 'one warning line');
   t.match(warnings[0]?.msg, /apt-get install runc/);
+  t.ok(gw.lines.some((l) => l.msg === '2 apps: process'), 'the start-up summary says what auto became');
+  t.match(await snapshot(gw.gateway.apps.get('b')!), { state: 'stopped', runtime: 'process', runtimeConfigured: 'auto' }, 'also for a stopped app');
 });

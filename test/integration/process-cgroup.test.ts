@@ -1,0 +1,68 @@
+// The process runtime puts each instance in a cgroup of its own: a process that left the instance's
+// session (setsid) still goes with it, at an idle stop and after the gateway was killed outright.
+import t, { type Test } from 'tap';
+import { existsSync, readFileSync } from 'node:fs';
+import { Cgroups } from '../../src/runtime/cgroup.js';
+import { alive, FIXTURE_APP, get } from '../helpers/gateway.js';
+import { runGateway } from '../helpers/cli.js';
+
+const doc = {
+  apps: {
+    det: { hosts: ['det.localhost'], command: [process.execPath, 'detach.mjs'], dir: FIXTURE_APP, runtime: 'process', idleTimeout: '300ms' },
+  },
+};
+
+interface Started {
+  pid: number;
+  grandchild: number;
+}
+
+function sessionOf(pid: number): number {
+  // /proc/<pid>/stat: pid (comm) state ppid pgrp session ...; comm may hold spaces, so split after ')'.
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3]);
+}
+
+function existing(cgroups: Cgroups, id: string): string[] {
+  return cgroups.dirsOf(id).filter((dir) => existsSync(dir));
+}
+
+function killOnTeardown(t: Test, pid: number): void {
+  t.teardown(() => {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+}
+
+t.test('an idle stop kills a grandchild that did setsid, and removes the instance cgroup', async (t) => {
+  const gw = await runGateway(t, doc);
+  t.ok(gw.lines.some((l) => l.msg === '1 app: process' && (l.runtimes as Record<string, string>).det === 'process'), 'start-up says which runtime each app got');
+  const started = JSON.parse((await get(gw.port, 'det.localhost')).body) as Started;
+  killOnTeardown(t, started.grandchild);
+  t.not(sessionOf(started.grandchild), sessionOf(started.pid), 'precondition: the grandchild left the app session');
+  const cgroups = new Cgroups(gw.runtimeDir);
+  const dirs = existing(cgroups, 'wakegate-det-1');
+  t.ok(dirs.length > 0, 'the instance has cgroup directories');
+  t.ok(cgroups.pidsOf('wakegate-det-1').includes(started.grandchild), 'the grandchild is in the instance cgroup');
+  const exit = await gw.waitFor((l) => l.reason === 'idle');
+  t.equal(exit.instance, 'wakegate-det-1', 'exit logged with the instance id');
+  t.notOk(alive(started.pid), 'the app is gone');
+  t.notOk(alive(started.grandchild), 'the detached grandchild is gone');
+  t.same(dirs.filter((dir) => existsSync(dir)), [], 'the instance cgroup directories are removed');
+  t.same(cgroups.parentDirs(), [], 'the scope is removed once empty');
+});
+
+t.test('after the gateway is SIGKILLed, the next start-up kills the instance leftovers and removes their cgroups', async (t) => {
+  const first = await runGateway(t, doc);
+  const started = JSON.parse((await get(first.port, 'det.localhost')).body) as Started;
+  killOnTeardown(t, started.grandchild);
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const cgroups = new Cgroups(first.runtimeDir);
+  t.ok(alive(started.grandchild), 'precondition: the detached grandchild outlived the gateway');
+  t.ok(existing(cgroups, 'wakegate-det-1').length > 0, 'and so did its cgroup');
+  const second = await runGateway(t, doc, first.dir);
+  const removed = await second.waitFor((l) => /stale instances of a previous gateway/.test(l.msg));
+  t.same(removed.instances, ['wakegate-det-1']);
+  t.notOk(alive(started.grandchild), 'the grandchild is gone');
+  t.same(existing(cgroups, 'wakegate-det-1'), [], 'its cgroup directories are removed');
+  t.equal((await get(second.port, 'det.localhost')).status, 200, 'the app serves again');
+});
