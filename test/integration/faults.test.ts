@@ -10,6 +10,7 @@ import { validateConfig } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
 import { CLI, runGateway } from '../helpers/cli.js';
 import { findOciRuntime } from '../../src/runtime/executable.js';
+import { missingTool } from '../helpers/tools.js';
 
 const code = (body: string): string | undefined => (JSON.parse(body) as { error?: { code: string } }).error?.code;
 const pidOf = (body: string): number => (JSON.parse(body) as { pid: number }).pid;
@@ -86,7 +87,7 @@ t.test('the OCI runtime binary is missing', async (t) => {
     t.match(result.stderr, /apps\.box\.runtime: .*apt-get install runc/);
   });
 
-  const skip = !runc ? 'no OCI runtime installed' : process.getuid?.() !== 0 ? 'containers need root' : false;
+  const skip = missingTool('runc', 'runc') || (process.getuid?.() !== 0 ? 'containers need root' : false);
   t.test('a configured runtime deleted after load: 503 WG_ERR_START_FAILED naming ENOENT', { skip }, async (t) => {
     const copy = join(dir, 'runc-copy');
     copyFileSync(runc!, copy);

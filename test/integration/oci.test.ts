@@ -6,13 +6,13 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { alive, FIXTURE_APP, get, startGateway, until } from '../helpers/gateway.js';
 import { runGateway } from '../helpers/cli.js';
-import { findOciRuntime } from '../../src/runtime/executable.js';
+import { findTool, missingTool } from '../helpers/tools.js';
 import { Cgroups } from '../../src/runtime/cgroup.js';
 import { sharesFromWeight } from '../../src/runtime/bundle.js';
 import { snapshot } from '../../src/admin/snapshot.js';
 
-const runc = findOciRuntime(undefined, process.env.PATH ?? '');
-const skip = !runc ? 'no OCI runtime installed (apt-get install runc)' : process.getuid?.() !== 0 ? 'containers need root' : false;
+const runc = findTool('runc');
+const skip = missingTool('runc', 'runc') || (process.getuid?.() !== 0 ? 'containers need root' : false);
 
 /** The fixture app in a container; the bundle is generated from this spec. */
 const containerApp = (hosts: string[], extra: Record<string, unknown> = {}): Record<string, unknown> => ({
