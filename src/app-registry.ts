@@ -2,7 +2,6 @@ import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { AppActivator } from './activator/app-activator.js';
-import { DEFAULTS } from './defaults.js';
 import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
 import { Router } from './front/router.js';
@@ -110,7 +109,7 @@ export class AppRegistry {
       const activator = new AppActivator(spec, {
         runtimeFor: this.deps.runtimeFor,
         socketFd: socket.fd,
-        createUpstream: () => createUpstream(socket.path, { connections: DEFAULTS.internal.upstreamConnections }),
+        createUpstream: (spec) => createUpstream(socket.path, { connections: spec.concurrency }),
         recorder: this.deps.recorder,
         log: this.deps.log.child({ app: name }),
       });

@@ -62,6 +62,7 @@ export class Gateway {
       log: log.child({ component: 'front' }),
       logRequests: () => gateway!.config.log.requests,
       recordRequest: (app, status, seconds) => metrics.request(app, status, seconds),
+      sendTimeoutMs: config.limits.sendTimeoutMs,
     });
     const listener = new HttpListener(handler, log.child({ component: 'front' }), config.limits);
     const admin = config.admin
