@@ -24,11 +24,13 @@ export interface WriterEvents {
  * paused, and resumed once the client drains. While paused, the client must take data at least once per
  * `sendTimeoutMs` (a chunk, up to 64 KiB, reaches the kernel), else `stalled` fires.
  *
- * The resume is deferred to setImmediate, never made inside the 'drain' handler. node:http emits 'drain'
- * synchronously from inside other writes: a response pipelined behind another gets its socket, and drains,
- * when the one before it ends, which happens inside undici's parser for that other response. Resuming
- * undici there re-enters its parser (`assert(currentParser === null)`). setImmediate runs once every
- * parser callback on the stack has returned, and lets other connections' I/O in before this one refills.
+ * The resume is deferred to setImmediate, never made inside the 'drain' handler: node:http emits 'drain'
+ * synchronously from inside other writes. A write to a response pipelined behind this one (still queued,
+ * without a socket) runs `updateOutgoingData` → `socketOnDrain`, which emits 'drain' on the response that
+ * holds the socket; that write is made from undici's parser of the other upstream connection, and resuming
+ * undici there runs this connection's parser inside it (`assert(currentParser === null)` in
+ * `Parser.resume`). setImmediate runs after every parser callback on the stack has returned (process.nextTick
+ * would too, but would starve other I/O while a fast pair refills in a loop).
  */
 export class ClientWriter {
   private blocked = false;
