@@ -84,6 +84,9 @@ export function proxyHttp(
             resumed: () => timer.resume(),
             stalled: () => {
               const error = new SendTimeoutError(app, timing.sendTimeoutMs);
+              // A reset rather than a FIN, which would queue behind the data the client does not take: the
+              // kernel drops that data at once instead of holding it, for a client that may never read.
+              res.socket?.resetAndDestroy();
               fail(error);
               c.abort(error);
             },

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Lease } from '../activator/app-activator.js';
@@ -42,6 +43,8 @@ export function proxyUpgrade(
       resumed: () => {},
       stalled: () => {
         error = new SendTimeoutError(app, timing.sendTimeoutMs);
+        // A reset, as for plain responses (proxy.ts): what the client does not take is dropped, not kept.
+        if (client instanceof Socket) client.resetAndDestroy();
         cut();
       },
     });
