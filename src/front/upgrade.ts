@@ -100,6 +100,7 @@ export function proxyUpgrade(
         const toClient = writer;
         upstream.on('data', (chunk: Buffer) => toClient.write(chunk));
         upstream.on('end', () => client.end());
+        upstream.resume();
       },
       onResponseStart(_c, statusCode, responseHeaders, statusMessage) {
         if (statusCode < 200 || error) return;

@@ -118,3 +118,55 @@ t.test('slowhttptest -X (slow read, small window) against the same app', { skip:
   };
   await underAttack(t, gw, launch, ATTACKERS, async () => {});
 });
+
+/** A raw WebSocket handshake through the gateway; resolves with the socket once the 101 head is in. */
+function rawWebSocket(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () =>
+      s.write('GET /ws HTTP/1.1\r\nhost: victim.localhost\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'),
+    );
+    let head = '';
+    const onData = (d: Buffer): void => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      s.removeListener('data', onData);
+      s.pause();
+      if (head.startsWith('HTTP/1.1 101')) resolve(s);
+      else reject(new Error(head));
+    };
+    s.on('data', onData);
+    s.on('error', reject);
+  });
+}
+
+/** One masked binary frame (the echo app handles lengths below 64 KiB). */
+function frame(payload: Buffer): Buffer {
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+  return Buffer.concat([Buffer.from([0x82, 0xfe, payload.length >> 8, payload.length & 255]), mask, masked]);
+}
+
+t.test('WebSocket: a client that takes none of what the app sends is cut after sendTimeout; a quiet one is not', async (t) => {
+  const gw = await startGateway(t, { victim: fixtureApp(['victim.localhost']) }, { limits: { sendTimeout: '1500ms' } });
+  const quiet = await rawWebSocket(gw.port);
+  const flood = await rawWebSocket(gw.port);
+  t.teardown(() => {
+    quiet.destroy();
+    flood.destroy();
+  });
+  const floodClosed = new Promise<void>((resolve) => flood.once('close', () => resolve()));
+  flood.on('error', () => {});
+  // 8 MB echoed back to a client that does not read: more than the kernel's buffers on both sides hold.
+  const payload = Buffer.alloc(60_000, 7);
+  for (let i = 0; i < 140; i++) flood.write(frame(payload));
+  await until(() => gw.lines.some((l) => l.code === 'WG_ERR_SEND_TIMEOUT'), 15_000, 'the flooded WebSocket cut');
+  t.match(gw.lines.find((l) => l.code === 'WG_ERR_SEND_TIMEOUT'), { status: 101 }, 'logged with its 101');
+  flood.resume();
+  await floodClosed;
+  t.pass('the flooded connection is closed');
+  // The quiet one has been open longer than sendTimeout with nothing to send: still there, and echoing.
+  const echoed = new Promise<Buffer>((resolve) => quiet.once('data', resolve));
+  quiet.resume();
+  quiet.write(frame(Buffer.from('still here')));
+  t.match((await echoed).toString('latin1'), /still here/, 'the quiet WebSocket was left alone');
+});
