@@ -38,12 +38,14 @@ export class AppActivator {
 
   /** Counts and last events, for status; also the one way events reach the recorder. */
   readonly record: AppRecord;
+  private readonly now: () => number;
 
   constructor(
     private appSpec: AppSpec,
     private readonly deps: ActivatorDeps,
   ) {
     this.record = new AppRecord(appSpec.name, deps.recorder);
+    this.now = deps.now ?? Date.now;
   }
 
   get name(): string {
@@ -88,7 +90,11 @@ export class AppActivator {
       if ((this.current === 'running' || this.current === 'starting') && gen) {
         // Past `concurrency` in flight the request waits its turn; past `queueLimit` waiting, it is refused.
         if (this.current === 'starting' || !gen.breaker.free) this.checkQueue();
-        const held = await gen.takeSlot(() => this.report());
+        // Synchronously when a slot is free: the lease must be on this generation even if it fails at once.
+        if (gen.breaker.tryTake()) return this.lease(gen, !gen.confirmed);
+        const slot = gen.breaker.wait();
+        this.report();
+        const held = await slot;
         if (held && gen === this.gen && !gen.stopReason) return this.lease(gen, !gen.confirmed);
         // The wait ended with the instance going away: look again, like any request arriving now.
         if (held) gen.breaker.release();
@@ -182,7 +188,7 @@ export class AppActivator {
     this.record.coldStart({
       instance: gen.instance?.id,
       result: 'ok',
-      spawnMs: gen.spawnedAt === undefined ? undefined : gen.spawnedAt - gen.triggeredAt,
+      spawnMs: gen.spawnMs,
       firstByteMs: now - gen.triggeredAt,
     });
     this.report();
@@ -192,12 +198,10 @@ export class AppActivator {
   private onStartTimeout(gen: Generation): void {
     if (gen.confirmed || gen.stopReason) return;
     const failure = new StartTimeoutError(this.name, gen.spec.startTimeoutMs);
-    // Every client gave up before the instance answered: it had no request left to prove itself with, so
-    // this is no evidence against it (no backoff). It is stopped all the same, as startTimeout promises: an
-    // instance never seen to answer must not pass for running, and the next request starts a fresh one.
+    // Every client left before the instance answered: no request was left to prove it, so no evidence against
+    // it (no backoff); but an instance never seen to answer must not pass for running, so it stops all the same.
     const abandoned = gen.inflight === 0;
-    const spawnMs = gen.spawnedAt === undefined ? undefined : gen.spawnedAt - gen.triggeredAt;
-    this.record.coldStart({ instance: gen.instance?.id, result: abandoned ? 'abandoned' : 'timeout', spawnMs, firstByteMs: undefined, error: failure });
+    this.record.coldStart({ instance: gen.instance?.id, result: abandoned ? 'abandoned' : 'timeout', spawnMs: gen.spawnMs, firstByteMs: undefined, error: failure });
     if (!abandoned) this.backoff.recordFailure(this.now(), 0);
     this.stop(gen, 'start_timeout', failure);
   }
@@ -286,10 +290,6 @@ export class AppActivator {
     if (prev === next) return;
     this.current = next;
     this.record.stateChanged(prev, next);
-  }
-
-  private now(): number {
-    return (this.deps.now ?? Date.now)();
   }
 
   private report(): void {

@@ -98,17 +98,6 @@ export class Generation {
     };
   }
 
-  /**
-   * Takes a breaker slot, waiting in line when none is free (`waiting` is called once the request is in
-   * line). False: the wait was cancelled because the instance is going away, and no slot is held.
-   */
-  async takeSlot(waiting: () => void): Promise<boolean> {
-    if (this.breaker.tryTake()) return true;
-    const granted = this.breaker.wait();
-    waiting();
-    return granted;
-  }
-
   /** Resolves once the generation has neither requests nor upgraded connections, or after `ms`. */
   quiet(ms: number): Promise<void> {
     if (this.inflight + this.upgraded.size === 0) return Promise.resolve();
@@ -126,6 +115,11 @@ export class Generation {
     const waiters = this.quietWaiters;
     this.quietWaiters = [];
     for (const fn of waiters) fn();
+  }
+
+  /** Trigger to `runtime.start` returning, once it has. */
+  get spawnMs(): number | undefined {
+    return this.spawnedAt === undefined ? undefined : this.spawnedAt - this.triggeredAt;
   }
 
   get confirmed(): boolean {
