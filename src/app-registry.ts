@@ -1,6 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
 import { AppActivator } from './activator/app-activator.js';
-import { DEFAULTS } from './defaults.js';
 import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
 import { Router } from './front/router.js';
@@ -87,7 +86,7 @@ export class AppRegistry {
       const activator = new AppActivator(spec, {
         runtimeFor: this.deps.runtimeFor,
         socketFd: socket.fd,
-        createUpstream: () => createUpstream(socket.connectPath, { connections: DEFAULTS.internal.upstreamConnections }),
+        createUpstream: (spec) => createUpstream(socket.connectPath, { connections: spec.concurrency }),
         recorder: this.deps.recorder,
         log: this.deps.log.child({ app: name }),
       });

@@ -19,6 +19,11 @@ export const DEFAULTS = Object.freeze({
     queueLimit: 1000,
     maxConnectionAgeMs: 3_600_000,
     responseTimeoutMs: 60_000,
+    /**
+     * In-flight requests per instance. High enough that a normal app never queues, and a bound that slow
+     * readers (each holding one upstream connection until sendTimeout cuts it) can reach only in numbers.
+     */
+    concurrency: 1000,
   }),
   /** The front listener (`limits`). */
   limits: Object.freeze({
@@ -27,13 +32,16 @@ export const DEFAULTS = Object.freeze({
     maxUrlLength: 8 * 1024,
     maxHeaderSize: 16 * 1024,
     maxHeaders: 100,
+    /**
+     * Half the default responseTimeout: a client that takes no data this long is gone or hostile, and an app
+     * that blocks on writing to it is freed before its other requests could look unanswered.
+     */
+    sendTimeoutMs: 30_000,
   }),
   /** Not configurable: the gateway's own constants, gathered here so they are visible in one place. */
   internal: Object.freeze({
     /** Listen backlog of app sockets and front listeners; the kernel clamps it to net.core.somaxconn. */
     backlog: 4096,
-    /** Upstream connections per instance; further requests wait inside undici. */
-    upstreamConnections: 128,
     /** Response timeouts in a row after which a running instance is replaced. */
     unresponsiveAfter: 3,
     /** Retry-After of a request that was not allowed to wake its app. */

@@ -167,6 +167,20 @@ export class ResponseTimeoutError extends WakegateError {
   }
 }
 
+/**
+ * The client took no response data for `limits.sendTimeout` while some waited for it (a slow or hostile
+ * reader): its response is cut, and the upstream request aborted so that the app's connection is freed.
+ */
+export class SendTimeoutError extends WakegateError {
+  readonly code = 'WG_ERR_SEND_TIMEOUT';
+  constructor(
+    readonly app: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`the client of app ${app} took no response data for ${timeoutMs} ms`);
+  }
+}
+
 /** The upstream connection failed in a way not explained by an instance exit. */
 export class UpstreamError extends WakegateError {
   readonly code = 'WG_ERR_UPSTREAM';

@@ -84,6 +84,7 @@ export class Gateway {
         metrics.request(app, status, seconds);
         options.onRequest?.(app, status, seconds);
       },
+      sendTimeoutMs: config.limits.sendTimeoutMs,
     });
     const guard = { maxConnections: frontConnectionCap(Object.keys(config.apps).length, openFileLimit()), refused: (reason: string, count: number) => metrics.connectionsRefused('front', reason, count) };
     const listener = new HttpListener(handler, log.child({ component: 'front' }), config.limits, guard);

@@ -9,29 +9,19 @@ import {
   UnavailableError,
   type WakegateError,
 } from '../errors.js';
-import type { Logger } from '../log.js';
-import { describeExit, type ExitInfo, type Instance, type Runtime } from '../runtime/runtime.js';
-import type { Upstream } from '../upstream/pool.js';
+import { describeExit, type ExitInfo, type Instance } from '../runtime/runtime.js';
+import type { ActivatorDeps } from './activator-deps.js';
 import { Backoff } from './backoff.js';
 import { AppRecord } from './app-record.js';
 import { Generation, type Lease } from './generation.js';
 import { IdleTimer } from './idle-timer.js';
-import type { AppState, ExitReason, Recorder } from './recorder.js';
+import { StopBarrier } from './stop-barrier.js';
+import type { AppState, ExitReason } from './recorder.js';
 
-export type { Lease };
+export type { Lease, ActivatorDeps };
 
 /** Response timeouts in a row after which a running instance is replaced. */
-export const UNRESPONSIVE_AFTER = DEFAULTS.internal.unresponsiveAfter;
-
-export interface ActivatorDeps {
-  /** Asked at every start, so that a reload that changes an app's runtime takes effect at its next start. */
-  readonly runtimeFor: (spec: AppSpec) => Runtime;
-  /** The app socket fd, handed to every instance as fd 3. */
-  readonly socketFd: number;
-  readonly createUpstream: () => Upstream;
-  readonly recorder: Recorder;
-  readonly log: Logger;
-}
+const UNRESPONSIVE_AFTER = DEFAULTS.internal.unresponsiveAfter;
 
 /**
  * The per-app state machine: stopped → starting → running → stopping → stopped. It starts an instance on the
@@ -41,21 +31,21 @@ export interface ActivatorDeps {
 export class AppActivator {
   private current: AppState = 'stopped';
   private gen: Generation | undefined;
-  private stoppingWaiters = 0;
-  private stoppedSignal: Promise<void> = Promise.resolve();
-  private signalStopped: () => void = () => {};
+  private readonly stopping = new StopBarrier();
   private closedFor: 'removed' | 'shutdown' | undefined;
   private readonly backoff = new Backoff();
   private readonly idle = new IdleTimer(() => this.gen && this.stop(this.gen, 'idle'));
 
   /** Counts and last events, for status; also the one way events reach the recorder. */
   readonly record: AppRecord;
+  private readonly now: () => number;
 
   constructor(
     private appSpec: AppSpec,
     private readonly deps: ActivatorDeps,
   ) {
     this.record = new AppRecord(appSpec.name, deps.recorder);
+    this.now = deps.now ?? Date.now;
   }
 
   get name(): string {
@@ -77,15 +67,17 @@ export class AppActivator {
   get inflight(): number {
     return this.gen?.inflight ?? 0;
   }
+  /** Requests waiting: for the start (already sent, not yet answered), for a breaker slot, or for a stop to end. */
   get queued(): number {
-    return (this.gen && !this.gen.confirmed ? this.gen.waiting.size : 0) + this.stoppingWaiters;
+    const gen = this.gen;
+    return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + this.stopping.waiters;
   }
   get idleDeadline(): number | undefined {
     return this.idle.deadline;
   }
   /** Milliseconds until a start is allowed again after crashes; 0 when it is allowed now. */
   get backoffRemainingMs(): number {
-    return this.backoff.remaining(Date.now());
+    return this.backoff.remaining(this.now());
   }
 
   /** A changed spec takes effect at the next start; a running instance keeps the spec it started with. */
@@ -99,21 +91,23 @@ export class AppActivator {
     for (;;) {
       if (this.closedFor) throw new UnavailableError(this.name, this.closedFor);
       const gen = this.gen;
-      if (this.current === 'running' && gen) return this.lease(gen, false);
-      if (this.current === 'starting' && gen) {
-        this.checkQueue();
-        return this.lease(gen, true);
+      if ((this.current === 'running' || this.current === 'starting') && gen) {
+        // Past `concurrency` in flight the request waits its turn; past `queueLimit` waiting, it is refused.
+        if (this.current === 'starting' || !gen.breaker.free) this.checkQueue();
+        // Synchronously when a slot is free: the lease must be on this generation even if it fails at once.
+        if (gen.breaker.tryTake()) return this.lease(gen, !gen.confirmed);
+        const slot = gen.breaker.wait();
+        this.report();
+        const held = await slot;
+        if (held && gen === this.gen && !gen.stopReason) return this.lease(gen, !gen.confirmed);
+        // The wait ended with the instance going away: look again, like any request arriving now.
+        if (held) gen.breaker.release();
+        continue;
       }
       if (this.current === 'stopping') {
         // The instance is on its way out; the request waits for it to be gone, then starts a new one.
         this.checkQueue();
-        this.stoppingWaiters += 1;
-        this.report();
-        try {
-          await this.stoppedSignal;
-        } finally {
-          this.stoppingWaiters -= 1;
-        }
+        await this.stopping.wait(() => this.report());
         continue;
       }
       this.start();
@@ -124,7 +118,7 @@ export class AppActivator {
   start(): void {
     if (this.closedFor) throw new UnavailableError(this.name, this.closedFor);
     if (this.current !== 'stopped') return;
-    const wait = this.backoff.remaining(Date.now());
+    const wait = this.backoff.remaining(this.now());
     if (wait > 0) throw new BackoffError(this.name, wait);
     this.startGeneration();
   }
@@ -137,7 +131,7 @@ export class AppActivator {
   /** Stops the instance, if any. Requests still on it complete unless `failure` is given. */
   async stopInstance(reason: ExitReason, failure?: WakegateError, quietMs?: number): Promise<void> {
     if (this.gen) this.stop(this.gen, reason, failure, quietMs);
-    await this.stoppedSignal;
+    await this.stopping.done;
   }
 
   /** Refuses new requests from now on, lets in-flight ones finish for up to `graceMs`, then stops the instance. */
@@ -154,14 +148,14 @@ export class AppActivator {
 
   private startGeneration(): void {
     const spec = this.appSpec;
-    const gen = new Generation(spec, this.deps.createUpstream(), Date.now());
+    const gen = new Generation(spec, this.deps.createUpstream(spec), this.now());
     this.gen = gen;
     this.setState('starting');
     gen.startTimer = setTimeout(() => this.onStartTimeout(gen), spec.startTimeoutMs);
     this.deps.runtimeFor(spec).start(spec, [this.deps.socketFd], this.deps.log).then(
       (instance) => {
         gen.instance = instance;
-        gen.spawnedAt = Date.now();
+        gen.spawnedAt = this.now();
         void instance.exited.then((exit) => this.onExit(gen, instance, exit));
         // Stopped (shutdown, timeout) while the runtime was still starting it.
         if (gen.stopReason) void instance.stop(spec.stopTimeoutMs);
@@ -173,7 +167,7 @@ export class AppActivator {
   private lease(gen: Generation, queued: boolean): Lease {
     this.idle.disarm();
     const lease = gen.lease(queued, {
-      responded: () => gen.confirmed || this.confirm(gen, true),
+      responded: () => gen.confirmed || this.confirm(gen),
       // A running instance that leaves request after request unanswered (it closed its listener, or hangs)
       // would otherwise stay up for as long as traffic keeps it from going idle.
       unanswered: () => gen.unansweredInARow >= UNRESPONSIVE_AFTER && !gen.stopReason && this.replace(gen),
@@ -184,12 +178,12 @@ export class AppActivator {
   }
 
   private replace(gen: Generation): void {
-    this.backoff.recordFailure(Date.now(), 0);
+    this.backoff.recordFailure(this.now(), 0);
     this.stop(gen, 'unresponsive');
   }
 
-  private confirm(gen: Generation, answered: boolean): void {
-    const now = Date.now();
+  private confirm(gen: Generation): void {
+    const now = this.now();
     gen.runningSince = now;
     clearTimeout(gen.startTimer);
     gen.waiting.clear();
@@ -198,8 +192,8 @@ export class AppActivator {
     this.record.coldStart({
       instance: gen.instance?.id,
       result: 'ok',
-      spawnMs: gen.spawnedAt === undefined ? undefined : gen.spawnedAt - gen.triggeredAt,
-      firstByteMs: answered ? now - gen.triggeredAt : undefined,
+      spawnMs: gen.spawnMs,
+      firstByteMs: now - gen.triggeredAt,
     });
     this.report();
     this.maybeIdle(gen);
@@ -207,12 +201,12 @@ export class AppActivator {
 
   private onStartTimeout(gen: Generation): void {
     if (gen.confirmed || gen.stopReason) return;
-    // Nobody is waiting (every client gave up): no evidence either way, so let it run and go idle as usual
-    // rather than count a failure that no request saw.
-    if (gen.inflight === 0) return this.confirm(gen, false);
     const failure = new StartTimeoutError(this.name, gen.spec.startTimeoutMs);
-    this.record.coldStart({ instance: gen.instance?.id, result: 'timeout', spawnMs: undefined, firstByteMs: undefined, error: failure });
-    this.backoff.recordFailure(Date.now(), 0);
+    // Every client left before the instance answered: no request was left to prove it, so no evidence against
+    // it (no backoff); but an instance never seen to answer must not pass for running, so it stops all the same.
+    const abandoned = gen.inflight === 0;
+    this.record.coldStart({ instance: gen.instance?.id, result: abandoned ? 'abandoned' : 'timeout', spawnMs: gen.spawnMs, firstByteMs: undefined, error: failure });
+    if (!abandoned) this.backoff.recordFailure(this.now(), 0);
     this.stop(gen, 'start_timeout', failure);
   }
 
@@ -222,19 +216,19 @@ export class AppActivator {
     gen.failure ??= failure;
     gen.upstream.destroy(gen.failure);
     if (!gen.stopReason) {
-      this.backoff.recordFailure(Date.now(), 0);
+      this.backoff.recordFailure(this.now(), 0);
       this.record.coldStart({ instance: undefined, result: 'failed', spawnMs: undefined, firstByteMs: undefined, error: failure });
     }
     this.finish(gen);
   }
 
   private onExit(gen: Generation, instance: Instance, exit: ExitInfo): void {
-    const now = Date.now();
+    const now = this.now();
     clearTimeout(gen.startTimer);
     let reason = gen.stopReason;
     let backoffMs: number | undefined;
     if (reason) {
-      if (gen.runningSince !== undefined) this.backoff.recordSuccess(now - gen.runningSince);
+      this.backoff.recordStopped(reason, gen.runningSince === undefined ? undefined : now - gen.runningSince);
     } else {
       reason = exit.oom ? 'oom' : exit.signal ? 'killed' : 'crash';
       gen.failure ??= new InstanceCrashedError(this.name, describeExit(exit));
@@ -260,11 +254,12 @@ export class AppActivator {
 
   /** The generation is over: its instance is gone (or never came). */
   private finish(gen: Generation): void {
+    gen.breaker.cancelAll();
     if (gen !== this.gen) return;
     this.gen = undefined;
     this.idle.disarm();
     this.setState('stopped');
-    this.signalStopped();
+    this.stopping.end();
     this.report();
   }
 
@@ -274,7 +269,9 @@ export class AppActivator {
     clearTimeout(gen.startTimer);
     this.idle.disarm();
     this.setState('stopping');
-    this.stoppedSignal = new Promise((done) => (this.signalStopped = done));
+    this.stopping.begin();
+    // Requests waiting for a slot look again, and wait for this stop to end like any new request.
+    gen.breaker.cancelAll();
     if (failure) {
       gen.failure ??= failure;
       gen.upstream.destroy(failure);

@@ -1,4 +1,5 @@
 import { DEFAULTS } from '../defaults.js';
+import { isFailure, type ExitReason } from './recorder.js';
 /**
  * Crash-loop backoff. One crash restarts at once (a single failure should not cost a request); from the
  * second consecutive crash on, the next start waits 1 s, 2 s, 4 s ... up to 60 s. An instance that ran
@@ -26,6 +27,15 @@ export class Backoff {
   /** An instance stopped cleanly after running `ranMs` (idle stop, drain): clears the count if healthy long enough. */
   recordSuccess(ranMs: number): void {
     if (ranMs >= this.resetAfterMs) this.reset();
+  }
+
+  /**
+   * The gateway stopped an instance for `reason` after it ran `ranMs` since its first answer (undefined: it
+   * never answered). A stop for a failure (unresponsive, start_timeout) was counted when it was decided, and
+   * the time before it is no healthy run: only the other reasons (idle, drain, stop ...) may clear the count.
+   */
+  recordStopped(reason: ExitReason, ranMs: number | undefined): void {
+    if (ranMs !== undefined && !isFailure(reason)) this.recordSuccess(ranMs);
   }
 
   /** Milliseconds until a start is allowed again; 0 when it is allowed now. */

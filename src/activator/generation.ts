@@ -3,6 +3,7 @@ import type { WakegateError } from '../errors.js';
 import type { Instance } from '../runtime/runtime.js';
 import type { Dispatcher } from 'undici';
 import type { Upstream } from '../upstream/pool.js';
+import { Breaker } from './breaker.js';
 import type { ExitReason } from './recorder.js';
 
 /** A request's hold on the app: while any lease is open, the app is not idle. */
@@ -36,9 +37,11 @@ export class Generation {
   inflight = 0;
   /** Response timeouts in a row, reset by any answer: enough of them and the instance is replaced. */
   unansweredInARow = 0;
-  /** Leases dispatched before the instance proved it accepts: the queue that `queueLimit` bounds. */
+  /** Leases dispatched before the instance proved it accepts; with the breaker's waiters, what `queueLimit` bounds. */
   readonly waiting = new Set<object>();
   readonly upgraded = new Set<() => void>();
+  /** `concurrency` slots for this instance; the upstream pool has as many connections, so undici never queues. */
+  readonly breaker: Breaker;
 
   private quietWaiters: Array<() => void> = [];
 
@@ -46,9 +49,15 @@ export class Generation {
     readonly spec: AppSpec,
     readonly upstream: Upstream,
     readonly triggeredAt: number,
-  ) {}
+  ) {
+    this.breaker = new Breaker(spec.concurrency);
+  }
 
-  /** Opens a lease on this generation; `events` lets the activator react without owning the counts. */
+  /**
+   * Opens a lease on this generation for a request that holds one of its breaker slots; the slot is given
+   * back when the request ends or becomes an upgraded connection (which no longer uses a pool connection).
+   * `events` lets the activator react without owning the counts.
+   */
   lease(queued: boolean, events: { responded(): void; unanswered(): void; released(): void }): Lease {
     this.inflight += 1;
     const token = {};
@@ -68,7 +77,9 @@ export class Generation {
         events.unanswered();
       },
       upgraded: (close) => {
+        if (released || closeUpgraded) return;
         this.inflight -= 1;
+        this.breaker.release();
         this.upgraded.add(close);
         closeUpgraded = close;
       },
@@ -77,7 +88,10 @@ export class Generation {
         released = true;
         this.waiting.delete(token);
         if (closeUpgraded) this.upgraded.delete(closeUpgraded);
-        else this.inflight -= 1;
+        else {
+          this.inflight -= 1;
+          this.breaker.release();
+        }
         if (this.inflight + this.upgraded.size === 0) this.becameQuiet();
         events.released();
       },
@@ -101,6 +115,11 @@ export class Generation {
     const waiters = this.quietWaiters;
     this.quietWaiters = [];
     for (const fn of waiters) fn();
+  }
+
+  /** Trigger to `runtime.start` returning, once it has. */
+  get spawnMs(): number | undefined {
+    return this.spawnedAt === undefined ? undefined : this.spawnedAt - this.triggeredAt;
   }
 
   get confirmed(): boolean {

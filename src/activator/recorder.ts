@@ -5,7 +5,18 @@ export type AppState = 'stopped' | 'starting' | 'running' | 'stopping';
 /** Why an instance ended. A bounded set: it is a metric label. */
 export type ExitReason = 'idle' | 'crash' | 'oom' | 'killed' | 'start_timeout' | 'unresponsive' | 'stop' | 'drain' | 'removed' | 'shutdown';
 
-export type ColdStartResult = 'ok' | 'failed' | 'timeout';
+/** Stop reasons that say the instance failed, so its run never counts as healthy for the crash backoff. */
+const FAILURES: ReadonlySet<ExitReason> = new Set(['crash', 'oom', 'killed', 'start_timeout', 'unresponsive']);
+
+export function isFailure(reason: ExitReason): boolean {
+  return FAILURES.has(reason);
+}
+
+/**
+ * `timeout`: requests waited past startTimeout (they got 503). `abandoned`: startTimeout passed without an
+ * answer after every waiting client had gone, so nothing shows whether the instance would have answered.
+ */
+export type ColdStartResult = 'ok' | 'failed' | 'timeout' | 'abandoned';
 
 export interface ColdStartEvent {
   readonly instance: string | undefined;

@@ -24,7 +24,7 @@ import { DEFAULTS } from '../defaults.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'auto'];
 const PER_APP_KEYS = ['hosts', 'command', 'dir', 'env', 'bundle'];
-const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore'];
+const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -38,6 +38,7 @@ export interface Tunables {
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
   queueLimit?: number;
+  concurrency?: number;
   maxConnectionAgeMs?: number;
   responseTimeoutMs?: number;
   memoryBytes?: number;
@@ -138,6 +139,7 @@ function app(
     startTimeoutMs: pick('startTimeoutMs') ?? BUILTIN.startTimeoutMs,
     stopTimeoutMs: pick('stopTimeoutMs') ?? BUILTIN.stopTimeoutMs,
     queueLimit: pick('queueLimit') ?? BUILTIN.queueLimit,
+    concurrency: pick('concurrency') ?? BUILTIN.concurrency,
     maxConnectionAgeMs: pick('maxConnectionAgeMs') ?? BUILTIN.maxConnectionAgeMs,
   };
   // Unset ids and limits are left out rather than present-but-undefined, so `'pids' in spec` means set.
@@ -163,6 +165,7 @@ function tunables(issues: Issues, m: Mapping, path: string): Tunables {
     startTimeoutMs: field(issues, m, 'startTimeout', path, duration),
     stopTimeoutMs: field(issues, m, 'stopTimeout', path, duration),
     queueLimit: field(issues, m, 'queueLimit', path, (is, v, p) => integer(is, v, p, 1)),
+    concurrency: field(issues, m, 'concurrency', path, (is, v, p) => integer(is, v, p, 1)),
     maxConnectionAgeMs: field(issues, m, 'maxConnectionAge', path, duration),
     responseTimeoutMs: field(issues, m, 'responseTimeout', path, duration),
     memoryBytes: field(issues, m, 'memory', path, memory),

@@ -36,7 +36,7 @@ export interface ValidateOptions {
 }
 
 const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'limits', 'oci', 'defaults', 'apps'];
-const LIMIT_KEYS = ['headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders'];
+const LIMIT_KEYS = ['headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders', 'sendTimeout'];
 /**
  * headersTimeout is short because a complete head is small and a slow one is a slowloris. requestTimeout
  * bounds the whole upload, body included, so it must leave room for large bodies on slow links.
@@ -115,6 +115,7 @@ function limitsSection(issues: Issues, v: unknown): Limits | undefined {
     maxUrlLength: field(issues, m, 'maxUrlLength', 'limits', positive) ?? BUILTIN_LIMITS.maxUrlLength,
     maxHeaderSize: field(issues, m, 'maxHeaderSize', 'limits', positive) ?? BUILTIN_LIMITS.maxHeaderSize,
     maxHeaders: field(issues, m, 'maxHeaders', 'limits', (is, x, p) => integer(is, x, p, 1)) ?? BUILTIN_LIMITS.maxHeaders,
+    sendTimeoutMs: field(issues, m, 'sendTimeout', 'limits', duration) ?? BUILTIN_LIMITS.sendTimeoutMs,
   };
   // node:http refuses to start with a head deadline past the whole-request one; say so at load instead.
   const { headersTimeoutMs: head, requestTimeoutMs: whole } = limits;

@@ -39,6 +39,8 @@ export interface AppSpec {
   readonly startTimeoutMs: number;
   readonly stopTimeoutMs: number;
   readonly queueLimit: number;
+  /** Requests in flight per instance (its breaker); more wait, up to `queueLimit`. Also its upstream connection count. */
+  readonly concurrency: number;
   readonly maxConnectionAgeMs: number;
   /**
    * Longest wait for the instance's response head, and longest stall of its response body; 0 disables.
@@ -64,6 +66,8 @@ export interface Limits {
   readonly maxHeaderSize: number;
   /** Header fields per request; more gets 431 (node:http would silently drop the excess). */
   readonly maxHeaders: number;
+  /** A response that gets no data out to its client this long is cut and its upstream request aborted; 0: none. */
+  readonly sendTimeoutMs: number;
 }
 
 export interface GatewayConfig {

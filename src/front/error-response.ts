@@ -13,6 +13,7 @@ import {
   QueueFullError,
   RequestTimeoutError,
   ResponseTimeoutError,
+  SendTimeoutError,
   StartFailedError,
   StartTimeoutError,
   UnauthorizedError,
@@ -21,6 +22,7 @@ import {
   UriTooLongError,
   WakegateError,
 } from '../errors.js';
+import { rawHead } from './raw-head.js';
 
 export interface ErrorAnswer {
   readonly status: number;
@@ -45,6 +47,8 @@ export function answerFor(err: unknown): ErrorAnswer {
   if (err instanceof UriTooLongError) return { ...base, status: 414, close: true };
   if (err instanceof HeadersTooLargeError) return { ...base, status: 431, close: true };
   if (err instanceof ResponseTimeoutError) return { ...base, status: 504 };
+  // Only ever cuts a response whose head is out; the status is what it would be, had it been answerable.
+  if (err instanceof SendTimeoutError) return { ...base, status: 408, close: true };
   if (err instanceof NoRouteError || err instanceof NotFoundError) return { ...base, status: 404 };
   if (err instanceof UnauthorizedError) return { ...base, status: 401 };
   if (err instanceof ForbiddenError) return { ...base, status: 403 };
@@ -93,15 +97,16 @@ export function sendError(res: ServerResponse, err: unknown): ErrorAnswer {
 export function sendRawError(socket: Duplex, err: unknown): ErrorAnswer {
   const answer = answerFor(err);
   const text = body(answer);
-  const retry = answer.retryAfterSec === undefined ? '' : `retry-after: ${answer.retryAfterSec}\r\n`;
   if (socket.writable) {
+    const head = rawHead(answer.status, STATUS_CODES[answer.status] ?? 'Error', {
+      'content-type': contentType(answer),
+      'content-length': String(Buffer.byteLength(text)),
+      'retry-after': answer.retryAfterSec === undefined ? undefined : String(answer.retryAfterSec),
+      connection: 'close',
+    });
     // Destroyed once flushed, as node:http does after `connection: close`: the front's sockets allow half-open
     // connections, and a client that never closes its side must not keep one alive.
-    socket.end(
-      `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}\r\ncontent-type: ${contentType(answer)}\r\n` +
-        `content-length: ${Buffer.byteLength(text)}\r\n${retry}connection: close\r\n\r\n${text}`,
-      () => socket.destroy(),
-    );
+    socket.end(head + text, () => socket.destroy());
   } else {
     socket.destroy();
   }

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Lease } from '../activator/app-activator.js';
-import { ResponseTimeoutError, UpstreamError, type WakegateError } from '../errors.js';
+import { ResponseTimeoutError, SendTimeoutError, UpstreamError, type WakegateError } from '../errors.js';
+import { ClientWriter } from './client-writer.js';
 import { sendError } from './error-response.js';
 import { downstreamHeaders } from './forwarded.js';
 import { ResponseTimer, type ResponseTiming } from './response-timer.js';
@@ -24,7 +25,9 @@ export function hasBody(req: IncomingMessage): boolean {
  * Streams one request to the lease's instance and its response back, with backpressure both ways: undici
  * reads the request body only as fast as the app takes it, and pauses the upstream socket while the
  * client's is full. An instance that sends no head, or stalls its body, for `timing.timeoutMs` ends the
- * exchange: 504 before the head, a cut response after it. Resolves when the exchange is over, never rejects.
+ * exchange: 504 before the head, a cut response after it. A client that takes no data for
+ * `timing.sendTimeoutMs` has its response cut and the upstream request aborted, which frees the upstream
+ * connection for other clients. Resolves when the exchange is over, never rejects.
  */
 export function proxyHttp(
   app: string,
@@ -48,8 +51,10 @@ export function proxyHttp(
       if (settled) return;
       settled = true;
       timer.stop();
+      writer?.stop();
       resolve(outcome);
     };
+    let writer: ClientWriter | undefined;
     res.on('close', () => {
       if (res.writableFinished) return;
       controller?.abort(new Error('client closed the connection'));
@@ -66,8 +71,29 @@ export function proxyHttp(
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
-        // Settled already: the client left, or the response timer fired while undici still queued this request.
-        if (res.destroyed || settled) c.abort(new Error('the exchange is over'));
+        // Settled already: the client left, or undici failed the request before it had a connection.
+        if (res.destroyed || settled) return c.abort(new Error('the exchange is over'));
+        // Only now is the request on a connection to the instance: time spent waiting before is no sign of a slow app.
+        timer.start();
+        writer = new ClientWriter(
+          res,
+          c,
+          timing.sendTimeoutMs,
+          {
+            paused: () => timer.suspend(),
+            resumed: () => timer.resume(),
+            stalled: () => {
+              const error = new SendTimeoutError(app, timing.sendTimeoutMs);
+              // A reset rather than a FIN, which would queue behind the data the client does not take: the
+              // kernel drops that data at once instead of holding it, for a client that may never read.
+              res.socket?.resetAndDestroy();
+              fail(error);
+              c.abort(error);
+            },
+          },
+          // Pipelined behind another response, this one waits for the socket; the one before is timed instead.
+          (start) => (res.socket ? start() : res.once('socket', start)),
+        );
       },
       onResponseStart(c, statusCode, responseHeaders, statusMessage) {
         // 1xx (103 Early Hints): not proof of a full answer, and Node already answered 100-continue.
@@ -77,16 +103,9 @@ export function proxyHttp(
         status = statusCode;
         res.writeHead(statusCode, statusMessage ?? '', downstreamHeaders(responseHeaders));
       },
-      onResponseData(c, chunk) {
+      onResponseData(_c, chunk) {
         timer.progress();
-        if (!res.write(chunk)) {
-          c.pause();
-          timer.suspend();
-          res.once('drain', () => {
-            timer.resume();
-            c.resume();
-          });
-        }
+        writer?.write(chunk);
       },
       onResponseEnd() {
         res.end();
@@ -99,8 +118,6 @@ export function proxyHttp(
         setTimeout(() => fail(lease.failure() ?? new UpstreamError(app, { cause: err })), EXIT_NOTICE_MS);
       },
     };
-    // Armed before dispatch: undici may fail the request synchronously, and settling stops the timer.
-    timer.start();
     lease.dispatcher.dispatch(
       { path: req.url!, method: req.method!, headers, body: hasBody(req) ? req : null, headersTimeout: 0, bodyTimeout: 0 },
       handler,

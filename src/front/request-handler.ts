@@ -26,12 +26,15 @@ export interface FrontOptions {
   readonly logRequests: () => boolean;
   /** One finished request (metrics); `app` is '' when no app was routed to. */
   readonly recordRequest?: (app: string, status: number, seconds: number) => void;
+  /** `limits.sendTimeout`; the built-in default when absent. */
+  readonly sendTimeoutMs?: number;
 }
 
 /** The response timeout of `app`, which waits for the end of a cold start before it counts (see ResponseTimer). */
-function responseTiming(app: AppActivator): ResponseTiming {
+function responseTiming(app: AppActivator, sendTimeoutMs: number = DEFAULTS.limits.sendTimeoutMs): ResponseTiming {
   return {
     timeoutMs: app.spec.responseTimeoutMs ?? DEFAULTS.app.responseTimeoutMs,
+    sendTimeoutMs,
     // While running (or stopping), the last cold start is this instance's: confirmed at its first answer.
     runningSince: () => (app.state === 'starting' ? undefined : (app.record.lastColdStart?.at ?? 0)),
   };
@@ -63,7 +66,7 @@ export class RequestHandler {
     const started = performance.now();
     void this.exchange(req, rejection, async (app, lease) => {
       if (res.destroyed) return { status: 0 };
-      return proxyHttp(app.name, req, res, lease, upstreamHeaders(req, this.options.trusted()), responseTiming(app));
+      return proxyHttp(app.name, req, res, lease, upstreamHeaders(req, this.options.trusted()), responseTiming(app, this.options.sendTimeoutMs));
     })
       .then((result) => this.finish(req, started, result.app, result.error ? { status: sendError(res, result.error).status, error: result.error } : result.outcome))
       .catch((err: unknown) => this.failed(err, () => (res.writableEnded ? undefined : res.headersSent ? res.destroy() : sendError(res, err))));
@@ -75,7 +78,7 @@ export class RequestHandler {
     void this.exchange(req, rejection, async (app, lease) => {
       if (socket.destroyed) return { status: 0 };
       const headers = upstreamHeaders(req, this.options.trusted());
-      return proxyUpgrade(app.name, req, socket, early, lease, headers, app.spec.maxConnectionAgeMs, responseTiming(app));
+      return proxyUpgrade(app.name, req, socket, early, lease, headers, app.spec.maxConnectionAgeMs, responseTiming(app, this.options.sendTimeoutMs));
     })
       .then((result) => this.finish(req, started, result.app, result.error ? { status: sendRawError(socket, result.error).status, error: result.error } : result.outcome))
       .catch((err: unknown) => this.failed(err, () => socket.destroy()));

@@ -1,6 +1,8 @@
 export interface ResponseTiming {
   /** 0 disables the timer. */
   readonly timeoutMs: number;
+  /** `limits.sendTimeout`: longest time a response may get no data out to its client; 0 disables. */
+  readonly sendTimeoutMs: number;
   /**
    * When the lease's instance was confirmed running (its first answer), or undefined while its cold start
    * is still going on. Read only when the timer fires, so it costs nothing on the fast path.
@@ -11,18 +13,21 @@ export interface ResponseTiming {
 /**
  * Bounds how long the proxy waits on an instance, in two phases.
  *
- * Head: from dispatch to the response head. A request that waits for a cold start is governed by
- * `startTimeout` instead: while the app is still starting, the timer only re-arms, and once the app is
- * running it counts from whichever came last, the dispatch or the confirmation. Counting from dispatch alone
- * would turn every cold start longer than `responseTimeout` into a 504, although the activator's own start
- * timeout (503) is the one that should decide those requests.
+ * Head: from the moment the request is on a connection to the instance (undici's onRequestStart, when
+ * it writes the request) to the response head. Time spent before, waiting for a breaker slot or for a
+ * connection, says nothing about the app, and counting it would turn a queue into 504s and the app into
+ * `unresponsive`. A request that waits for a cold start is governed by `startTimeout` instead: while the
+ * app is still starting, the timer only re-arms, and once the app is running it counts from whichever came
+ * last, the connection or the confirmation. Counting from the connection alone would turn every cold start
+ * longer than `responseTimeout` into a 504, although the activator's own start timeout (503) is the one
+ * that should decide those requests.
  *
  * Body: after the head, the timer is an inactivity timer, re-armed by each chunk; it is suspended while the
  * proxy itself holds the upstream paused for a slow client, because that stall is not the app's.
  */
 export class ResponseTimer {
   private timer: NodeJS.Timeout | undefined;
-  private readonly dispatchedAt = Date.now();
+  private connectedAt = 0;
   private phase: 'head' | 'body' = 'head';
 
   constructor(
@@ -30,8 +35,9 @@ export class ResponseTimer {
     private readonly onTimeout: (phase: 'head' | 'body') => void,
   ) {}
 
-  /** Call once the request is dispatched. */
+  /** Call once the request is on a connection to the instance. */
   start(): void {
+    this.connectedAt = Date.now();
     this.arm(this.timing.timeoutMs);
   }
 
@@ -73,7 +79,7 @@ export class ResponseTimer {
       const since = this.timing.runningSince();
       // Still starting: startTimeout bounds this wait, and ends it with its own answer.
       if (since === undefined) return this.arm(this.timing.timeoutMs);
-      const left = Math.max(since, this.dispatchedAt) + this.timing.timeoutMs - Date.now();
+      const left = Math.max(since, this.connectedAt) + this.timing.timeoutMs - Date.now();
       if (left > 0) return this.arm(left);
     }
     this.onTimeout(this.phase);

@@ -10,7 +10,10 @@ export interface Upstream {
 }
 
 export interface UpstreamOptions {
-  /** Concurrent connections; more requests wait inside undici rather than in the kernel backlog. */
+  /**
+   * Concurrent connections: the app's `concurrency`. The activator's breaker admits no more requests than
+   * that, so none waits inside undici, where no limit, order or timeout of ours would apply.
+   */
   readonly connections: number;
 }
 

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { request } from 'undici';
 import { fixtureApp, rawRequest, startGateway, until } from '../helpers/gateway.js';
 
 t.test('a crash mid-request: 502 for the requests of that instance only; the next request starts it again', async (t) => {
@@ -52,6 +53,23 @@ t.test('start timeout: an app that never accepts gets 503 + Retry-After and is s
   t.ok(Date.now() - started >= 350, 'answered at the timeout, not before');
   await until(() => gw.gateway.apps.get('stuck')!.state === 'stopped', 3000, 'stopped');
   t.ok(gw.lines.some((l) => l.app === 'stuck' && l.reason === 'start_timeout'));
+});
+
+t.test('start timeout after every client gave up: recorded as abandoned, the instance stopped, no backoff', async (t) => {
+  const gw = await startGateway(t, { stuck: fixtureApp(['stuck.localhost'], { startTimeout: '600ms', stopTimeout: '200ms', env: { MODE: 'never-accept' } }) });
+  const app = gw.gateway.apps.get('stuck')!;
+  // An impatient client: gone long before startTimeout.
+  await t.rejects(request(`http://127.0.0.1:${gw.port}/`, { headers: { host: 'stuck.localhost' }, signal: AbortSignal.timeout(100) }));
+  await until(() => app.inflight === 0, 2000, 'the request gone');
+  t.equal(app.state, 'starting', 'still starting while startTimeout runs');
+  await until(() => app.state === 'stopped', 5000, 'stopped at startTimeout');
+  const cold = gw.lines.filter((l) => l.app === 'stuck' && l.result !== undefined);
+  t.same(cold.map((l) => l.result), ['abandoned'], 'one cold start, recorded as abandoned, not ok');
+  t.match(cold[0], { level: 40, msg: /abandoned/ });
+  t.equal(app.record.lastColdStart?.result, 'abandoned', 'and so for status');
+  t.ok(gw.lines.some((l) => l.app === 'stuck' && l.reason === 'start_timeout'), 'stopped as start_timeout, as the README says');
+  t.notOk(gw.lines.some((l) => l.msg.includes('?')), 'no log line prints "?"');
+  t.equal(app.backoffRemainingMs, 0, 'no request saw a failure: no backoff');
 });
 
 t.test('queue overflow: past queueLimit, 503 at once', async (t) => {

@@ -118,7 +118,7 @@ t.test('limits: defaults, and every bad value named by its path', async (t) => {
     }
   };
   const defaults = validateConfig({ listen: { http: ':0' }, apps: {} }, '/x.yaml', { env: {}, uid: 0 }).limits;
-  t.same(defaults, { headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, maxUrlLength: 8192, maxHeaderSize: 16_384, maxHeaders: 100 });
+  t.same(defaults, { headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, maxUrlLength: 8192, maxHeaderSize: 16_384, maxHeaders: 100, sendTimeoutMs: 30_000 });
   t.same(issues({ headersTimeout: '2m', requestTimeout: '1m' }), ['limits.headersTimeout: must not be longer than limits.requestTimeout (60000 ms), got 120000 ms']);
   t.same(issues({ headersTimeout: '2m', requestTimeout: 0 }), [], 'no whole-request deadline: any head deadline');
   t.same(issues({ maxUrlLength: 0, maxHeaders: 0, maxHeaderSize: 'big', requestTimeout: 30 }), [
@@ -127,13 +127,13 @@ t.test('limits: defaults, and every bad value named by its path', async (t) => {
     'limits.maxHeaderSize: expected a size like 128Mi, got "big"',
     'limits.maxHeaders: expected an integer >= 1, got 0',
   ]);
-  t.match(issues({ bodyTimeout: '1s' }), [/^limits\.bodyTimeout: unknown key; expected one of: headersTimeout, requestTimeout, maxUrlLength, maxHeaderSize, maxHeaders$/]);
+  t.match(issues({ bodyTimeout: '1s' }), [/^limits\.bodyTimeout: unknown key; expected one of: headersTimeout, requestTimeout, maxUrlLength, maxHeaderSize, maxHeaders, sendTimeout$/]);
 });
 
 t.test('slow clients are cut at the configured limits; configured sizes apply', async (t) => {
   const limits = { headersTimeout: '500ms', requestTimeout: '1s', maxUrlLength: '1Ki', maxHeaderSize: '4Ki', maxHeaders: 10 };
   const gw = await startGateway(t, apps, { limits });
-  t.same(gw.config.limits, { headersTimeoutMs: 500, requestTimeoutMs: 1000, maxUrlLength: 1024, maxHeaderSize: 4096, maxHeaders: 10 });
+  t.same(gw.config.limits, { headersTimeoutMs: 500, requestTimeoutMs: 1000, maxUrlLength: 1024, maxHeaderSize: 4096, maxHeaders: 10, sendTimeoutMs: 30_000 });
   // The gateway's own front, as Gateway.start built it from this config.
   const port = gw.port;
   let seen = await requestsSeen(t, port, 'start');

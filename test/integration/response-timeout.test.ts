@@ -80,3 +80,15 @@ t.test('a cold start longer than responseTimeout is bounded by startTimeout, not
   t.ok(hung.at - fast.at >= 300, `counting from the end of the start (${hung.at - fast.at} ms after it)`);
   t.equal(gw.runtime.starts, 1);
 });
+
+t.test('responseTimeout counts from the upstream connection: time spent waiting for a slot is not the app’s', async (t) => {
+  const gw = await startGateway(t, { q: fixtureApp(['q.localhost'], { concurrency: 5, responseTimeout: '1s' }) });
+  t.equal((await timed(gw.port, 'q.localhost', '/')).status, 200, 'warm');
+  // Three rounds of five: the last round waits about 800 ms for its slots, then takes 500 ms itself.
+  const replies = await Promise.all(Array.from({ length: 15 }, () => timed(gw.port, 'q.localhost', '/slow?ms=500')));
+  t.same(replies.map((r) => r.status), Array(15).fill(200), 'all served, none answered 504');
+  const slowest = Math.max(...replies.map((r) => r.ms));
+  t.ok(slowest > 1000, `the last round did wait longer than responseTimeout in all (${slowest} ms)`);
+  t.notOk(gw.lines.some((l) => l.reason === 'unresponsive'), 'and the instance was not taken for unresponsive');
+  t.equal(gw.runtime.starts, 1);
+});

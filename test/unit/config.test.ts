@@ -48,6 +48,7 @@ t.test('a full config loads with per-app overrides of defaults, and is deeply fr
     startTimeoutMs: 500,
     stopTimeoutMs: 1500,
     queueLimit: 10,
+    concurrency: 1000,
     maxConnectionAgeMs: 7_200_000,
     uid: 0,
     gid: 100,
@@ -78,13 +79,27 @@ t.test('built-in defaults', async (t) => {
   t.same(cfg.log, { level: 'info', requests: false });
   t.same({ ...cfg.apps.hello, env: { ...cfg.apps.hello?.env } }, {
     ...{ name: 'hello', hosts: ['hello.localhost'], command: ['node'], dir: APP_DIR, env: {}, runtime: 'auto' },
-    ...{ idleTimeoutMs: 60_000, startTimeoutMs: 10_000, stopTimeoutMs: 5000, queueLimit: 1000, maxConnectionAgeMs: 3_600_000 },
+    ...{ idleTimeoutMs: 60_000, startTimeoutMs: 10_000, stopTimeoutMs: 5000, queueLimit: 1000, concurrency: 1000, maxConnectionAgeMs: 3_600_000 },
   });
   const dirFor = (uid: number, env: NodeJS.ProcessEnv) => validateConfig(MINIMAL, INLINE, { env, uid }).runtimeDir;
   t.equal(dirFor(1000, { XDG_RUNTIME_DIR: '/run/user/1000' }), '/run/user/1000/wakegate');
   t.equal(dirFor(1000, {}), '/tmp/wakegate-1000');
   t.equal(dirFor(1000, { XDG_RUNTIME_DIR: 'relative' }), '/tmp/wakegate-1000', 'a relative XDG_RUNTIME_DIR is ignored');
   t.same(validateConfig({ ...MINIMAL, apps: {} }, INLINE, { env: {} }).apps, {}, 'no apps is valid');
+});
+
+t.test('concurrency per app or in defaults; limits.sendTimeout; both validated', async (t) => {
+  const apps = { hello: { ...MINIMAL.apps.hello, concurrency: 2 }, other: { ...MINIMAL.apps.hello, hosts: ['other.localhost'] } };
+  const cfg = validateConfig({ ...MINIMAL, defaults: { concurrency: 50 }, limits: { sendTimeout: '45s' }, apps }, INLINE, { env: {} });
+  t.equal(cfg.apps.hello?.concurrency, 2, 'per app');
+  t.equal(cfg.apps.other?.concurrency, 50, 'from defaults');
+  t.equal(cfg.limits.sendTimeoutMs, 45_000);
+  const builtin = validateConfig(MINIMAL, INLINE, { env: {} });
+  t.equal(builtin.limits.sendTimeoutMs, 30_000, 'sendTimeout defaults to 30 s');
+  t.equal(validateConfig({ ...MINIMAL, limits: { sendTimeout: 0 } }, INLINE, { env: {} }).limits.sendTimeoutMs, 0, '0 turns it off');
+  t.same(issuesOf(withApp({ concurrency: 0 })), ['apps.hello.concurrency: expected an integer >= 1, got 0']);
+  t.same(issuesOf({ ...MINIMAL, limits: { sendTimeout: 'soon' } }).length, 1);
+  t.match(issuesOf({ ...MINIMAL, limits: { sendTimeout: 'soon' } })[0], /^limits\.sendTimeout: /);
 });
 
 t.test('JSON is accepted', async (t) => {
@@ -141,7 +156,7 @@ t.test('every problem is reported with its path', async (t) => {
     'log.requests: expected true or false, got "yes"',
     'defaults.hosts: only allowed per app, not in defaults',
     'defaults.memory: must be at least 4Mi, got "1Mi"',
-    'apps.hello.memroy: unknown key; expected one of: hosts, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore',
+    'apps.hello.memroy: unknown key; expected one of: hosts, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore',
     'apps.hello.hosts[0]: host names must not include a port, got "x.example:80"',
     'apps.hello.hosts[1]: expected a host name like "app.example" or "*.app.example", got 5',
     'apps.hello.hosts[2]: expected a host name like "app.example" or "*.app.example", got "bad_host.example"',
@@ -223,7 +238,7 @@ t.test('hostile documents yield ConfigError and pollute nothing', async (t) => {
     ' "env": {"__proto__": "x", "constructor": "y"}, "__proto__": {"uid": 0}}}}';
   t.same(issuesOf(JSON.parse(text)), [
     '__proto__: unknown key; expected one of: listen, admin, runtimeDir, trustedProxies, shutdownTimeout, log, limits, oci, defaults, apps',
-    'apps.a.__proto__: unknown key; expected one of: hosts, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore',
+    'apps.a.__proto__: unknown key; expected one of: hosts, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore',
   ]);
   const env = validateConfig({ ...MINIMAL, apps: { a: { ...MINIMAL.apps.hello, env: JSON.parse('{"__proto__": "x"}') } } }, INLINE, { env: {} }).apps.a?.env;
   t.equal(env?.['__proto__'], 'x', 'stored as data on a null-prototype map');

@@ -16,6 +16,7 @@ const samples: errors.WakegateError[] = [
   new errors.HeadersTooLargeError('more than 100 header fields'),
   new errors.RequestTimeoutError(),
   new errors.ResponseTimeoutError('app', 60_000),
+  new errors.SendTimeoutError('app', 30_000),
   new errors.StartTimeoutError('app', 1000),
   new errors.QueueFullError('app', 10),
   new errors.BackoffError('app', 2000),
