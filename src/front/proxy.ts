@@ -95,7 +95,7 @@ export function proxyHttp(
           (start) => (res.socket ? start() : res.once('socket', start)),
         );
       },
-      onResponseStart(c, statusCode, responseHeaders, statusMessage) {
+      onResponseStart(_c, statusCode, responseHeaders, statusMessage) {
         // 1xx (103 Early Hints): not proof of a full answer, and Node already answered 100-continue.
         if (statusCode < 200 || settled) return;
         lease.responded();

@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { fixtureApp, get, rawRequest, startGateway } from '../helpers/gateway.js';
+import { fixtureApp, rawRequest, startGateway } from '../helpers/gateway.js';
 import { runGateway } from '../helpers/cli.js';
 
 const GiB = 1024 ** 3;
