@@ -225,21 +225,18 @@ export class AppActivator {
   private onExit(gen: Generation, instance: Instance, exit: ExitInfo): void {
     const now = this.now();
     clearTimeout(gen.startTimer);
-    let reason = gen.stopReason;
+    const reason = gen.reasonFor(exit);
     let backoffMs: number | undefined;
-    if (reason) {
+    if (gen.stopReason) {
       this.backoff.recordStopped(reason, gen.runningSince === undefined ? undefined : now - gen.runningSince);
     } else {
-      reason = exit.oom ? 'oom' : exit.signal ? 'killed' : 'crash';
       gen.failure ??= new InstanceCrashedError(this.name, describeExit(exit));
       backoffMs = this.backoff.recordFailure(now, gen.runningSince === undefined ? 0 : now - gen.runningSince);
       if (!gen.confirmed) {
         this.record.coldStart({ instance: instance.id, result: 'failed', spawnMs: undefined, firstByteMs: undefined, error: gen.failure });
       }
     }
-    // Whatever is still on this instance's connections cannot be answered any more.
-    gen.upstream.destroy(gen.failure ?? new InstanceCrashedError(this.name, describeExit(exit)));
-    for (const close of gen.upgraded) close();
+    gen.cut(new InstanceCrashedError(this.name, describeExit(exit)));
     gen.becameQuiet();
     this.record.exited({
       instance: instance.id,
@@ -272,13 +269,8 @@ export class AppActivator {
     this.stopping.begin();
     // Requests waiting for a slot look again, and wait for this stop to end like any new request.
     gen.breaker.cancelAll();
-    if (failure) {
-      gen.failure ??= failure;
-      gen.upstream.destroy(failure);
-      for (const close of gen.upgraded) close();
-    } else {
-      gen.upstream.close();
-    }
+    if (failure) gen.cut(failure);
+    else gen.upstream.close();
     const kill = (): void => void gen.instance?.stop(gen.spec.stopTimeoutMs);
     if (quietMs === undefined) kill();
     else void gen.quiet(quietMs).then(kill);

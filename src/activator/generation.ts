@@ -1,6 +1,6 @@
 import type { AppSpec } from '../config/types.js';
 import type { WakegateError } from '../errors.js';
-import type { Instance } from '../runtime/runtime.js';
+import type { ExitInfo, Instance } from '../runtime/runtime.js';
 import type { Dispatcher } from 'undici';
 import type { Upstream } from '../upstream/pool.js';
 import { Breaker } from './breaker.js';
@@ -120,6 +120,18 @@ export class Generation {
   /** Trigger to `runtime.start` returning, once it has. */
   get spawnMs(): number | undefined {
     return this.spawnedAt === undefined ? undefined : this.spawnedAt - this.triggeredAt;
+  }
+
+  /** Fails whatever is still on this instance's connections (their requests cannot be answered any more). */
+  cut(failure: WakegateError): void {
+    this.failure ??= failure;
+    this.upstream.destroy(this.failure);
+    for (const close of this.upgraded) close();
+  }
+
+  /** Why the instance ended: what the gateway stopped it for, else what its exit says. */
+  reasonFor(exit: ExitInfo): ExitReason {
+    return this.stopReason ?? (exit.oom ? 'oom' : exit.signal ? 'killed' : 'crash');
   }
 
   get confirmed(): boolean {
