@@ -10,6 +10,10 @@ NAPI_MODULE_INIT() {
     {"close", NULL, wg_close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pipe", NULL, wg_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
     {"flock", NULL, wg_flock, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"pollReadable", NULL, wg_poll_readable, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"pollStop", NULL, wg_poll_stop, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"inetListen", NULL, wg_inet_listen, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getsockname", NULL, wg_getsockname, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;
