@@ -19,6 +19,8 @@ export const DEFAULTS = Object.freeze({
     queueLimit: 1000,
     maxConnectionAgeMs: 3_600_000,
     responseTimeoutMs: 60_000,
+    /** Listen backlog of an app's own `listen` sockets; the kernel clamps it to net.core.somaxconn. */
+    backlog: 4096,
   }),
   /** The front listener (`limits`). */
   limits: Object.freeze({
