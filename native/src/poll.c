@@ -19,6 +19,8 @@ struct poller {
   napi_ref cb;
   napi_async_context ctx;
   bool stopped; /* no callback may run from now on; the uv handle is closing or closed */
+  bool in_callback; /* cb is running: its async context must outlive napi_make_callback */
+  bool deferred;    /* stopped inside cb: on_readable closes the handle once cb has returned */
   int owners;   /* the uv handle (until its close callback) and the JS external (until finalized) */
 };
 
@@ -39,7 +41,12 @@ static void on_env_cleanup(void *arg) {
   uv_close((uv_handle_t *)&p->poll, on_closed);
 }
 
-/* Idempotent. The references are deleted here, not in the finalizer, so that a stopped watch keeps no
+static void finish_stop(struct poller *p) {
+  napi_async_destroy(p->env, p->ctx);
+  uv_close((uv_handle_t *)&p->poll, on_closed);
+}
+
+/* Idempotent, and allowed inside cb. The references are deleted here, not in the finalizer, so that a stopped watch keeps no
  * JS function alive while its external waits for GC. */
 static void stop_alive(struct poller *p) {
   if (p->stopped) return;
@@ -47,8 +54,8 @@ static void stop_alive(struct poller *p) {
   uv_poll_stop(&p->poll);
   napi_remove_env_cleanup_hook(p->env, on_env_cleanup, p);
   napi_delete_reference(p->env, p->cb);
-  napi_async_destroy(p->env, p->ctx);
-  uv_close((uv_handle_t *)&p->poll, on_closed);
+  if (p->in_callback) p->deferred = true;
+  else finish_stop(p);
 }
 
 static void on_finalize(napi_env env, void *data, void *hint) {
@@ -68,6 +75,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_value cb, recv, arg, ignored;
   napi_get_global(env, &recv);
   arg = wg_int(env, status);
+  p->in_callback = true;
   /* make_callback drains the microtask queue, so promise reactions run now (as for watchExit). */
   if (napi_get_reference_value(env, p->cb, &cb) == napi_ok && napi_make_callback(env, p->ctx, recv, cb, 1, &arg, &ignored) != napi_ok) {
     bool pending = false;
@@ -76,7 +84,9 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       napi_fatal_exception(env, exc);
     }
   }
+  p->in_callback = false;
   napi_close_handle_scope(env, scope);
+  if (p->deferred) finish_stop(p);
 }
 
 napi_value wg_poll_readable(napi_env env, napi_callback_info info) {

@@ -221,8 +221,9 @@ export interface PollHandle {
  * Calls `cb` in every event-loop turn in which `fd` is readable (level-triggered): for a listening
  * socket, while a connection waits in its accept queue. Never reads or accepts. The watch keeps the
  * event loop alive, like a listening server, until stopped. A failed poll (the fd was closed under it)
- * reaches `cb` as a SyscallError once, after which the watch is inert until stopped. Throws SyscallError
- * (EBADF, EPERM for a regular file, ...).
+ * reaches `cb` as a SyscallError once, after which the watch is inert until stopped. Stop the watch
+ * before closing the fd. Throws SyscallError: EEXIST when this event loop already watches the fd (one
+ * watch per fd), EBADF, EPERM for a regular file.
  */
 export function pollReadable(fd: number, cb: (error?: SyscallError) => void): PollHandle {
   const native = addon();

@@ -4,7 +4,7 @@ import type { ListenAddress } from '../config/types.js';
 import { DEFAULTS } from '../defaults.js';
 import { AppSocketError, RuntimeDirUnsafeError, SocketPathTakenError, SyscallError, type AppSocketProblem } from '../errors.js';
 import { clearStaleSocket, type BoundAddress } from '../listen.js';
-import { closeFd, getSockName, inetListen, unixListen } from '../native/index.js';
+import { closeFd, getSockName, inetListen, unixListen, type SockName } from '../native/index.js';
 import { assertOwnDir } from '../runtime/dirs.js';
 
 export interface ListenSocketOptions {
@@ -65,7 +65,13 @@ export class ListenSocket {
     const backlog = options.backlog ?? DEFAULTS.app.backlog;
     if (address.kind === 'tcp') {
       const fd = listenOr(app, address, () => inetListen(address.host, address.port, backlog));
-      const got = getSockName(fd);
+      let got: SockName;
+      try {
+        got = getSockName(fd);
+      } catch (err) {
+        closeFd(fd);
+        throw err;
+      }
       return new ListenSocket(app, address, name, fd, { kind: 'tcp', host: got.address, port: got.port }, undefined);
     }
     const path = await prepareUnixPath(app, address);

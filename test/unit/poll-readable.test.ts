@@ -95,8 +95,12 @@ t.test('level-triggered: a queued connection fires every turn until stop(), and 
   poll.stop();
 });
 
-t.test('pollReadable refuses a bad fd with a SyscallError', async (t) => {
-  t.throws(() => pollReadable(123456, () => undefined), { code: 'WG_ERR_SYSCALL', syscall: 'pollReadable' });
+t.test('pollReadable refuses a bad fd, and a second watch on one fd, with a SyscallError', async (t) => {
+  t.throws(() => pollReadable(123456, () => undefined), { code: 'WG_ERR_SYSCALL', syscall: 'pollReadable', errno: 'EBADF' });
+  const l = tcpListener(t);
+  const poll = pollReadable(l.fd, () => undefined);
+  t.teardown(() => poll.stop());
+  t.throws(() => pollReadable(l.fd, () => undefined), { code: 'WG_ERR_SYSCALL', errno: 'EEXIST' });
 });
 
 t.test('1,000 arm/stop cycles leak no fd', async (t) => {
