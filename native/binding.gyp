@@ -9,7 +9,9 @@
         "src/child.c",
         "src/exit.c",
         "src/fd.c",
-        "src/lock.c"
+        "src/lock.c",
+        "src/poll.c",
+        "src/inet.c"
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],

@@ -24,6 +24,8 @@ export const DEFAULTS = Object.freeze({
      * readers (each holding one upstream connection until sendTimeout cuts it) can reach only in numbers.
      */
     concurrency: 1000,
+    /** Listen backlog of an app's own `listen` sockets; the kernel clamps it to net.core.somaxconn. */
+    backlog: 4096,
   }),
   /** The front listener (`limits`). */
   limits: Object.freeze({

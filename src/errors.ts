@@ -314,3 +314,26 @@ export class SocketPathTakenError extends WakegateError {
     );
   }
 }
+
+/** What stops an app socket from being held, for AppSocketError. */
+export type AppSocketProblem = 'in-use' | 'privileged' | 'not-available' | 'invalid' | 'unsafe-dir' | 'path-taken' | 'failed';
+
+/**
+ * One of an app's own `listen` sockets cannot be bound. The app is refused with this error; the other apps
+ * keep their sockets. `address` is as written in the config (`tcp:[::1]:8443`, `unix:/srv/run/db.sock`).
+ */
+export class AppSocketError extends WakegateError {
+  readonly code = 'WG_ERR_APP_SOCKET';
+  constructor(
+    readonly app: string,
+    readonly address: string,
+    readonly problem: AppSocketProblem,
+    /** Symbolic errno of the failed call (`EADDRINUSE`, `EACCES`, ...); undefined for a refusal by wakegate itself. */
+    readonly errno: string | undefined,
+    /** The human reason, e.g. "address already in use". */
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`app ${app} cannot listen on ${address}: ${reason}`, options);
+  }
+}

@@ -34,7 +34,7 @@ export async function listenOn(server: Server, address: ListenAddress, onError: 
  * socket is refused and left intact, and so is a socket that some process (another gateway's admin
  * listener, say) still accepts on, which a connect tells apart from a dead one (ECONNREFUSED).
  */
-async function clearStaleSocket(path: string): Promise<void> {
+export async function clearStaleSocket(path: string): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();

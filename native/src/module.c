@@ -12,6 +12,10 @@ NAPI_MODULE_INIT() {
     {"flock", NULL, wg_flock, NULL, NULL, NULL, napi_enumerable, NULL},
     {"reap", NULL, wg_reap, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pidfdOpen", NULL, wg_pidfd_open, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"pollReadable", NULL, wg_poll_readable, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"pollStop", NULL, wg_poll_stop, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"inetListen", NULL, wg_inet_listen, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getsockname", NULL, wg_getsockname, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -70,5 +70,9 @@ napi_value wg_pipe(napi_env env, napi_callback_info info);
 napi_value wg_flock(napi_env env, napi_callback_info info);
 napi_value wg_reap(napi_env env, napi_callback_info info);
 napi_value wg_pidfd_open(napi_env env, napi_callback_info info);
+napi_value wg_poll_readable(napi_env env, napi_callback_info info);
+napi_value wg_poll_stop(napi_env env, napi_callback_info info);
+napi_value wg_inet_listen(napi_env env, napi_callback_info info);
+napi_value wg_getsockname(napi_env env, napi_callback_info info);
 
 #endif

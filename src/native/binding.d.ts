@@ -27,6 +27,14 @@ export type RawSpawnResult =
 /** `code` for a normal exit, `signal` (a number) for a kill; both null and `error` < 0 when waitid failed. */
 export type RawExitCallback = (code: number | null, signal: number | null, error: number) => void;
 
+/** Opaque token of one pollReadable watch (a napi external). */
+export type RawPollHandle = { readonly __brand: 'RawPollHandle' };
+
+/** `status` is 0 when the fd is readable, -errno when the poll failed (the watch has then stopped). */
+export type RawPollCallback = (status: number) => void;
+
+export type RawSockName = { readonly family: 'inet' | 'inet6' | 'unix'; readonly address: string; readonly port: number };
+
 export interface Binding {
   /** `file` is used as given (no PATH search); `argv` includes argv[0]. fds[i] lands at 3+i. */
   spawn(file: string, argv: readonly string[], envp: readonly string[], fds: readonly number[], opts: RawSpawnOptions): RawSpawnResult;
@@ -44,4 +52,11 @@ export interface Binding {
   pipe(): [number, number] | number;
   /** flock(2) with `operation` as in <sys/file.h> (LOCK_EX 2, LOCK_NB 4, LOCK_UN 8); 0 or -errno. */
   flock(fd: number, operation: number): number;
+  /** A ref'ed uv_poll_t on `fd`, UV_READABLE only, level-triggered; the fd's O_NONBLOCK is left as it was. Handle or -errno. */
+  pollReadable(fd: number, cb: RawPollCallback): RawPollHandle | number;
+  /** Stops and closes the watch; no callback runs after it. Idempotent; returns 0. */
+  pollStop(handle: RawPollHandle): number;
+  /** A listening TCP socket on a numeric IPv4/IPv6 `host` (blocking, O_CLOEXEC, SO_REUSEADDR, IPV6_V6ONLY); fd or -errno. */
+  inetListen(host: string, port: number, backlog: number): number;
+  getsockname(fd: number): RawSockName | number;
 }

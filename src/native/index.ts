@@ -236,3 +236,47 @@ const LOCK_NB = 4;
 export function lockExclusive(fd: number, detail?: string): void {
   check('flock', addon().flock(fd, LOCK_EX | LOCK_NB), detail);
 }
+
+/** One readability watch from pollReadable. */
+export interface PollHandle {
+  /** Stops the watch for good; `cb` is not called after it returns. Safe to call more than once. */
+  stop(): void;
+}
+
+/**
+ * Calls `cb` in every event-loop turn in which `fd` is readable (level-triggered): for a listening
+ * socket, while a connection waits in its accept queue. Never reads or accepts. The watch keeps the
+ * event loop alive, like a listening server, until stopped. A failed poll (the fd was closed under it)
+ * reaches `cb` as a SyscallError once, after which the watch is inert until stopped. Stop the watch
+ * before closing the fd. Throws SyscallError: EEXIST when this event loop already watches the fd (one
+ * watch per fd), EBADF, EPERM for a regular file.
+ */
+export function pollReadable(fd: number, cb: (error?: SyscallError) => void): PollHandle {
+  const native = addon();
+  const r = native.pollReadable(fd, (status) => cb(status < 0 ? new SyscallError('poll', errnoName(-status), -status, `fd ${fd}`) : undefined));
+  if (typeof r === 'number') fail('pollReadable', r, `fd ${fd}`);
+  return { stop: () => void native.pollStop(r) };
+}
+
+/**
+ * A listening TCP socket on a numeric IPv4 or IPv6 address (no brackets), never accepted on by wakegate:
+ * blocking, close-on-exec, SO_REUSEADDR, and IPV6_V6ONLY for IPv6 (an address means just that family).
+ * Throws SyscallError with errno EADDRINUSE, EACCES (privileged port), EADDRNOTAVAIL, EINVAL (not an address).
+ */
+export function inetListen(host: string, port: number, backlog: number): number {
+  return check('inetListen', addon().inetListen(host, port, backlog), `${host.includes(':') ? `[${host}]` : host}:${port}`);
+}
+
+export interface SockName {
+  readonly family: 'inet' | 'inet6' | 'unix';
+  /** The numeric IP, or the socket path ("" for an unnamed or abstract Unix socket). */
+  readonly address: string;
+  /** 0 for Unix sockets. */
+  readonly port: number;
+}
+
+/** What `fd` is bound to (the real port after binding port 0). Throws SyscallError (EBADF, ENOTSOCK). */
+export function getSockName(fd: number): SockName {
+  const r = addon().getsockname(fd);
+  return typeof r === 'number' ? fail('getsockname', r, `fd ${fd}`) : r;
+}

@@ -32,6 +32,7 @@ const samples: errors.WakegateError[] = [
   new errors.RuntimeDirUnsafeError('/run/wakegate', 'owner', 1001, 0o777, 0),
   new errors.RuntimeDirLockedError('/run/wakegate', 4242),
   new errors.SocketPathTakenError('/run/admin.sock', 'regular file'),
+  new errors.AppSocketError('db', 'tcp:0.0.0.0:5432', 'in-use', 'EADDRINUSE', 'address already in use'),
 ];
 
 /** Codes that exist only as answers, without a class of their own. */
