@@ -9,7 +9,8 @@
         "src/child.c",
         "src/exit.c",
         "src/fd.c",
-        "src/lock.c"
+        "src/lock.c",
+        "src/netlink.c"
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],

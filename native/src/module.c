@@ -10,6 +10,7 @@ NAPI_MODULE_INIT() {
     {"close", NULL, wg_close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pipe", NULL, wg_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
     {"flock", NULL, wg_flock, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"netlinkDump", NULL, wg_netlink_dump, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

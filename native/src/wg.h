@@ -65,5 +65,6 @@ napi_value wg_unix_listen(napi_env env, napi_callback_info info);
 napi_value wg_close(napi_env env, napi_callback_info info);
 napi_value wg_pipe(napi_env env, napi_callback_info info);
 napi_value wg_flock(napi_env env, napi_callback_info info);
+napi_value wg_netlink_dump(napi_env env, napi_callback_info info);
 
 #endif

@@ -210,3 +210,14 @@ const LOCK_NB = 4;
 export function lockExclusive(fd: number, detail?: string): void {
   check('flock', addon().flock(fd, LOCK_EX | LOCK_NB), detail);
 }
+
+/**
+ * One netlink round trip (for sock_diag): `request` is a complete nlmsghdr + payload built by the caller;
+ * the result holds every response message before NLMSG_DONE, headers included. Synchronous: a dump is
+ * answered from kernel memory at once. Throws SyscallError (EPERM, EPROTONOSUPPORT, ENOBUFS past 64 MiB,
+ * or the errno of an NLMSG_ERROR answer).
+ */
+export function netlinkDump(protocol: number, request: Buffer): Buffer {
+  const r = addon().netlinkDump(protocol, request);
+  return typeof r === 'number' ? fail('netlink', r, `protocol ${protocol}`) : r;
+}

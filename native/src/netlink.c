@@ -1,0 +1,128 @@
+/* One netlink request/dump round trip, for sock_diag. Which request to send and what the answer means
+ * is the facade's business: the caller builds the nlmsghdr and payload, and gets back the raw messages. */
+#include "wg.h"
+
+#include <errno.h>
+#include <linux/netlink.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* A sane dump of every socket on a busy host is a few MiB; past this something is wrong, and growing
+ * further would only trade the gateway's memory for it. */
+#define WG_NETLINK_MAX (64u << 20)
+
+static void free_data(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* Reads datagrams until NLMSG_DONE. Returns the length of the concatenated messages (DONE excluded)
+ * in *out, or -errno; *out is malloc'd (or NULL) on success, freed on failure. */
+static ssize_t dump(int fd, uint8_t **out) {
+  uint8_t *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    /* Peek the datagram's real size first: a recv into too small a buffer would silently cut it. */
+    ssize_t n;
+    do n = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) goto fail_errno;
+    if (len + (size_t)n > WG_NETLINK_MAX) {
+      free(buf);
+      return -ENOBUFS;
+    }
+    if (len + (size_t)n > cap) {
+      size_t want = cap ? cap : 64 * 1024;
+      while (want < len + (size_t)n) want *= 2;
+      uint8_t *grown = realloc(buf, want);
+      if (!grown) {
+        free(buf);
+        return -ENOMEM;
+      }
+      buf = grown;
+      cap = want;
+    }
+    ssize_t got;
+    do got = recv(fd, buf + len, (size_t)n, 0);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) goto fail_errno;
+    size_t left = (size_t)got;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)(buf + len); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type == NLMSG_DONE) {
+        /* Messages after DONE in the same datagram do not belong to this dump. */
+        len = (size_t)((uint8_t *)h - buf);
+        *out = buf;
+        return (ssize_t)len;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const struct nlmsgerr *e = NLMSG_DATA(h);
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof *e)) {
+          free(buf);
+          return -EPROTO;
+        }
+        int err = e->error;
+        free(buf);
+        /* error 0 is an ACK, which ends a non-dump request. */
+        if (err == 0) return *out = NULL, 0;
+        return err < 0 ? err : -err;
+      }
+    }
+    len += (size_t)got;
+  }
+fail_errno:;
+  int err = errno;
+  free(buf);
+  return -err;
+}
+
+/* netlinkDump(protocol, request) -> Buffer of response messages, or -errno. */
+napi_value wg_netlink_dump(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t protocol;
+  bool is_buffer = false;
+  void *req = NULL;
+  size_t req_len = 0;
+  if (!wg_args(env, info, 2, argv) || !wg_get_int32(env, argv[0], "protocol", &protocol)) return NULL;
+  if (!wg_check(env, napi_is_buffer(env, argv[1], &is_buffer))) return NULL;
+  if (!is_buffer) return napi_throw_type_error(env, NULL, "request must be a Buffer"), NULL;
+  if (!wg_check(env, napi_get_buffer_info(env, argv[1], &req, &req_len))) return NULL;
+  if (req_len < sizeof(struct nlmsghdr)) return wg_int(env, -EINVAL);
+
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return wg_int(env, -errno);
+  /* The kernel answers a well-formed dump at once; a request it ignores must not hang the event loop. */
+  struct timeval tv = {.tv_sec = 1, .tv_usec = 0};
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  ssize_t sent;
+  uint8_t *data = NULL;
+  ssize_t r;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
+    r = -errno;
+  } else {
+    do sent = sendto(fd, req, req_len, 0, (struct sockaddr *)&kernel, sizeof kernel);
+    while (sent < 0 && errno == EINTR);
+    if (sent < 0) r = -errno;
+    else if ((size_t)sent != req_len) r = -EMSGSIZE;
+    else r = dump(fd, &data);
+  }
+  close(fd);
+  if (r < 0) return wg_int(env, r);
+
+  napi_value out;
+  if (r == 0) {
+    free(data);
+    if (!wg_check(env, napi_create_buffer(env, 0, NULL, &out))) return NULL;
+    return out;
+  }
+  /* Handing the malloc'd block over avoids copying a dump of many MiB once more. */
+  if (!wg_check(env, napi_create_external_buffer(env, (size_t)r, data, free_data, NULL, &out))) {
+    free(data);
+    return NULL;
+  }
+  return out;
+}
