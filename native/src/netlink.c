@@ -80,27 +80,16 @@ fail_errno:;
   return -err;
 }
 
-/* netlinkDump(protocol, request) -> Buffer of response messages, or -errno. */
-napi_value wg_netlink_dump(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  int32_t protocol;
-  bool is_buffer = false;
-  void *req = NULL;
-  size_t req_len = 0;
-  if (!wg_args(env, info, 2, argv) || !wg_get_int32(env, argv[0], "protocol", &protocol)) return NULL;
-  if (!wg_check(env, napi_is_buffer(env, argv[1], &is_buffer))) return NULL;
-  if (!is_buffer) return napi_throw_type_error(env, NULL, "request must be a Buffer"), NULL;
-  if (!wg_check(env, napi_get_buffer_info(env, argv[1], &req, &req_len))) return NULL;
-  if (req_len < sizeof(struct nlmsghdr)) return wg_int(env, -EINVAL);
-
+/* One request and its whole answer on a fresh socket: the part that runs on a libuv thread, so it must
+ * not touch N-API. */
+static ssize_t round_trip(int protocol, const void *req, size_t req_len, uint8_t **out) {
+  *out = NULL;
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, protocol);
-  if (fd < 0) return wg_int(env, -errno);
-  /* The kernel answers a well-formed dump at once; a request it ignores must not hang the event loop. */
+  if (fd < 0) return -errno;
+  /* The kernel answers a well-formed dump at once; a request it ignores must not hold a thread forever. */
   struct timeval tv = {.tv_sec = 1, .tv_usec = 0};
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  ssize_t sent;
-  uint8_t *data = NULL;
-  ssize_t r;
+  ssize_t r, sent;
   if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
     r = -errno;
   } else {
@@ -108,21 +97,92 @@ napi_value wg_netlink_dump(napi_env env, napi_callback_info info) {
     while (sent < 0 && errno == EINTR);
     if (sent < 0) r = -errno;
     else if ((size_t)sent != req_len) r = -EMSGSIZE;
-    else r = dump(fd, &data);
+    else r = dump(fd, out);
   }
   close(fd);
-  if (r < 0) return wg_int(env, r);
+  return r;
+}
 
-  napi_value out;
-  if (r == 0) {
-    free(data);
-    if (!wg_check(env, napi_create_buffer(env, 0, NULL, &out))) return NULL;
-    return out;
+struct dump_work {
+  napi_async_work work;
+  napi_ref callback;
+  int protocol;
+  void *req;
+  size_t req_len;
+  uint8_t *data;
+  ssize_t result;
+};
+
+static void dump_execute(napi_env env, void *arg) {
+  (void)env;
+  struct dump_work *w = arg;
+  w->result = round_trip(w->protocol, w->req, w->req_len, &w->data);
+}
+
+static void dump_complete(napi_env env, napi_status status, void *arg) {
+  struct dump_work *w = arg;
+  napi_value cb, result = NULL, global;
+  if (status != napi_ok && w->result >= 0) w->result = -ECANCELED;
+  if (w->result < 0) {
+    free(w->data);
+    result = wg_int(env, w->result);
+  } else if (w->result == 0) {
+    free(w->data);
+    napi_create_buffer(env, 0, NULL, &result);
+  } else if (napi_create_external_buffer(env, (size_t)w->result, w->data, free_data, NULL, &result) != napi_ok) {
+    /* Handing the malloc'd block over avoids copying a dump of many MiB once more. */
+    free(w->data);
+    result = wg_int(env, -ENOMEM);
   }
-  /* Handing the malloc'd block over avoids copying a dump of many MiB once more. */
-  if (!wg_check(env, napi_create_external_buffer(env, (size_t)r, data, free_data, NULL, &out))) {
-    free(data);
+  if (napi_get_reference_value(env, w->callback, &cb) == napi_ok && napi_get_global(env, &global) == napi_ok) {
+    napi_call_function(env, global, cb, 1, &result, NULL);
+  }
+  napi_delete_reference(env, w->callback);
+  napi_delete_async_work(env, w->work);
+  free(w->req);
+  free(w);
+}
+
+/* netlinkDump(protocol, request, cb) -> 0 or -errno. cb(Buffer | -errno) runs once, later: the kernel's
+ * walk over every socket takes milliseconds on a busy host, too long for the event loop's thread. */
+napi_value wg_netlink_dump(napi_env env, napi_callback_info info) {
+  napi_value argv[3], name;
+  int32_t protocol;
+  bool is_buffer = false;
+  napi_valuetype t;
+  void *req = NULL;
+  size_t req_len = 0;
+  if (!wg_args(env, info, 3, argv) || !wg_get_int32(env, argv[0], "protocol", &protocol)) return NULL;
+  if (!wg_check(env, napi_is_buffer(env, argv[1], &is_buffer))) return NULL;
+  if (!is_buffer) return napi_throw_type_error(env, NULL, "request must be a Buffer"), NULL;
+  if (!wg_check(env, napi_typeof(env, argv[2], &t))) return NULL;
+  if (t != napi_function) return napi_throw_type_error(env, NULL, "callback must be a function"), NULL;
+  if (!wg_check(env, napi_get_buffer_info(env, argv[1], &req, &req_len))) return NULL;
+  if (req_len < sizeof(struct nlmsghdr)) return wg_int(env, -EINVAL);
+  struct dump_work *w = calloc(1, sizeof *w);
+  if (!w || !(w->req = malloc(req_len))) return free(w), wg_int(env, -ENOMEM);
+  /* A copy: the caller's Buffer may change or be collected while a thread sends it. */
+  memcpy(w->req, req, req_len);
+  w->req_len = req_len;
+  w->protocol = protocol;
+  if (!wg_check(env, napi_create_string_utf8(env, "wakegate:netlinkDump", NAPI_AUTO_LENGTH, &name)) ||
+      !wg_check(env, napi_create_reference(env, argv[2], 1, &w->callback))) {
+    free(w->req);
+    free(w);
     return NULL;
   }
-  return out;
+  if (!wg_check(env, napi_create_async_work(env, NULL, name, dump_execute, dump_complete, w, &w->work))) {
+    napi_delete_reference(env, w->callback);
+    free(w->req);
+    free(w);
+    return NULL;
+  }
+  if (!wg_check(env, napi_queue_async_work(env, w->work))) {
+    napi_delete_async_work(env, w->work);
+    napi_delete_reference(env, w->callback);
+    free(w->req);
+    free(w);
+    return NULL;
+  }
+  return wg_int(env, 0);
 }

@@ -38,6 +38,6 @@ export interface Binding {
   pipe(): [number, number] | number;
   /** flock(2) with `operation` as in <sys/file.h> (LOCK_EX 2, LOCK_NB 4, LOCK_UN 8); 0 or -errno. */
   flock(fd: number, operation: number): number;
-  /** Sends `request` (a whole nlmsghdr + payload) on a fresh AF_NETLINK socket of `protocol` and returns every response message up to NLMSG_DONE (excluded), concatenated; -errno on failure, the kernel's error for NLMSG_ERROR, -ENOBUFS past 64 MiB. */
-  netlinkDump(protocol: number, request: Buffer): Buffer | number;
+  /** Sends `request` (a whole nlmsghdr + payload) on a fresh AF_NETLINK socket of `protocol`, on a libuv thread. `cb` gets every response message up to NLMSG_DONE (excluded), concatenated, or -errno: the kernel's error for NLMSG_ERROR, -ENOBUFS past 64 MiB, -EAGAIN if no answer within 1 s. Returns 0, or -errno when nothing was queued. */
+  netlinkDump(protocol: number, request: Buffer, cb: (result: Buffer | number) => void): number;
 }

@@ -213,11 +213,14 @@ export function lockExclusive(fd: number, detail?: string): void {
 
 /**
  * One netlink round trip (for sock_diag): `request` is a complete nlmsghdr + payload built by the caller;
- * the result holds every response message before NLMSG_DONE, headers included. Synchronous: a dump is
- * answered from kernel memory at once. Throws SyscallError (EPERM, EPROTONOSUPPORT, ENOBUFS past 64 MiB,
- * or the errno of an NLMSG_ERROR answer).
+ * the result holds every response message before NLMSG_DONE, headers included. It runs on a libuv
+ * thread: a dump of every socket on a busy host takes milliseconds. Rejects with SyscallError (EPERM,
+ * EPROTONOSUPPORT, ENOBUFS past 64 MiB, EAGAIN without an answer in 1 s, or the errno of an NLMSG_ERROR).
  */
-export function netlinkDump(protocol: number, request: Buffer): Buffer {
-  const r = addon().netlinkDump(protocol, request);
-  return typeof r === 'number' ? fail('netlink', r, `protocol ${protocol}`) : r;
+export function netlinkDump(protocol: number, request: Buffer): Promise<Buffer> {
+  const error = (r: number) => new SyscallError('netlink', errnoName(-r), -r, `protocol ${protocol}`);
+  return new Promise((resolve, reject) => {
+    const queued = addon().netlinkDump(protocol, request, (r) => (typeof r === 'number' ? reject(error(r)) : resolve(r)));
+    if (queued < 0) reject(error(queued));
+  });
 }

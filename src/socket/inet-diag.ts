@@ -56,11 +56,15 @@ export function inetDiagRequest(family: 4 | 6): Buffer {
   return diagDumpRequest(req);
 }
 
-export function parseInetDiag(buf: Buffer): TcpSocketRow[] {
+/** Decides from the raw fields whether a socket is worth a row: formatting addresses is most of the cost. */
+export type TcpRowFilter = (family: 4 | 6, state: number, localPort: number, inode: number) => boolean;
+
+export function parseInetDiag(buf: Buffer, keep?: TcpRowFilter): TcpSocketRow[] {
   const rows: TcpSocketRow[] = [];
   forEachMessage(buf, (start, end) => {
     if (end - start < MSG_LEN) return;
     const v4 = buf[start] === AF_INET;
+    if (keep && !keep(v4 ? 4 : 6, buf[start + 1]!, buf.readUInt16BE(start + 4), u32(buf, start + 68))) return;
     const format = v4 ? formatIPv4 : formatIPv6;
     let bytesAcked: number | null = null;
     let bytesReceived: number | null = null;

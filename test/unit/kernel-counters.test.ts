@@ -10,7 +10,8 @@ import { SyscallError } from '../../src/errors.js';
 import { closeFd, netlinkDump, unixListen } from '../../src/native/index.js';
 import { type HeldListener, KernelCounters, type ListenerCounters, ownSocketInodes, socketInode } from '../../src/socket/kernel-counters.js';
 import { NETLINK_SOCK_DIAG } from '../../src/socket/netlink-message.js';
-import { procNetTcp } from '../../src/socket/proc-net.js';
+import { parseInetDiag } from '../../src/socket/inet-diag.js';
+import { procNetTcp, procNetUnix } from '../../src/socket/proc-net.js';
 import { parseUnixDiag, unixDiagRequest } from '../../src/socket/unix-diag.js';
 import { needTool } from '../helpers/tools.js';
 
@@ -24,8 +25,8 @@ function tempDir(t: Test): string {
   return dir;
 }
 
-function one(counters: KernelCounters, listener: HeldListener, exclude?: ReadonlySet<number>): ListenerCounters | undefined {
-  return counters.sample([listener], { exclude }).get(listener.key);
+async function one(counters: KernelCounters, listener: HeldListener, exclude?: ReadonlySet<number>): Promise<ListenerCounters | undefined> {
+  return (await counters.sample([listener], { exclude })).get(listener.key);
 }
 
 /** The inode of a TCP listener on `port`, as /proc/net/tcp lists it (node:net does not expose its fd). */
@@ -39,9 +40,9 @@ function tcpListenerInode(port: number, family: 4 | 6 = 4): number {
  * Kernel state such as a finished handshake has no event to await in userspace; poll the condition,
  * bounded, instead of sleeping a fixed time.
  */
-async function until(what: string, ok: () => boolean): Promise<void> {
+async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 5_000;
-  while (!ok()) {
+  while (!(await ok())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -120,15 +121,15 @@ t.test('TCP: connections go 0 -> N -> 0 and bytes are exact in each direction', 
   t.teardown(() => server.close());
   const port = (server.address() as net.AddressInfo).port;
   const listener: HeldListener = { key: 'echo', kind: 'tcp', inode: tcpListenerInode(port) };
-  t.match(one(netlink, listener), { connections: 0, bytes: 0, acceptQueue: 0 }, 'no connection yet');
-  t.match(one(proc, listener), { connections: 0, bytes: null, acceptQueue: 0 });
+  t.match(await one(netlink, listener), { connections: 0, bytes: 0, acceptQueue: 0 }, 'no connection yet');
+  t.match(await one(proc, listener), { connections: 0, bytes: null, acceptQueue: 0 });
 
   const n = 4;
   const accepted = accepts(server, n);
   const clients = await Promise.all(Array.from({ length: n }, () => connectTcp(t, port)));
   await accepted;
-  t.match(one(netlink, listener), { connections: n, bytes: 0, acceptQueue: 0 }, 'N accepted connections, no bytes yet');
-  t.equal(one(proc, listener)?.connections, n, '/proc/net/tcp counts the same');
+  t.match(await one(netlink, listener), { connections: n, bytes: 0, acceptQueue: 0 }, 'N accepted connections, no bytes yet');
+  t.equal((await one(proc, listener))?.connections, n, '/proc/net/tcp counts the same');
 
   for (const c of clients) c.write(Buffer.alloc(sent));
   await Promise.all(clients.map((c) => read(c, echoed)));
@@ -136,20 +137,20 @@ t.test('TCP: connections go 0 -> N -> 0 and bytes are exact in each direction', 
   // that byte, its bytes_acked is final.
   for (const c of clients) c.write('!');
   await Promise.all(reads.map((r) => r.reached(sent + 1)));
-  const after = one(netlink, listener)!;
+  const after = (await one(netlink, listener))!;
   t.equal(after.bytes, n * (sent + 1 + echoed), 'bytes acked + bytes received over the N server sockets, exactly');
   t.equal(after.bytesMoved, n * (sent + 1 + echoed), 'bytesMoved: all of it, since the previous sample had none');
   t.equal(after.queuedBytes, 0, 'everything read and acknowledged');
-  t.equal(one(netlink, listener)!.bytesMoved, 0, 'nothing moved since the previous sample');
+  t.equal((await one(netlink, listener))!.bytesMoved, 0, 'nothing moved since the previous sample');
 
   clients[0]!.write(Buffer.alloc(500));
   await reads[0]!.reached(sent + 1 + 500);
-  t.match(one(netlink, listener), { bytes: n * (sent + 1 + echoed) + 500, bytesMoved: 500 }, 'bytesMoved: what moved since the previous sample');
+  t.match(await one(netlink, listener), { bytes: n * (sent + 1 + echoed) + 500, bytesMoved: 500 }, 'bytesMoved: what moved since the previous sample');
 
   for (const c of clients) c.end();
   await Promise.all(closed);
-  t.match(one(netlink, listener), { connections: 0, bytes: 0 }, 'closed connections are gone');
-  t.equal(one(proc, listener)?.connections, 0);
+  t.match(await one(netlink, listener), { connections: 0, bytes: 0 }, 'closed connections are gone');
+  t.equal((await one(proc, listener))?.connections, 0);
 });
 
 /** A TCP listener that never accepts (node:net always accepts): python3 holds it until its stdin closes. */
@@ -167,12 +168,12 @@ t.test('TCP accept queue: the listener reports its pending, unaccepted connectio
   for (const [host, family] of [['127.0.0.1', 4], ['::1', 6]] as const) {
     const port = await pythonListener(t, host, 16);
     const listener: HeldListener = { key: host, kind: 'tcp', inode: tcpListenerInode(port, family) };
-    t.match(one(netlink, listener), { connections: 0, acceptQueue: 0 }, `${host}: empty queue`);
+    t.match(await one(netlink, listener), { connections: 0, acceptQueue: 0 }, `${host}: empty queue`);
     const pending = 3;
     const clients = await Promise.all(Array.from({ length: pending }, () => connectTcp(t, port, host)));
-    await until('the handshakes to complete', () => one(netlink, listener)?.acceptQueue === pending);
-    t.match(one(netlink, listener), { connections: 0, acceptQueue: pending }, `${host}: queued connections are not connections`);
-    t.match(one(proc, listener), { connections: 0, acceptQueue: pending }, `${host}: /proc/net/tcp${family === 6 ? '6' : ''} gives the same queue`);
+    await until('the handshakes to complete', async () => (await one(netlink, listener))?.acceptQueue === pending);
+    t.match(await one(netlink, listener), { connections: 0, acceptQueue: pending }, `${host}: queued connections are not connections`);
+    t.match(await one(proc, listener), { connections: 0, acceptQueue: pending }, `${host}: /proc/net/tcp${family === 6 ? '6' : ''} gives the same queue`);
     for (const c of clients) c.destroy();
   }
 });
@@ -189,13 +190,13 @@ t.test('Unix: accept queue, then connections 0 -> N -> 0, through a /proc/self/f
   t.teardown(() => owned && closeFd(fd));
   const listener: HeldListener = { key: 'app', kind: 'unix', inode: socketInode(fd) };
   const proc = new KernelCounters({ source: 'proc' });
-  t.match(one(netlink, listener), { connections: 0, acceptQueue: 0, bytes: null, bytesMoved: null }, 'idle listener');
-  t.match(one(proc, listener), { connections: 0, acceptQueue: 0, bytes: null });
+  t.match(await one(netlink, listener), { connections: 0, acceptQueue: 0, bytes: null, bytesMoved: null }, 'idle listener');
+  t.match(await one(proc, listener), { connections: 0, acceptQueue: 0, bytes: null });
 
   const n = 3;
   const clients = await Promise.all(Array.from({ length: n }, () => connectUnix(t, file)));
-  t.match(one(netlink, listener), { connections: 0, acceptQueue: n }, 'pending connections are in the queue');
-  t.match(one(proc, listener), { connections: 0, acceptQueue: n }, '/proc/net/unix gives the same queue');
+  t.match(await one(netlink, listener), { connections: 0, acceptQueue: n }, 'pending connections are in the queue');
+  t.match(await one(proc, listener), { connections: 0, acceptQueue: n }, '/proc/net/unix gives the same queue');
 
   const closed: Promise<unknown>[] = [];
   const server = net.createServer((s) => {
@@ -207,10 +208,10 @@ t.test('Unix: accept queue, then connections 0 -> N -> 0, through a /proc/self/f
   owned = false;
   t.teardown(() => server.close());
   await accepted;
-  t.match(one(netlink, listener), { connections: n, acceptQueue: 0, queuedBytes: 0 }, 'accepted: the queue drained');
-  t.match(one(proc, listener), { connections: n, acceptQueue: 0 });
+  t.match(await one(netlink, listener), { connections: n, acceptQueue: 0, queuedBytes: 0 }, 'accepted: the queue drained');
+  t.match(await one(proc, listener), { connections: n, acceptQueue: 0 });
 
-  const rows = parseUnixDiag(netlinkDump(NETLINK_SOCK_DIAG, unixDiagRequest()));
+  const rows = parseUnixDiag(await netlinkDump(NETLINK_SOCK_DIAG, unixDiagRequest()));
   const own = rows.find((r) => r.inode === listener.inode)!;
   const children = rows.filter((r) => r.state === 1 && r.file === own.file);
   t.equal(own.name, bound, "the listener's name is the path given to bind");
@@ -219,8 +220,8 @@ t.test('Unix: accept queue, then connections 0 -> N -> 0, through a /proc/self/f
 
   for (const c of clients) c.end();
   await Promise.all(closed);
-  t.match(one(netlink, listener), { connections: 0 }, 'closed');
-  t.match(one(proc, listener), { connections: 0 });
+  t.match(await one(netlink, listener), { connections: 0 }, 'closed');
+  t.match(await one(proc, listener), { connections: 0 });
 });
 
 t.test("the gateway's own client connections are not counted; a foreign client's are", async (t) => {
@@ -242,12 +243,12 @@ t.test("the gateway's own client connections are not counted; a foreign client's
   await foreignClients(t, file, 1);
   await foreignClients(t, port, 1);
   await Promise.all([acceptedUnix, acceptedTcp]);
-  const all = netlink.sample([unixListener, tcpListener]);
+  const all = await netlink.sample([unixListener, tcpListener]);
   t.equal(all.get('unix')?.connections, 3, 'without exclusion every accepted connection counts');
   t.equal(all.get('tcp')?.connections, 3);
   const mine = ownSocketInodes();
   t.ok(mine.has(unixListener.inode), 'ownSocketInodes lists our own sockets');
-  const counted = netlink.sample([unixListener, tcpListener], { exclude: mine });
+  const counted = await netlink.sample([unixListener, tcpListener], { exclude: mine });
   t.equal(counted.get('unix')?.connections, 1, "Unix: only the other process's connection");
   t.equal(counted.get('tcp')?.connections, 1, "TCP: only the other process's connection");
 });
@@ -260,7 +261,7 @@ t.test('one sample covers many listeners; a listener the kernel lacks is absent'
   await connectUnix(t, path.join(dir, '7.sock'));
   await connectUnix(t, path.join(dir, '7.sock'));
   const gone: HeldListener = { key: 'gone', kind: 'tcp', inode: 0x7ffffff0 };
-  const result = netlink.sample([...listeners, gone]);
+  const result = await netlink.sample([...listeners, gone]);
   t.equal(result.size, 50, 'every held listener, and not the missing one');
   t.equal(result.get('app7')?.acceptQueue, 2);
   t.ok([...result].every(([key, c]) => key === 'app7' || c.acceptQueue === 0), 'no other listener sees them');
@@ -268,9 +269,66 @@ t.test('one sample covers many listeners; a listener the kernel lacks is absent'
 });
 
 t.test('netlinkDump refuses what the kernel refuses, as SyscallErrors', async (t) => {
-  t.throws(() => netlinkDump(31, unixDiagRequest()), SyscallError, 'an unknown netlink protocol');
-  t.throws(() => netlinkDump(NETLINK_SOCK_DIAG, Buffer.alloc(4)), new SyscallError('netlink', 'EINVAL', 22), 'shorter than a netlink header');
+  await t.rejects(netlinkDump(31, unixDiagRequest()), SyscallError, 'an unknown netlink protocol');
+  await t.rejects(netlinkDump(NETLINK_SOCK_DIAG, Buffer.alloc(4)), new SyscallError('netlink', 'EINVAL', 22), 'shorter than a netlink header');
   const bad = unixDiagRequest();
   bad[16] = 99; // an address family sock_diag has no handler for
-  t.throws(() => netlinkDump(NETLINK_SOCK_DIAG, bad), SyscallError, "the kernel's NLMSG_ERROR becomes -errno");
+  await t.rejects(netlinkDump(NETLINK_SOCK_DIAG, bad), new SyscallError('netlink', 'EINVAL', 22), "the kernel's NLMSG_ERROR becomes its errno");
+});
+
+/** One SOCK_DIAG_BY_FAMILY message around an inet_diag_msg and an INET_DIAG_INFO of `infoLength` bytes. */
+function inetMessage(infoLength: number): Buffer {
+  const attr = 4 + infoLength;
+  const msg = Buffer.alloc(16 + 72 + ((attr + 3) & ~3));
+  msg.writeUInt32LE(msg.length, 0);
+  msg.writeUInt16LE(20, 4);
+  msg[16] = 2; // AF_INET
+  msg[17] = 1; // ESTABLISHED
+  msg.writeUInt16BE(8080, 16 + 4);
+  msg.set([10, 0, 0, 1], 16 + 8);
+  msg.writeUInt32LE(4242, 16 + 68);
+  msg.writeUInt16LE(attr, 88);
+  msg.writeUInt16LE(2, 90);
+  if (infoLength >= 136) {
+    msg.writeBigUInt64LE(1000n, 92 + 120);
+    msg.writeBigUInt64LE(2000n, 92 + 128);
+  }
+  return msg;
+}
+
+t.test('inet_diag parsing: tcp_info by length, truncated input', { skip: os.endianness() === 'LE' ? false : 'the crafted messages are little-endian' }, async (t) => {
+  t.match(parseInetDiag(inetMessage(232)), [{ family: 4, state: 1, localAddress: '10.0.0.1', localPort: 8080, inode: 4242, bytesAcked: 1000, bytesReceived: 2000 }]);
+  t.match(parseInetDiag(inetMessage(104)), [{ inode: 4242, bytesAcked: null, bytesReceived: null }], 'a tcp_info from before Linux 4.1 has no byte counters');
+  const two = Buffer.concat([inetMessage(232), inetMessage(232)]);
+  t.equal(parseInetDiag(two.subarray(0, two.length - 10)).length, 1, 'a cut message is dropped, the whole one before it kept');
+  t.same(parseInetDiag(Buffer.from('garbage, not netlink')), [], 'garbage gives nothing, and no throw');
+});
+
+t.test('/proc/net parsing: addresses, ports, queues and pending Unix connections', async (t) => {
+  const le = os.endianness() === 'LE';
+  const v4 = le ? '0100007F' : '7F000001';
+  const tcp = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: ${v4}:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 111 1 0000000000000000 100 0 0 10 0
+   1: ${v4}:1F90 ${v4}:A000 01 00000010:00000020 00:00000000 00000000     0        0 112 1 0000000000000000 20 4 30 10 -1
+   2: ${v4}:1F90 ${v4}:A001 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000\n`;
+  t.match(procNetTcp(4, tcp), [
+    { state: 10, localAddress: '127.0.0.1', localPort: 8080, inode: 111, rqueue: 3 },
+    { state: 1, remotePort: 0xa000, inode: 112, rqueue: 0x20, wqueue: 0x10, bytesAcked: null },
+  ]);
+  t.equal(procNetTcp(4, tcp).length, 2, 'TIME_WAIT is left out');
+  const mapped = le ? '0000000000000000FFFF00000100007F' : '00000000000000000000FFFF7F000001';
+  const tcp6 = `header\n   0: ${mapped}:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 7 1\n`;
+  t.match(procNetTcp(6, tcp6), [{ family: 6, localAddress: '::ffff:127.0.0.1', localPort: 80, remoteAddress: '::' }]);
+  const unix = `Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 500 /run/a b.sock
+0000000000000000: 00000003 00000000 00000000 0001 03 501 /run/a b.sock
+0000000000000000: 00000003 00000000 00000000 0001 02     0 /run/a b.sock
+0000000000000000: 00000002 00000000 00000000 0002 01 502 @abstract
+0000000000000000: 00000003 00000000 00000000 0001 03 503\n`;
+  t.match(procNetUnix(unix), [
+    { state: 10, inode: 500, name: '/run/a b.sock', type: 1 },
+    { state: 1, inode: 501, name: '/run/a b.sock' },
+    { state: 1, inode: 0, name: '/run/a b.sock' },
+    { state: 1, inode: 503, name: null },
+  ]);
 });
