@@ -1,7 +1,7 @@
 // Kernel counters against real sockets: counts, bytes and accept queues as sock_diag and /proc/net see them.
 import { type ChildProcess, spawn as nodeSpawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, renameSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -251,6 +251,29 @@ t.test("the gateway's own client connections are not counted; a foreign client's
   const counted = await netlink.sample([unixListener, tcpListener], { exclude: mine });
   t.equal(counted.get('unix')?.connections, 1, "Unix: only the other process's connection");
   t.equal(counted.get('tcp')?.connections, 1, "TCP: only the other process's connection");
+});
+
+t.test('Unix listeners sharing a name are told apart by their socket file', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'app.sock');
+  const old = unixListen(file, 16);
+  // A socket file moved away keeps its bound name: a second listener at the same path now has it too.
+  renameSync(file, path.join(dir, 'moved.sock'));
+  const fresh = unixListen(file, 16);
+  const listeners: HeldListener[] = [
+    { key: 'old', kind: 'unix', inode: socketInode(old) },
+    { key: 'fresh', kind: 'unix', inode: socketInode(fresh) },
+  ];
+  const servers = [old, fresh].map((fd) => net.createServer().listen({ fd }));
+  t.teardown(() => servers.forEach((s) => s.close()));
+  const accepted = [accepts(servers[0]!, 1), accepts(servers[1]!, 2)];
+  await connectUnix(t, path.join(dir, 'moved.sock'));
+  await connectUnix(t, file);
+  await connectUnix(t, file);
+  await Promise.all(accepted);
+  const result = await netlink.sample(listeners);
+  t.equal(result.get('old')?.connections, 1, 'the moved listener: its one connection');
+  t.equal(result.get('fresh')?.connections, 2, 'the new one: its two');
 });
 
 t.test('one sample covers many listeners; a listener the kernel lacks is absent', async (t) => {
