@@ -34,7 +34,7 @@ export class KernelCounters {
   #netlink: { tcp: boolean; unix: boolean };
   #fallbackReason: string | null = null;
   /** Bytes per TCP connection at the previous sample, for bytesMoved. */
-  #previous = new Map<string, number>();
+  #previous = new Map<number, number>();
   /** The sample in flight, which the next one waits for. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -67,7 +67,7 @@ export class KernelCounters {
       tcp.length > 0 ? this.#tcpRows(new Set(tcp.map((l) => l.inode)), exclude) : [],
       unix.length > 0 ? this.#unixRows() : [],
     ]);
-    const seen = new Map<string, number>();
+    const seen = new Map<number, number>();
     if (tcp.length > 0) countTcp(tcpRows, tcp, exclude, this.#previous, seen, out);
     if (unix.length > 0) countUnix(unixRows, unix, exclude, out);
     this.#previous = seen;

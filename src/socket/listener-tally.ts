@@ -41,13 +41,13 @@ export function countTcp(
   rows: readonly TcpSocketRow[],
   held: readonly HeldListener[],
   exclude: ReadonlySet<number>,
-  previous: ReadonlyMap<string, number>,
-  seen: Map<string, number>,
+  previous: ReadonlyMap<number, number>,
+  seen: Map<number, number>,
   out: Map<string, ListenerCounters>,
 ): void {
   const wanted = new Map(held.map((l) => [l.inode, l.key]));
   type Tally = { address: string; key: string; connections: number; bytes: number | null; moved: number | null; queued: number; accept: number };
-  const byPort = new Map<string, Tally[]>();
+  const byPort = new Map<number, Tally[]>();
   const tallies: Tally[] = [];
   for (const r of rows) {
     const key = r.state === TCP_LISTEN ? wanted.get(r.inode) : undefined;
@@ -55,8 +55,10 @@ export function countTcp(
     const counts = r.bytesAcked !== null;
     const t: Tally = { address: r.localAddress, key, connections: 0, bytes: counts ? 0 : null, moved: counts ? 0 : null, queued: 0, accept: r.rqueue };
     tallies.push(t);
-    const port = `${r.family}|${r.localPort}`;
-    byPort.set(port, [...(byPort.get(port) ?? []), t]);
+    const port = portKey(r.family, r.localPort);
+    const list = byPort.get(port);
+    if (list) list.push(t);
+    else byPort.set(port, [t]);
   }
   // Client ends held by the gateway, as "local>remote": a server end is theirs when its "remote>local" matches.
   const own = new Set<string>();
@@ -67,7 +69,7 @@ export function countTcp(
   }
   for (const r of rows) {
     if (r.inode === 0 || !TCP_DATA_STATES.has(r.state)) continue;
-    const candidates = byPort.get(`${r.family}|${r.localPort}`);
+    const candidates = byPort.get(portKey(r.family, r.localPort));
     if (!candidates) continue;
     const t = candidates.find((c) => c.address === r.localAddress) ?? candidates.find((c) => isWildcard(c.address));
     if (!t) continue;
@@ -76,7 +78,8 @@ export function countTcp(
     t.queued += r.rqueue + r.wqueue;
     if (r.bytesAcked !== null && r.bytesReceived !== null && t.bytes !== null && t.moved !== null) {
       const bytes = r.bytesAcked + r.bytesReceived;
-      const id = `${r.inode}|${r.localAddress}|${r.localPort}|${r.remoteAddress}|${r.remotePort}`;
+      // The inode names a live socket; the peer's port guards against a number reused since the last sample.
+      const id = r.inode * 65536 + r.remotePort;
       t.bytes += bytes;
       t.moved += bytes - (previous.get(id) ?? 0);
       seen.set(id, bytes);
@@ -118,6 +121,10 @@ export function countUnix(rows: readonly UnixSocketRow[], held: readonly HeldLis
   for (const t of tallies) {
     out.set(t.key, { connections: t.connections, bytes: null, bytesMoved: null, queuedBytes: t.queued, acceptQueue: t.accept });
   }
+}
+
+function portKey(family: 4 | 6, port: number): number {
+  return family * 65536 + port;
 }
 
 /** What ties an accepted Unix socket to its listener: the shared bound file, else the name (abstract sockets). */
