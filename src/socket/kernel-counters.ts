@@ -52,6 +52,8 @@ export class KernelCounters {
   /**
    * Listeners the kernel no longer has (closed fd, wrong inode) are absent from the result. The dumps
    * run on libuv threads; concurrent calls are queued, so bytesMoved always spans consecutive samples.
+   * bytesMoved compares with this sampler's previous call only: sample the same listeners every time
+   * (a connection left out of one call counts whole in the next), or keep one sampler per set.
    */
   sample(listeners: readonly HeldListener[], opts: SampleOptions = {}): Promise<Map<string, ListenerCounters>> {
     const next = this.#queue.then(() => this.#sample(listeners, opts.exclude ?? new Set()));
@@ -81,9 +83,9 @@ export class KernelCounters {
         const dumps = await Promise.all([4, 6].map((f) => netlinkDump(NETLINK_SOCK_DIAG, inetDiagRequest(f as 4 | 6))));
         // Two passes: the held listeners' ports first, so that only the sockets on them get a row.
         const held = dumps.flatMap((d) => parseInetDiag(d, (_f, state, _port, inode) => state === TCP_LISTEN && wanted.has(inode)));
-        const ports = new Set(held.map((r) => `${r.family}|${r.localPort}`));
+        const ports = new Set(held.map((r) => r.family * 65536 + r.localPort));
         const onPorts = (family: 4 | 6, state: number, port: number, inode: number) =>
-          state !== TCP_LISTEN && (exclude.has(inode) || (inode !== 0 && ports.has(`${family}|${port}`)));
+          state !== TCP_LISTEN && (exclude.has(inode) || (inode !== 0 && ports.has(family * 65536 + port)));
         return [...held, ...dumps.flatMap((d) => parseInetDiag(d, onPorts))];
       } catch (err) {
         this.#degrade('tcp', err);
