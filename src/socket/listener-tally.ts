@@ -34,7 +34,7 @@ export interface ListenerCounters {
   /** Σ unread + unacknowledged (TCP) or unread + unconsumed (Unix) bytes of those connections; null when unknown. */
   readonly queuedBytes: number | null;
   /** Connections waiting to be accepted now. It falls when an instance starts accepting. */
-  readonly acceptQueue: number | null;
+  readonly acceptQueue: number;
 }
 
 export function countTcp(
