@@ -11,7 +11,8 @@
         "src/fd.c",
         "src/lock.c",
         "src/poll.c",
-        "src/inet.c"
+        "src/inet.c",
+        "src/netlink.c"
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],

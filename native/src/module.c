@@ -16,6 +16,7 @@ NAPI_MODULE_INIT() {
     {"pollStop", NULL, wg_poll_stop, NULL, NULL, NULL, napi_enumerable, NULL},
     {"inetListen", NULL, wg_inet_listen, NULL, NULL, NULL, napi_enumerable, NULL},
     {"getsockname", NULL, wg_getsockname, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"netlinkDump", NULL, wg_netlink_dump, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -59,4 +59,6 @@ export interface Binding {
   /** A listening TCP socket on a numeric IPv4/IPv6 `host` (blocking, O_CLOEXEC, SO_REUSEADDR, IPV6_V6ONLY); fd or -errno. */
   inetListen(host: string, port: number, backlog: number): number;
   getsockname(fd: number): RawSockName | number;
+  /** Sends `request` (a whole nlmsghdr + payload) on a fresh AF_NETLINK socket of `protocol`, on a libuv thread. `cb` gets every response message up to NLMSG_DONE (excluded), concatenated, or -errno: the kernel's error for NLMSG_ERROR, -ENOBUFS past 64 MiB, -EAGAIN if no answer within 1 s. Returns 0, or -errno when nothing was queued. */
+  netlinkDump(protocol: number, request: Buffer, cb: (result: Buffer | number) => void): number;
 }

@@ -280,3 +280,17 @@ export function getSockName(fd: number): SockName {
   const r = addon().getsockname(fd);
   return typeof r === 'number' ? fail('getsockname', r, `fd ${fd}`) : r;
 }
+
+/**
+ * One netlink round trip (for sock_diag): `request` is a complete nlmsghdr + payload built by the caller;
+ * the result holds every response message before NLMSG_DONE, headers included. It runs on a libuv
+ * thread: a dump of every socket on a busy host takes milliseconds. Rejects with SyscallError (EPERM,
+ * EPROTONOSUPPORT, ENOBUFS past 64 MiB, EAGAIN without an answer in 1 s, or the errno of an NLMSG_ERROR).
+ */
+export function netlinkDump(protocol: number, request: Buffer): Promise<Buffer> {
+  const error = (r: number) => new SyscallError('netlink', errnoName(-r), -r, `protocol ${protocol}`);
+  return new Promise((resolve, reject) => {
+    const queued = addon().netlinkDump(protocol, request, (r) => (typeof r === 'number' ? reject(error(r)) : resolve(r)));
+    if (queued < 0) reject(error(queued));
+  });
+}
