@@ -30,7 +30,7 @@ export interface AppSnapshot {
 
 export async function snapshot(app: AppActivator): Promise<AppSnapshot> {
   const instance = app.instance;
-  const stats = instance ? await instance.stats().catch(() => ({ memoryBytes: null })) : { memoryBytes: null };
+  const stats = instance ? await instance.stats().catch(() => ({ memoryBytes: null, cpuNs: null })) : { memoryBytes: null, cpuNs: null };
   const cold = app.record.lastColdStart;
   const exit = app.record.lastExitEvent;
   const deadline = app.idleDeadline;

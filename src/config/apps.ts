@@ -3,6 +3,7 @@ import { bundleDir, directory, environment, group, memory, user, wakeIgnore, typ
 import {
   type Check,
   type Issues,
+  cpuShare,
   type Mapping,
   duration,
   field,
@@ -18,10 +19,11 @@ import {
 } from './checks.js';
 import type { AppSpec, RuntimeKind, WakeIgnore } from './types.js';
 import { DEFAULTS } from '../defaults.js';
+import { parseCpuShare } from './units.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'auto'];
 const PER_APP_KEYS = ['hosts', 'command', 'dir', 'env', 'bundle'];
-const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore'];
+const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'busyCpu'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -44,6 +46,7 @@ export interface Tunables {
   user?: UserId;
   wakeIgnore?: WakeIgnore;
   gid?: number;
+  busyCpu?: number;
 }
 
 export function defaultsSection(issues: Issues, v: unknown, path: string): Tunables | undefined {
@@ -138,6 +141,7 @@ function app(
     queueLimit: pick('queueLimit') ?? BUILTIN.queueLimit,
     concurrency: pick('concurrency') ?? BUILTIN.concurrency,
     maxConnectionAgeMs: pick('maxConnectionAgeMs') ?? BUILTIN.maxConnectionAgeMs,
+    busyCpu: pick('busyCpu') ?? parseCpuShare(BUILTIN.busyCpu),
   };
   // Unset ids and limits are left out rather than present-but-undefined, so `'pids' in spec` means set.
   const gid = pick('gid') ?? user?.primaryGid;
@@ -171,6 +175,7 @@ function tunables(issues: Issues, m: Mapping, path: string): Tunables {
     user: field(issues, m, 'user', path, user),
     gid: field(issues, m, 'group', path, group),
     wakeIgnore: field(issues, m, 'wakeIgnore', path, wakeIgnore),
+    busyCpu: field(issues, m, 'busyCpu', path, cpuShare),
   };
 }
 

@@ -98,7 +98,7 @@ export class PromRecorder implements Recorder {
     perApp('wakegate_running_instances', 'Instances that exist now (starting, running or stopping).', [], (g, list) => g.set(list.filter((app) => app.instance).length));
     perApp('wakegate_instance_memory_bytes', 'Memory of each running instance (container cgroup, or process RSS).', ['app'], async (g, list) => {
       const running = list.filter((app) => app.instance !== undefined);
-      const stats = await Promise.all(running.map((app) => app.instance!.stats().catch(() => ({ memoryBytes: null }))));
+      const stats = await Promise.all(running.map((app) => app.instance!.stats().catch(() => ({ memoryBytes: null, cpuNs: null }))));
       running.forEach((app, i) => {
         const bytes = stats[i]!.memoryBytes;
         if (bytes !== null) g.set({ app: app.name }, bytes);
