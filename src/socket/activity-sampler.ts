@@ -53,6 +53,7 @@ export class ActivitySampler {
   private running: Promise<void> | undefined;
   private closed = false;
   private counts = { samples: 0, ownRefreshes: 0 };
+  private waiters: Array<() => void> = [];
 
   constructor(
     private readonly targets: () => Iterable<SampledTarget>,
@@ -63,6 +64,11 @@ export class ActivitySampler {
 
   get stats(): SamplerStats {
     return { ...this.counts };
+  }
+
+  /** Resolves once the next sample has been applied to every app: an event to wait on instead of a sleep. */
+  nextSample(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   start(): void {
@@ -82,13 +88,17 @@ export class ActivitySampler {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
+    for (const done of this.waiters.splice(0)) done();
   }
 
   /** One sample now (the timer calls it; tests may too). Never rejects: errors go to onError. */
   sampleNow(): Promise<void> {
     this.running ??= this.sample()
       .catch(this.onError)
-      .finally(() => (this.running = undefined));
+      .finally(() => {
+        this.running = undefined;
+        for (const done of this.waiters.splice(0)) done();
+      });
     return this.running;
   }
 
