@@ -14,11 +14,15 @@ export interface AppSnapshot {
   readonly requests: number;
   readonly inflight: number;
   readonly queued: number;
+  /** Connections on the app's own sockets at the last kernel sample (socket mode); 0 while stopped. */
+  readonly connections: number;
   readonly lastColdStart: {
     readonly at: string;
     readonly result: string;
     readonly spawnMs: number | null;
     readonly firstByteMs: number | null;
+    /** Socket mode: the first waiting connection to the instance draining its accept queue. */
+    readonly acceptMs: number | null;
   } | null;
   readonly lastExit: { readonly at: string; readonly reason: string; readonly code: number | null; readonly signal: string | null } | null;
   /** When the idle stop happens if nothing arrives, and in how many ms; null when no countdown runs. */
@@ -45,8 +49,9 @@ export async function snapshot(app: AppActivator): Promise<AppSnapshot> {
     requests: app.record.requests,
     inflight: app.inflight,
     queued: app.queued,
+    connections: app.connections,
     lastColdStart: cold
-      ? { at: new Date(cold.at).toISOString(), result: cold.result, spawnMs: cold.spawnMs ?? null, firstByteMs: cold.firstByteMs ?? null }
+      ? { at: new Date(cold.at).toISOString(), result: cold.result, spawnMs: cold.spawnMs ?? null, firstByteMs: cold.firstByteMs ?? null, acceptMs: cold.acceptMs ?? null }
       : null,
     lastExit: exit ? { at: new Date(exit.at).toISOString(), reason: exit.reason, code: exit.exit.code, signal: exit.exit.signal } : null,
     idleStopAt: deadline === undefined ? null : new Date(deadline).toISOString(),
