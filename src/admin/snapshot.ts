@@ -1,4 +1,12 @@
 import type { AppActivator } from '../activator/app-activator.js';
+import type { BoundAddress } from '../listen.js';
+import { addressText } from '../socket/listen-socket.js';
+
+/** What the snapshot shows of one of the app's sockets. */
+export interface AppSocketView {
+  readonly name: string;
+  readonly bound: BoundAddress;
+}
 
 /** The JSON an operator gets for one app from GET /apps and /apps/:name (documented in the README). */
 export interface AppSnapshot {
@@ -16,6 +24,8 @@ export interface AppSnapshot {
   readonly queued: number;
   /** Connections on the app's own sockets at the last kernel sample (socket mode); 0 while stopped. */
   readonly connections: number;
+  /** The sockets its instances get, in fd order, by LISTEN_FDNAMES name and bound address (the real port for port 0). */
+  readonly sockets: ReadonlyArray<{ readonly name: string; readonly address: string }>;
   readonly lastColdStart: {
     readonly at: string;
     readonly result: string;
@@ -32,7 +42,7 @@ export interface AppSnapshot {
   readonly backoffMs: number;
 }
 
-export async function snapshot(app: AppActivator): Promise<AppSnapshot> {
+export async function snapshot(app: AppActivator, sockets: readonly AppSocketView[] = []): Promise<AppSnapshot> {
   const instance = app.instance;
   const stats = instance ? await instance.stats().catch(() => ({ memoryBytes: null, cpuNs: null })) : { memoryBytes: null, cpuNs: null };
   const cold = app.record.lastColdStart;
@@ -50,6 +60,7 @@ export async function snapshot(app: AppActivator): Promise<AppSnapshot> {
     inflight: app.inflight,
     queued: app.queued,
     connections: app.connections,
+    sockets: sockets.map((s) => ({ name: s.name, address: addressText(s.bound) })),
     lastColdStart: cold
       ? { at: new Date(cold.at).toISOString(), result: cold.result, spawnMs: cold.spawnMs ?? null, firstByteMs: cold.firstByteMs ?? null, acceptMs: cold.acceptMs ?? null }
       : null,

@@ -54,7 +54,12 @@ export class ActivitySampler {
   private closed = false;
   private counts = { samples: 0, ownRefreshes: 0 };
   private waiters: Array<() => void> = [];
+  /** The previous sample failed: the error was reported once, not at every interval. */
+  private failing = false;
 
+  /**
+   * `onError` gets the first of a run of failed samples; meanwhile every running app counts as busy.
+   */
   constructor(
     private readonly targets: () => Iterable<SampledTarget>,
     private intervalMs: number,
@@ -116,6 +121,18 @@ export class ActivitySampler {
     for (const name of this.usage.keys()) if (!names.has(name)) this.usage.delete(name);
     if (live.length === 0) return;
     this.counts.samples++;
+    try {
+      await this.sampleLive(live);
+      this.failing = false;
+    } catch (err) {
+      // Unknown use is use: an app whose counters cannot be read must not be stopped under a client.
+      for (const t of live) t.app.activity({ connections: this.usage.get(t.app.name)?.connections ?? 0, busy: true });
+      if (!this.failing) this.onError(err);
+      this.failing = true;
+    }
+  }
+
+  private async sampleLive(live: readonly SampledTarget[]): Promise<void> {
     const held: Array<HeldListener & { appSocket: boolean }> = [];
     const keysOf = new Map<SampledTarget, string[]>();
     for (const t of live) {
@@ -168,4 +185,17 @@ export class ActivitySampler {
     }
     app.activity({ connections: verdict.connections, busy: verdict.busy });
   }
+}
+
+/** The sampler's view of a registry: each app with its sockets, the HTTP app socket (`http`) marked as such. */
+export function sampleTargets(
+  apps: Iterable<SampledApp>,
+  socketsOf: (app: string) => ReadonlyArray<{ readonly kind: 'tcp' | 'unix'; readonly inode: number; readonly address: string; readonly fd: number }>,
+): SampledTarget[] {
+  return [...apps].map((app) => ({
+    app,
+    listeners: socketsOf(app.name)
+      .filter((s) => s.fd >= 0)
+      .map((s) => ({ kind: s.kind, inode: s.inode, appSocket: s.address === 'http' })),
+  }));
 }

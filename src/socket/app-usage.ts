@@ -29,12 +29,17 @@ export interface UsageInputs {
 
 /** Per instance: a new instance starts with fresh usage (0 connections, no CPU baseline). */
 export class AppUsage {
-  private connections = 0;
+  #connections = 0;
   private cpu: CpuReading | undefined;
   private queue = 0;
   private stuckSince: number | undefined;
 
   constructor(readonly instanceId: string) {}
+
+  /** At the last judged sample. */
+  get connections(): number {
+    return this.#connections;
+  }
 
   /**
    * busy when: the connection count changed; or TCP bytes moved on any listener; or, on a listener whose
@@ -55,8 +60,8 @@ export class AppUsage {
         else unknown = true;
       }
     }
-    const changed = connections !== this.connections;
-    this.connections = connections;
+    const changed = connections !== this.#connections;
+    this.#connections = connections;
     const busy = changed || moved || (unknown && (await this.cpuBusy(inputs)));
     return { connections, busy, stuckMs: this.stuck(queue, inputs.now) };
   }
