@@ -76,11 +76,16 @@ for (const runtime of ['process', 'oci'] as const satisfies readonly RuntimeName
       await until(() => app.state === 'running', 10_000, 'running');
       const pid = app.instance!.pid;
       const bytes = Math.ceil((3 * IDLE_MS) / 200);
+      const cut = closed(socket).then(() => 'cut');
       let echoed = '';
       for (let i = 1; i <= bytes; i++) {
         await new Promise((r) => setTimeout(r, 200));
-        echoed += await roundTrip(socket, String(i % 10));
-        t.equal(app.state, 'running', `still running after byte ${i}`);
+        const got = await Promise.race([roundTrip(socket, String(i % 10)), cut]);
+        if (got === 'cut' || app.state !== 'running') {
+          t.fail(`the stream was cut at byte ${i} (app ${app.state})`);
+          break;
+        }
+        echoed += got;
       }
       t.equal(echoed.length, bytes, 'every byte echoed');
       t.equal(app.instance?.pid, pid, 'the same instance throughout');
