@@ -141,9 +141,11 @@ export class AppActivator {
 
   /** A sample of the app's sockets: a busy one restarts the idle countdown from now. */
   activity(sample: ActivitySample): void {
-    this.conns = sample.connections;
     const gen = this.gen;
-    if (!sample.busy || !gen || this.current !== 'running') return;
+    // A sample taken while the instance still ran may arrive after it stopped: it describes nothing now.
+    if (!gen) return;
+    this.conns = sample.connections;
+    if (!sample.busy || this.current !== 'running') return;
     this.idle.disarm();
     this.maybeIdle(gen);
   }
