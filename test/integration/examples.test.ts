@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
 import { captureLogger, fixtureApp, get, ROOT, startGateway } from '../helpers/gateway.js';
 import { needTool } from '../helpers/tools.js';
+import { boundOf, echo } from '../helpers/socket-mode.js';
 
 t.test('the example apps (node and python) serve on fd 3 and stop cleanly on SIGTERM', async (t) => {
   if (!needTool(t, 'python3', 'python3')) return;
@@ -36,4 +37,16 @@ t.test('app sockets are 0600 in a 0700 directory; upstream connections are kept 
   let last = { connections: 0 };
   for (let i = 0; i < 5; i++) last = JSON.parse((await gw.get('keep.localhost')).body) as { connections: number };
   t.equal(last.connections, 1, 'five sequential requests over one upstream connection');
+});
+
+t.test('the socket-mode example (examples/echo) is woken by a TCP connection, echoes, and stops on SIGTERM', async (t) => {
+  const gw = await startGateway(t, {
+    echo: { listen: ['tcp:127.0.0.1:0', { address: 'tcp:[::1]:0', name: 'v6' }], command: [process.execPath, 'echo.mjs'], dir: join(ROOT, 'examples/echo'), runtime: 'process' },
+  });
+  t.equal(await echo(boundOf(gw, 'echo', 'tcp:127.0.0.1:0'), 'ping\n'), 'ping\n');
+  t.equal(await echo(boundOf(gw, 'echo', 'tcp:[::1]:0'), 'pong\n'), 'pong\n', 'the second socket, same instance');
+  t.equal(gw.runtime.starts, 1);
+  await gw.gateway.shutdown();
+  const exit = gw.lines.find((l) => l.app === 'echo' && l.reason === 'shutdown');
+  t.same([exit?.code, exit?.signal], [0, null], 'exit 0 on SIGTERM, no SIGKILL needed');
 });
