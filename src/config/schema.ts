@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.js';
 import { DEFAULT_PATH, findOciRuntime } from '../runtime/executable.js';
 import { DEFAULTS } from '../defaults.js';
 import { appsSection, defaultsSection } from './apps.js';
+import { group } from './app-values.js';
 import {
   Issues,
   absolutePath,
@@ -35,7 +36,7 @@ export interface ValidateOptions {
   uid?: number;
 }
 
-const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'limits', 'oci', 'defaults', 'apps'];
+const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'socketGroup', 'trustedProxies', 'shutdownTimeout', 'log', 'limits', 'oci', 'defaults', 'apps'];
 const LIMIT_KEYS = ['headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders', 'sendTimeout'];
 /**
  * headersTimeout is short because a complete head is small and a slow one is a slowloris. requestTimeout
@@ -75,6 +76,8 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
   const admin = field(issues, top, 'admin', '', (is, v, p) => adminSection(is, v, p, baseDir));
   const runtimeDir =
     field(issues, top, 'runtimeDir', '', (is, v, p) => absolutePath(is, v, p, baseDir)) ?? defaultRuntimeDir(env, opts.uid);
+  // Resolved at load, like an app's `group`, so that a typo fails `wakegate check`.
+  const socketGroup = field(issues, top, 'socketGroup', '', group);
   const trustedProxies = field(issues, top, 'trustedProxies', '', (is, v, p) =>
     list(is, v, p, 'an array of IP addresses or CIDRs', ipOrCidr),
   );
@@ -92,6 +95,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     listen: { http: listen },
     ...(admin && { admin }),
     runtimeDir,
+    ...(socketGroup !== undefined && { socketGroup }),
     trustedProxies: trustedProxies ?? [],
     shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULTS.gateway.shutdownTimeoutMs,
     log,
