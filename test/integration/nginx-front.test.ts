@@ -1,0 +1,95 @@
+// "Bring your own L7": a real nginx, its workers a second uid in socketGroup, routes by Host straight to
+// two apps' wakegate-held sockets, with the README's own nginx block. Nothing of it crosses the front.
+import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import type { Recorder } from '../../src/activator/recorder.js';
+import { fixtureApp, ROOT, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { localGroup, localUser } from '../helpers/local-user.js';
+import { readmeNginxBlock, startNginx, type TestNginx } from '../helpers/nginx.js';
+import { missingTool } from '../helpers/tools.js';
+
+const README_BLOCK = readmeNginxBlock(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+const APPS = ['blog', 'shop'] as const;
+const HERD = 200;
+
+interface Answer {
+  readonly status: number;
+  readonly app: string | undefined;
+  readonly pid: number | undefined;
+  readonly connections: number | undefined;
+}
+
+/** One GET through nginx on a connection of its own (no client keep-alive: each is a first request). */
+function viaNginx(nginx: TestNginx, host: string, path = '/'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: nginx.port, path, headers: { host }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        let parsed: { env?: { APP?: string }; pid?: number; connections?: number } = {};
+        try {
+          parsed = JSON.parse(body) as typeof parsed;
+        } catch {
+          // an nginx error page: the status says it
+        }
+        resolve({ status: res.statusCode ?? 0, app: parsed.env?.APP, pid: parsed.pid, connections: parsed.connections });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Counts each app's starts as the activator reports them. */
+function startCounter(): { recorder: Recorder; starts: Map<string, number> } {
+  const starts = new Map<string, number>();
+  const recorder: Recorder = {
+    stateChanged: (app, _from, to) => void (to === 'starting' && starts.set(app, (starts.get(app) ?? 0) + 1)),
+    coldStart: () => {},
+    instanceExited: () => {},
+    load: () => {},
+  };
+  return { recorder, starts };
+}
+
+interface Front {
+  readonly gw: TestGateway;
+  readonly nginx: TestNginx;
+  readonly starts: Map<string, number>;
+}
+
+/** A gateway with socketGroup, and nginx with the README block whose workers are a member of that group. */
+async function front(t: Test, app: Record<string, unknown> = {}, top: Record<string, unknown> = {}): Promise<Front> {
+  const group = await localGroup(t);
+  const worker = await localUser(t, [group.name]);
+  const { recorder, starts } = startCounter();
+  const apps = Object.fromEntries(APPS.map((name) => [name, fixtureApp([`${name}.example.com`], { env: { APP: name }, ...app })]));
+  const gw = await startGateway(t, apps, { socketGroup: group.name, ...top }, { recorder });
+  const nginx = await startNginx(t, README_BLOCK.replaceAll('/run/wakegate', gw.config.runtimeDir), worker.name);
+  return { gw, nginx, starts };
+}
+
+const noNginx = missingTool('nginx', 'nginx-light');
+
+t.test('nginx routes by Host to each app’s socket; a herd of first requests starts each app once, with no error', { skip: noNginx }, async (t) => {
+  const { gw, nginx, starts } = await front(t, { idleTimeout: '60s' });
+  t.same([...starts], [], 'nothing runs before the herd');
+  const herd = APPS.flatMap((app) => Array.from({ length: HERD }, () => viaNginx(nginx, `${app}.example.com`).then((answer) => ({ app, answer }))));
+  const results = await Promise.allSettled(herd);
+  const failed = results.filter((r) => r.status === 'rejected');
+  t.equal(failed.length, 0, `no request failed${failed.length > 0 ? `: ${String((failed[0] as PromiseRejectedResult).reason)}` : ''}`);
+  const answers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  for (const app of APPS) {
+    const mine = answers.filter((a) => a.app === app);
+    t.equal(mine.filter((a) => a.answer.status === 200).length, HERD, `${app}: ${HERD} answers 200`);
+    t.same(new Set(mine.map((a) => a.answer.app)), new Set([app]), `${app}: every answer came from ${app}`);
+    t.equal(new Set(mine.map((a) => a.answer.pid)).size, 1, `${app}: one instance served them all`);
+    t.equal(starts.get(app), 1, `${app}: exactly one start`);
+  }
+  t.equal(gw.runtime.starts, APPS.length, 'one spawn per app');
+  t.equal(gw.gateway.apps.get('blog')?.state, 'running');
+});
