@@ -42,9 +42,9 @@ export class RuntimeDir {
     let lock: number | undefined;
     let apps: number | undefined;
     try {
-      // Before the lock: a gateway that cannot share the directory fails having written nothing in it.
-      if (group !== undefined) shareDirWithGroup(dir, group, path);
       lock = takeLock(path, `/proc/self/fd/${dir}/lock`);
+      // Only once locked: a second gateway with another socketGroup must not regroup the first one's directory.
+      if (group !== undefined) shareDirWithGroup(dir, group, path);
       const appsPath = join(path, 'apps');
       apps = openOwnDir(appsPath, `/proc/self/fd/${dir}/apps`);
       // An existing apps directory that passed keeps no other bits, and no group bits but socketGroup's

@@ -1,13 +1,16 @@
 // socketGroup: the one setting that lets a front proxy of the operator's own (nginx, HAProxy, Caddy) connect
 // to <runtimeDir>/apps/<app>.sock, tried by real second uids in and out of the group.
 import t, { type Test } from 'tap';
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
 import { captureLogger, CountingRuntime, fixtureApp, startGateway } from '../helpers/gateway.js';
-import { localGroup, localUser } from '../helpers/local-user.js';
+import { CLI, followLog } from '../helpers/cli.js';
+import { localGroup, localUser, type LocalUser } from '../helpers/local-user.js';
 
 const HELLO = { hello: fixtureApp(['hello.localhost'], { idleTimeout: '30s' }) };
 
@@ -129,6 +132,47 @@ t.test('missing parents the gateway creates let the group through, and nothing m
     t.equal(statSync(dir).gid, group.gid);
   }
   t.match(await member.request(join(runtimeDir, 'apps/hello.sock'), 'hello.localhost'), { status: 200 }, 'the member gets through every directory');
+});
+
+/** `wakegate run` as `user`, on a runtimeDir in a directory of that user's own; resolves once it listened or exited. */
+async function runAs(t: Test, user: LocalUser, socketGroup: string): Promise<{ runtimeDir: string; code: number | null | undefined; stderr: string }> {
+  const home = join(parentDir(t), 'home');
+  mkdirSync(home, { mode: 0o700 });
+  chownSync(home, user.uid, user.gid);
+  const runtimeDir = join(home, 'run');
+  const configFile = join(home, 'wakegate.json');
+  writeFileSync(configFile, JSON.stringify({ listen: { http: '127.0.0.1:0' }, runtimeDir, socketGroup, apps: {} }));
+  chownSync(configFile, user.uid, user.gid);
+  // A plain environment: the test runner's NODE_OPTIONS would have the child write where this user may not.
+  const args = [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', process.execPath, CLI, 'run', '-c', configFile];
+  const child = spawn('setpriv', args, { cwd: '/', env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(child, 'exit') as Promise<[number | null]>;
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await exited;
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const { waitFor } = followLog(child);
+  const listening = await Promise.race([waitFor((l) => l.msg === 'wakegate listening').then(() => true), exited.then(() => false)]);
+  return { runtimeDir, code: listening ? undefined : (await exited)[0], stderr };
+}
+
+t.test('a gateway not run as root shares with a group it is in, and refuses one it is not in, naming it', async (t) => {
+  const group = await localGroup(t);
+  const member = await localUser(t, [group.name]);
+  const outsider = await localUser(t);
+
+  const shared = await runAs(t, member, group.name);
+  t.equal(shared.code, undefined, 'the member’s gateway listens');
+  t.equal(modeOf(shared.runtimeDir), 0o710);
+  t.equal(lstatSync(join(shared.runtimeDir, 'apps')).gid, group.gid);
+
+  const refused = await runAs(t, outsider, group.name);
+  t.equal(refused.code, 1, 'the outsider’s gateway exits 1');
+  t.match(refused.stderr, new RegExp(`fchown failed: EPERM.*socketGroup gid ${group.gid}: the gateway must run as root or as a member of that group\\) \\(WG_ERR_SYSCALL\\)`));
+  t.equal(statSync(refused.runtimeDir).gid, outsider.gid, 'its directory keeps the outsider’s group');
 });
 
 t.test('socketGroup is a group name or a gid; an unknown name fails at load', async (t) => {
