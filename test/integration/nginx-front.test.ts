@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import type { Recorder } from '../../src/activator/recorder.js';
+import type { ExitReason, Recorder } from '../../src/activator/recorder.js';
 import { fixtureApp, ROOT, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { localGroup, localUser } from '../helpers/local-user.js';
 import { readmeNginxBlock, startNginx, type TestNginx } from '../helpers/nginx.js';
@@ -44,33 +44,48 @@ function viaNginx(nginx: TestNginx, host: string, path = '/'): Promise<Answer> {
   });
 }
 
-/** Counts each app's starts as the activator reports them. */
-function startCounter(): { recorder: Recorder; starts: Map<string, number> } {
+interface Exit {
+  readonly app: string;
+  readonly reason: ExitReason;
+  readonly at: number;
+}
+
+/** Each app's starts and its instances' exits, as the activator reports them: events to await, not to poll. */
+function activatorEvents(): { recorder: Recorder; starts: Map<string, number>; exited(app: string): Promise<Exit> } {
   const starts = new Map<string, number>();
+  const waiting: Array<{ app: string; done: (exit: Exit) => void }> = [];
   const recorder: Recorder = {
     stateChanged: (app, _from, to) => void (to === 'starting' && starts.set(app, (starts.get(app) ?? 0) + 1)),
     coldStart: () => {},
-    instanceExited: () => {},
+    instanceExited: (app, event) => {
+      const exit = { app, reason: event.reason, at: Date.now() };
+      for (const w of waiting.filter((w) => w.app === app)) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.done(exit);
+      }
+    },
     load: () => {},
   };
-  return { recorder, starts };
+  return { recorder, starts, exited: (app) => new Promise((done) => waiting.push({ app, done })) };
 }
 
 interface Front {
   readonly gw: TestGateway;
   readonly nginx: TestNginx;
   readonly starts: Map<string, number>;
+  /** Resolves at the next exit of an instance of `app`. */
+  exited(app: string): Promise<Exit>;
 }
 
 /** A gateway with socketGroup, and nginx with the README block whose workers are a member of that group. */
 async function front(t: Test, app: Record<string, unknown> = {}, top: Record<string, unknown> = {}): Promise<Front> {
   const group = await localGroup(t);
   const worker = await localUser(t, [group.name]);
-  const { recorder, starts } = startCounter();
+  const { recorder, starts, exited } = activatorEvents();
   const apps = Object.fromEntries(APPS.map((name) => [name, fixtureApp([`${name}.example.com`], { env: { APP: name }, ...app })]));
   const gw = await startGateway(t, apps, { socketGroup: group.name, ...top }, { recorder });
   const nginx = await startNginx(t, README_BLOCK.replaceAll('/run/wakegate', gw.config.runtimeDir), worker.name);
-  return { gw, nginx, starts };
+  return { gw, nginx, starts, exited };
 }
 
 const noNginx = missingTool('nginx', 'nginx-light');
