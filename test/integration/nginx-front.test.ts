@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ExitReason, Recorder } from '../../src/activator/recorder.js';
 import { fixtureApp, ROOT, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { localGroup, localUser } from '../helpers/local-user.js';
@@ -107,4 +108,41 @@ t.test('nginx routes by Host to each app’s socket; a herd of first requests st
   }
   t.equal(gw.runtime.starts, APPS.length, 'one spawn per app');
   t.equal(gw.gateway.apps.get('blog')?.state, 'running');
+});
+
+t.test('a silent keep-alive connection from nginx does not keep the app up past idleTimeout plus sampleInterval', { skip: noNginx }, async (t) => {
+  const idleMs = 2000;
+  const sampleMs = 500;
+  const { gw, nginx, starts, exited } = await front(t, { idleTimeout: `${idleMs}ms`, stopTimeout: '2s' }, { sampleInterval: `${sampleMs}ms` });
+  // In use for longer than idleTimeout: requests back to back, on the upstream connections nginx keeps alive.
+  const first = await viaNginx(nginx, 'blog.example.com');
+  t.equal(first.status, 200);
+  const until = Date.now() + 2 * idleMs;
+  let last = first;
+  let requests = 1;
+  while (Date.now() < until) {
+    last = await viaNginx(nginx, 'blog.example.com');
+    requests += 1;
+    if (last.status !== 200 || last.pid !== first.pid) break;
+  }
+  t.equal(last.status, 200, 'every request was answered');
+  t.equal(last.pid, first.pid, 'used, the instance stayed up past idleTimeout');
+  // nginx opens a new upstream connection every keepalive_requests (1000) requests, no more often.
+  t.ok((last.connections ?? Infinity) <= Math.ceil(requests / 1000), `${requests} requests on ${last.connections} upstream connections`);
+  const quietSince = Date.now();
+  await gw.gateway.sampler.sampleNow();
+  t.equal(gw.gateway.apps.get('blog')?.connections, 1, 'nginx holds its last upstream connection open, silent');
+  // Bounded, so that an app kept up by the silent connection fails here rather than at tap's timeout.
+  const exit = await Promise.race([exited('blog'), delay(5 * idleMs, undefined, { ref: false })]);
+  if (exit === undefined) return void t.fail(`still up ${5 * idleMs} ms after the last request`);
+  t.equal(exit.reason, 'idle', 'stopped as idle with the connection still open');
+  const slack = 1000; // the stop itself (SIGTERM, exit) and timer granularity
+  t.ok(exit.at - quietSince <= idleMs + sampleMs + slack, `stopped ${exit.at - quietSince} ms after the last request (idleTimeout ${idleMs} + sampleInterval ${sampleMs} ms)`);
+  t.ok(exit.at - quietSince >= idleMs - sampleMs, 'not before idleTimeout (less the sample that saw the last use)');
+  // nginx drops its closed upstream connection; the next request wakes a new instance.
+  const again = await viaNginx(nginx, 'blog.example.com');
+  t.equal(again.status, 200);
+  t.not(again.pid, first.pid, 'a new instance');
+  t.equal(starts.get('blog'), 2);
+  t.equal(gw.gateway.apps.get('shop')?.state, 'stopped', 'the other app never started');
 });
