@@ -120,6 +120,22 @@ t.test('a runtimeDir found with socketGroup and 0750 is taken (and made 0710); a
   t.equal(modeOf(real), 0o700, 'nothing was shared through the link');
 });
 
+t.test('restarted without socketGroup, the group loses its access', async (t) => {
+  const group = await localGroup(t);
+  const member = await localUser(t, [group.name]);
+  const runtimeDir = join(parentDir(t), 'run');
+  const socket = join(runtimeDir, 'apps/hello.sock');
+  const shared = await startOn(t, runtimeDir, group.name);
+  if (shared instanceof Error) throw shared;
+  t.match(await member.request(socket, 'hello.localhost'), { status: 200 }, 'a member while the group is set');
+  await shared.shutdown();
+  const alone = await startOn(t, runtimeDir, undefined);
+  if (alone instanceof Error) throw alone;
+  t.equal(modeOf(join(runtimeDir, 'apps')), 0o700, 'apps/ is private again');
+  t.equal(modeOf(socket), 0o600);
+  t.same(await member.request(socket, 'hello.localhost'), { error: 'EACCES' }, 'the former member is refused');
+});
+
 t.test('missing parents the gateway creates let the group through, and nothing more', async (t) => {
   const group = await localGroup(t);
   const member = await localUser(t, [group.name]);
