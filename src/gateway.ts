@@ -60,7 +60,7 @@ export class Gateway {
   static async start(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
     // Locked before anything touches the directory (the oci runtime's clean-up, the app sockets), so that
     // a second gateway on it refuses having changed nothing.
-    const runtimeDir = RuntimeDir.open(config.runtimeDir);
+    const runtimeDir = RuntimeDir.open(config.runtimeDir, config.socketGroup);
     return Gateway.wire(config, options, runtimeDir).catch((err: unknown) => {
       runtimeDir.close();
       throw err;
@@ -150,7 +150,7 @@ export class Gateway {
       this.log.warn('reload refused: the gateway is shutting down');
       return undefined;
     }
-    for (const key of ['listen', 'runtimeDir', 'admin', 'oci', 'limits'] as const) {
+    for (const key of ['listen', 'runtimeDir', 'socketGroup', 'admin', 'oci', 'limits'] as const) {
       if (JSON.stringify(config[key]) !== JSON.stringify(this.current.config[key])) {
         this.log.warn({ key }, `${key} changed; it takes effect only after a restart, ignoring`);
       }

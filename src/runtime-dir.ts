@@ -2,7 +2,7 @@ import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, lstatSync, 
 import { dirname, join } from 'node:path';
 import { RuntimeDirLockedError, RuntimeDirUnsafeError, SyscallError } from './errors.js';
 import { lockExclusive } from './native/index.js';
-import { assertOwnDir, makeParents } from './runtime/dirs.js';
+import { assertOwnDir, makeParents, shareDirWithGroup } from './runtime/dirs.js';
 import type { SocketDir } from './upstream/app-socket.js';
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
@@ -30,21 +30,31 @@ export class RuntimeDir {
     readonly apps: SocketDir,
   ) {}
 
-  /** Throws RuntimeDirUnsafeError, RuntimeDirLockedError, or a system error naming the path. */
-  static open(path: string): RuntimeDir {
-    makeParents(dirname(path));
+  /**
+   * `group` (socketGroup) is the gid that may connect to the app sockets: runtimeDir and apps/ are then
+   * given to it with mode 0710, search only, so it can neither list nor change them; the checks are the
+   * same with or without it (a group-writable directory is refused whatever its group).
+   * Throws RuntimeDirUnsafeError, RuntimeDirLockedError, or a system error naming the path.
+   */
+  static open(path: string, group?: number): RuntimeDir {
+    makeParents(dirname(path), group);
     const dir = openOwnDir(path, path);
     let lock: number | undefined;
     let apps: number | undefined;
     try {
       lock = takeLock(path, `/proc/self/fd/${dir}/lock`);
+      // Only once locked: a second gateway with another socketGroup must not regroup the first one's directory.
+      if (group !== undefined) shareDirWithGroup(dir, group, path);
       const appsPath = join(path, 'apps');
       apps = openOwnDir(appsPath, `/proc/self/fd/${dir}/apps`);
-      // An existing apps directory that passed keeps no group or other bits: it holds only our sockets.
-      fchmodSync(apps, 0o700);
+      // An existing apps directory that passed keeps no other bits, and no group bits but socketGroup's
+      // search: it holds only our sockets.
+      if (group === undefined) fchmodSync(apps, 0o700);
+      else shareDirWithGroup(apps, group, appsPath);
       const reach = `/proc/self/fd/${apps}`;
       removeSockets(reach);
-      return new RuntimeDir(path, { dir, lock, apps }, { path: appsPath, reach: (name) => `${reach}/${name}` });
+      const sockets: SocketDir = { path: appsPath, reach: (name) => `${reach}/${name}`, ...(group !== undefined && { group }) };
+      return new RuntimeDir(path, { dir, lock, apps }, sockets);
     } catch (err) {
       for (const fd of [apps, lock, dir]) if (fd !== undefined) closeSync(fd);
       throw err;

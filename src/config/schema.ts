@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.js';
 import { DEFAULT_PATH, findOciRuntime } from '../runtime/executable.js';
 import { DEFAULTS } from '../defaults.js';
 import { appsSection, defaultsSection } from './apps.js';
+import { group } from './app-values.js';
 import {
   Issues,
   absolutePath,
@@ -36,7 +37,7 @@ export interface ValidateOptions {
   uid?: number;
 }
 
-const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'sampleInterval', 'log', 'limits', 'oci', 'defaults', 'apps'];
+const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'socketGroup', 'trustedProxies', 'shutdownTimeout', 'sampleInterval', 'log', 'limits', 'oci', 'defaults', 'apps'];
 // Below this the sampler's dumps would cost more than the idle stop they serve is worth.
 const MIN_SAMPLE_INTERVAL_MS = 100;
 const LIMIT_KEYS = ['headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders', 'sendTimeout'];
@@ -78,6 +79,8 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
   const admin = field(issues, top, 'admin', '', (is, v, p) => adminSection(is, v, p, baseDir));
   const runtimeDir =
     field(issues, top, 'runtimeDir', '', (is, v, p) => absolutePath(is, v, p, baseDir)) ?? defaultRuntimeDir(env, opts.uid);
+  // Resolved at load, like an app's `group`, so that a typo fails `wakegate check`.
+  const socketGroup = field(issues, top, 'socketGroup', '', group);
   const trustedProxies = field(issues, top, 'trustedProxies', '', (is, v, p) =>
     list(is, v, p, 'an array of IP addresses or CIDRs', ipOrCidr),
   );
@@ -105,6 +108,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     listen: { http: listen },
     ...(admin && { admin }),
     runtimeDir,
+    ...(socketGroup !== undefined && { socketGroup }),
     trustedProxies: trustedProxies ?? [],
     shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULTS.gateway.shutdownTimeoutMs,
     sampleIntervalMs: sampleIntervalMs ?? DEFAULTS.gateway.sampleIntervalMs,

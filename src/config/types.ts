@@ -92,6 +92,11 @@ export interface GatewayConfig {
   readonly listen: { readonly http: ListenAddress };
   readonly admin?: { readonly listen: ListenAddress; readonly token?: string };
   readonly runtimeDir: string;
+  /**
+   * The gid that may connect to the app sockets (a front proxy's own, e.g. nginx's): runtimeDir and apps/
+   * become 0710 and the sockets 0660 with this group. Absent: 0700 and 0600, the gateway's uid alone.
+   */
+  readonly socketGroup?: number;
   /** IPs or CIDRs whose X-Forwarded-* headers are trusted and extended rather than replaced. */
   readonly trustedProxies: readonly string[];
   readonly shutdownTimeoutMs: number;

@@ -1,4 +1,4 @@
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, lchownSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { SyscallError } from '../errors.js';
@@ -11,6 +11,8 @@ export interface SocketDir {
   readonly path: string;
   /** A path to `name` inside the directory the gateway checked and holds open, whatever its on-disk path names now. */
   reach(name: string): string;
+  /** socketGroup: the gid whose members may connect to the sockets (0660); absent, the gateway's uid alone (0600). */
+  readonly group?: number;
 }
 
 /**
@@ -36,7 +38,8 @@ export class AppSocket {
 
   /**
    * A stale socket at the path is replaced (the held runtimeDir lock means no other gateway owns it);
-   * anything else there is refused with SocketPathTakenError and left alone. The socket is made 0600.
+   * anything else there is refused with SocketPathTakenError and left alone. The socket is made 0600, or
+   * 0660 with the directory's group: connect(2) needs write permission on the socket file.
    */
   static create(dir: SocketDir, app: string): AppSocket {
     const name = `${app}.sock`;
@@ -52,7 +55,9 @@ export class AppSocket {
       throw err;
     }
     try {
-      chmodSync(connectPath, 0o600);
+      // Group first, then the mode: the group never gets write on a socket it does not own yet.
+      if (dir.group !== undefined) lchownSync(connectPath, -1, dir.group);
+      chmodSync(connectPath, dir.group === undefined ? 0o600 : 0o660);
     } catch (err) {
       closeFd(fd);
       throw err;

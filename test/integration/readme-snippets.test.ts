@@ -1,16 +1,18 @@
 // Every code block in the README runs as written: each app (by its language tag, so a new snippet cannot
 // slip past by lacking a marker) serves a request through a real gateway and exits on SIGTERM by itself;
-// each YAML config validates; the JSON parses. Shell blocks are commands for the reader and are not run.
+// each YAML config validates; the JSON parses; each nginx block passes `nginx -t`. Shell blocks are commands
+// for the reader and are not run.
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { validateConfig } from '../../src/config/schema.js';
 import { ROOT, startGateway, until } from '../helpers/gateway.js';
-import { findTool, needTools, type Tools } from '../helpers/tools.js';
+import { nginxConf } from '../helpers/nginx.js';
+import { findTool, needTool, needTools, type Tools } from '../helpers/tools.js';
 
 const exec = promisify(execFile);
 
@@ -50,7 +52,7 @@ const APPS: Readonly<Record<string, AppRunner>> = {
 };
 
 /** Blocks that are not apps: '' is output or a diagram, sh is commands for the reader. */
-const NOT_APPS = new Set(['', 'sh', 'yaml', 'json']);
+const NOT_APPS = new Set(['', 'sh', 'yaml', 'json', 'nginx']);
 
 /** What a YAML snippet that is not a whole config is merged into: the smallest config with the app it names. */
 const BASE_CONFIG = { listen: { http: '127.0.0.1:0' }, apps: { hello: { hosts: ['hello.localhost'], command: ['node', 'server.mjs'], dir: './examples/hello' } } };
@@ -112,4 +114,22 @@ t.test('every README YAML block is a valid config (fragments merged into a minim
 
 t.test('every README JSON block parses', async (t) => {
   for (const s of snippets.filter((s) => s.lang === 'json')) t.doesNotThrow(() => JSON.parse(s.code), `README line ${s.line}`);
+});
+
+t.test('every README nginx block passes nginx -t inside an http {} block', async (t) => {
+  const blocks = snippets.filter((s) => s.lang === 'nginx');
+  t.ok(blocks.length > 0, 'the README has an nginx block');
+  if (!needTool(t, 'nginx', 'nginx-light')) return;
+  const dir = mkdtempSync(join(tmpdir(), 'wg-snippet-nginx-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'temp'));
+  for (const s of blocks) {
+    const conf = join(dir, 'nginx.conf');
+    writeFileSync(conf, nginxConf(dir, s.code, 'nobody nogroup'));
+    const result = await exec(findTool('nginx')!, ['-t', '-q', '-p', dir, '-e', join(dir, 'error.log'), '-c', conf]).then(
+      () => '',
+      (err: { stderr?: string }) => err.stderr ?? String(err),
+    );
+    t.equal(result, '', `README line ${s.line}`);
+  }
 });
