@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { AppState, ColdStartEvent, ExitEvent, Recorder } from '../../src/activator/recorder.js';
 import { ROOT, startGateway, type TestGateway } from './gateway.js';
+import type { BoundAddress } from '../../src/listen.js';
+import { boundOf } from './socket-mode.js';
 import { missingTool } from './tools.js';
 
 /** Fixtures of real servers that take their listening sockets from the gateway (socket mode). */
@@ -23,28 +22,6 @@ export const RUNTIME_CASES: readonly RuntimeCase[] = [
   { runtime: 'process', node: process.execPath, skip: false },
   { runtime: 'oci', node: 'node', skip: missingTool('runc', 'runc') || (process.getuid?.() !== 0 ? 'containers need root' : false) },
 ];
-
-/**
- * A free TCP port on 127.0.0.1: bound, read and released. The gateway binds it right after; nothing else on
- * this test machine picks fixed ports, so the window is harmless, and the test names a port it knows.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** A private directory (0700, the gateway's own) for an app's Unix sockets; removed with `t`. */
-export function socketDir(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'wg-sock-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Counts what the activator reports, so a test can await a start or an exit as an event. */
 export class ActivatorTally implements Recorder {
@@ -112,4 +89,11 @@ export async function startSocketGateway(t: Test, apps: Record<string, unknown>,
 /** A socket-mode app (no `hosts`) for one runtime: `command` runs in `dir`, which oci mounts at /app. */
 export function socketApp(rc: RuntimeCase, listen: readonly unknown[], command: readonly string[], dir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { listen, command, dir, runtime: rc.runtime, ...extra };
+}
+
+/** The TCP port the gateway bound for the app's socket `address` (as the config writes it, e.g. `tcp:127.0.0.1:0`). */
+export function boundPort(gw: TestGateway, app: string, address: string): number {
+  const bound: BoundAddress = boundOf(gw, app, address);
+  if (bound.kind !== 'tcp') throw new Error(`${address} of ${app} is not a TCP socket`);
+  return bound.port;
 }
