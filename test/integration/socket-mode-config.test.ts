@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/schema.js';
@@ -55,10 +55,14 @@ for (const runtime of ['process', 'oci'] as const satisfies readonly RuntimeName
       const unsafe = join(socketDir(t), 'shared');
       mkdirSync(unsafe);
       chmodSync(unsafe, 0o777);
+      const foreign = join(socketDir(t), 'foreign');
+      mkdirSync(foreign);
+      chownSync(foreign, 65534, 65534);
       const good = echoApp(runtime, { listen: ['127.0.0.1:0'] });
       const { gw, events } = await start(t, {
         taken: echoApp(runtime, { listen: [`127.0.0.1:${port}`] }),
         unsafe: echoApp(runtime, { listen: [`unix:${unsafe}/x.sock`] }),
+        foreign: echoApp(runtime, { listen: ['127.0.0.1:0', `unix:${foreign}/x.sock`] }),
         good,
       });
       t.equal(gw.gateway.apps.get('taken'), undefined, 'the app on a taken port is not served');
@@ -66,7 +70,9 @@ for (const runtime of ['process', 'oci'] as const satisfies readonly RuntimeName
       const refusal = (app: string) => gw.lines.find((l) => l.level === 50 && l.app === app);
       t.match(refusal('taken'), { address: `tcp:127.0.0.1:${port}`, err: { code: 'WG_ERR_APP_SOCKET' }, msg: /app taken cannot listen on tcp:127\.0\.0\.1:\d+: address already in use/ });
       t.match(refusal('unsafe'), { address: `unix:${unsafe}/x.sock`, err: { code: 'WG_ERR_APP_SOCKET' }, msg: /is writable by group or others/ });
-      t.notOk(existsSync(join(unsafe, 'x.sock')), 'nothing left behind');
+      t.equal(gw.gateway.apps.get('foreign'), undefined, 'nor the one in a directory of another uid');
+      t.match(refusal('foreign'), { address: `unix:${foreign}/x.sock`, msg: /is owned by uid 65534, not by the gateway's uid 0/ });
+      t.notOk(existsSync(join(unsafe, 'x.sock')) || existsSync(join(foreign, 'x.sock')), 'nothing left behind');
       const bound = boundOf(gw, 'good', 'tcp:127.0.0.1:0');
       t.equal(await echo(bound, 'ok\n'), 'ok\n', 'the good app serves');
       const pid = gw.gateway.apps.get('good')!.instance!.pid;
