@@ -2,7 +2,7 @@ import t from 'tap';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { FIXTURE_APP } from '../helpers/gateway.js';
-import { boundPort, RUNTIME_CASES, SOCKET_FIXTURES, socketApp, startSocketGateway } from '../helpers/socket-servers.js';
+import { boundPort, RUNTIME_CASES, SOCKET_FIXTURES, socketApp, startSocketGateway, type SocketGateway } from '../helpers/socket-servers.js';
 
 /**
  * Idle stop from outside the data path, with real servers: the gateway never sees a byte, so it reads the
@@ -58,6 +58,9 @@ function echo(socket: Socket, text: string): Promise<string> {
   });
 }
 
+/** Exits of `app`'s instances so far, with their reasons. */
+const exitsOf = (gw: SocketGateway, app: string): string[] => gw.events.exits.filter((e) => e.app === app).map((e) => e.reason);
+
 const pause = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
 for (const rc of RUNTIME_CASES) {
@@ -65,12 +68,12 @@ for (const rc of RUNTIME_CASES) {
     t.test('a TCP echo server on fd 3: the first connection wakes it, data flows, and it is idle-stopped after the connection closes', { timeout: 60_000 }, async (t) => {
       const gw = await startSocketGateway(t, { echo: socketApp(rc, ['tcp:127.0.0.1:0'], [rc.node, 'echo.mjs'], FIXTURE_APP, { idleTimeout: `${IDLE}ms` }) }, top);
       const port = boundPort(gw, 'echo', 'tcp:127.0.0.1:0');
-      t.equal(gw.tally.startsOf('echo'), 0, 'nothing runs before the first connection');
+      t.equal(gw.events.starts('echo'), 0, 'nothing runs before the first connection');
 
       const socket = connect(port, '127.0.0.1');
       await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
       t.equal(await echo(socket, 'wake up\n'), 'wake up\n', 'the connection that woke it is echoed');
-      t.equal(gw.tally.startsOf('echo'), 1, 'one start');
+      t.equal(gw.events.starts('echo'), 1, 'one start');
       const instance = gw.gateway.apps.get('echo')!.instance!;
 
       // Traffic for twice idleTimeout: it moves bytes, so it must not be cut.
@@ -81,16 +84,16 @@ for (const rc of RUNTIME_CASES) {
         t.equal(await echo(socket, line), line, `echo of ${line.trim()}`);
         await pause(100);
       }
-      t.same(gw.tally.exitsOf('echo'), [], 'not stopped while the connection moves bytes');
+      t.same(exitsOf(gw, 'echo'), [], 'not stopped while the connection moves bytes');
       t.equal(gw.gateway.apps.get('echo')!.instance, instance, 'the same instance served every round');
 
       const closedAt = Date.now();
       socket.end();
       await new Promise<void>((resolve) => socket.once('close', () => resolve()));
-      await gw.tally.until(() => gw.tally.exitsOf('echo').length > 0, 30_000, 'the idle stop');
-      const [exit] = gw.tally.exits.filter((e) => e.app === 'echo');
-      t.equal(exit!.event.reason, 'idle', 'stopped as idle');
-      t.ok(exit!.at - closedAt >= IDLE, `stopped ${exit!.at - closedAt} ms after the close, not before idleTimeout`);
+      const stopped = await gw.waitFor((l) => l.app === 'echo' && l.msg.startsWith('instance of echo '), 30_000);
+      t.equal(stopped.reason, 'idle', 'stopped as idle');
+      const after = (stopped.time as number) - closedAt;
+      t.ok(after >= IDLE, `stopped ${after} ms after the close, not before idleTimeout`);
       t.equal(gw.gateway.apps.get('echo')!.state, 'stopped', 'and it stays stopped until the next connection');
 
       // Stopped, it wakes again on the next connection.
@@ -98,7 +101,7 @@ for (const rc of RUNTIME_CASES) {
       t.teardown(() => again.destroy());
       await new Promise<void>((resolve, reject) => again.once('connect', resolve).once('error', reject));
       t.equal(await echo(again, 'again\n'), 'again\n', 'the next connection wakes it again');
-      t.equal(gw.tally.startsOf('echo'), 2, 'a second start');
+      t.equal(gw.events.starts('echo'), 2, 'a second start');
     });
 
     t.test('a download that lasts longer than idleTimeout completes byte for byte, and the app is not stopped during it', { timeout: 60_000 }, async (t) => {
@@ -113,12 +116,12 @@ for (const rc of RUNTIME_CASES) {
       t.ok(took > 2 * IDLE, `the download took ${took} ms, more than twice idleTimeout (${IDLE} ms)`);
       t.equal(reply.body.length, bytes, 'every byte arrived');
       t.ok(reply.body.equals(expectedDownload(bytes)), 'byte for byte as sent');
-      t.same(gw.tally.exitsOf('dl'), [], 'the instance was not stopped during the download');
-      t.equal(gw.tally.startsOf('dl'), 1, 'one start');
+      t.same(exitsOf(gw, 'dl'), [], 'the instance was not stopped during the download');
+      t.equal(gw.events.starts('dl'), 1, 'one start');
 
       // Once the connection is closed nothing uses it: it is stopped as idle, which shows the rule ran all along.
-      await gw.tally.until(() => gw.tally.exitsOf('dl').length > 0, 30_000, 'the idle stop after the download');
-      t.equal(gw.tally.exitsOf('dl')[0]!.reason, 'idle', 'stopped as idle once the download is over');
+      const stopped = await gw.waitFor((l) => l.app === 'dl' && l.msg.startsWith('instance of dl '), 30_000);
+      t.equal(stopped.reason, 'idle', 'stopped as idle once the download is over');
     });
   });
 }

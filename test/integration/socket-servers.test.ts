@@ -67,7 +67,7 @@ for (const rc of RUNTIME_CASES) {
       });
       const gw = await startSocketGateway(t, { green: app });
       const port = boundPort(gw, 'green', 'tcp:127.0.0.1:0');
-      t.equal(gw.tally.startsOf('green'), 0, 'nothing runs before the first connection');
+      t.equal(gw.events.starts('green'), 0, 'nothing runs before the first connection');
 
       const overTcp = await httpGet({ port }, '/tcp');
       t.equal(overTcp.status, 200, 'the TCP connection that woke gunicorn is answered');
@@ -79,7 +79,7 @@ for (const rc of RUNTIME_CASES) {
       const unix = JSON.parse(overUnix.body) as GunicornAnswer;
       t.same(unix.local, { kind: 'unix', path: sock }, 'accepted on the inherited Unix socket');
 
-      t.equal(gw.tally.startsOf('green'), 1, 'one instance serves both sockets');
+      t.equal(gw.events.starts('green'), 1, 'one instance serves both sockets');
       t.equal(tcp.arbiter, unix.arbiter, 'the same gunicorn arbiter');
       t.equal(tcp.listenFdNames, 'green:ctl', 'LISTEN_FDNAMES names both sockets in config order');
       const instance = gw.gateway.apps.get('green')!.instance!;
@@ -91,7 +91,7 @@ for (const rc of RUNTIME_CASES) {
       if (!needTool(t, 'nghttp', 'nghttp2-client')) return;
       const gw = await startSocketGateway(t, { h2: socketApp(rc, ['tcp:127.0.0.1:0'], [rc.node, 'h2c.mjs'], SOCKET_FIXTURES) });
       const port = boundPort(gw, 'h2', 'tcp:127.0.0.1:0');
-      t.equal(gw.tally.startsOf('h2'), 0, 'nothing runs before the first connection');
+      t.equal(gw.events.starts('h2'), 0, 'nothing runs before the first connection');
 
       // nghttp speaks h2 with prior knowledge on http:// URIs (no Upgrade), so the app's HTTP/2 stack, not a gateway, answers.
       const { stdout } = await run('nghttp', ['-v', `http://127.0.0.1:${port}/via-socket-mode`], { timeout: 30_000 });
@@ -110,11 +110,11 @@ for (const rc of RUNTIME_CASES) {
       t.equal(body.listenFdNames, 'h2', 'named after the app');
       const instance = gw.gateway.apps.get('h2')!.instance!;
       t.equal(body.pid, rc.runtime === 'oci' ? 1 : instance.pid, 'served by the instance the gateway started');
-      t.equal(gw.tally.startsOf('h2'), 1, 'one start');
+      t.equal(gw.events.starts('h2'), 1, 'one start');
 
       // A second client finds it running: no second start.
       await run('nghttp', [`http://127.0.0.1:${port}/again`], { timeout: 30_000 });
-      t.equal(gw.tally.startsOf('h2'), 1, 'still one start');
+      t.equal(gw.events.starts('h2'), 1, 'still one start');
       t.ok(alive(instance.pid), 'the instance still runs');
     });
   });
