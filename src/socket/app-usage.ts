@@ -8,7 +8,7 @@ import type { ListenerCounters } from './kernel-counters.js';
 export interface UsageVerdict {
   readonly connections: number;
   readonly busy: boolean;
-  /** The accept queue has been non-empty and not shrinking for this long (ms); 0 when it is not. */
+  /** The accept queue has been non-empty, not shrinking and with no data moving, for this long (ms); 0 when it is not. */
   readonly stuckMs: number;
 }
 
@@ -63,7 +63,8 @@ export class AppUsage {
     const changed = connections !== this.#connections;
     this.#connections = connections;
     const busy = changed || moved || (unknown && (await this.cpuBusy(inputs)));
-    return { connections, busy, stuckMs: this.stuck(queue, inputs.now) };
+    // Data still flowing means the instance serves: a sequential server lets connections wait meanwhile.
+    return { connections, busy, stuckMs: this.stuck(moved ? 0 : queue, inputs.now) };
   }
 
   /**

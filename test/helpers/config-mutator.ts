@@ -256,7 +256,7 @@ const KNOWN_KEYS = [
   'listen', 'http', 'admin', 'token', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'level', 'requests', 'oci', 'runtime',
   'defaults', 'apps', 'hosts', 'command', 'dir', 'env', 'bundle', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit',
   'maxConnectionAge', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'paths', 'userAgents', 'response', 'status', 'body',
-  'retryAfter', 'responseTimeout', 'backlog', 'address', 'name', 'limits', 'headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders',
+  'retryAfter', 'responseTimeout', 'backlog', 'busyCpu', 'sampleInterval', 'address', 'name', 'limits', 'headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders',
 ];
 const ODD_KEYS = [
   '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', 'polluted', '', ' ', 'a.b', 'a b', '<<', '0', '-1',
@@ -268,6 +268,8 @@ const PLAUSIBLE: Readonly<Record<string, readonly Json[]>> = {
   http: [':0', '127.0.0.1:0', '[::1]:0', 'localhost:8080', 'unix:gw.sock', 'unix:/tmp/x.sock', ':65535', ':65536', '[::1:80', '1.2.3.4:', '::1:80', 'unix:'],
   listen: ['unix:a.sock', '127.0.0.1:9090', '8.8.8.8:1', ['tcp:127.0.0.1:0'], ['tcp:[::1]:1', 'unix:s.sock'], [{ address: ':7000', name: 'a.b' }], [{ name: 'x:y' }], ['tcp:unix:/x'], ['localhost:1'], []],
   backlog: [1, 511, 65535, 65536, 0, '4096'],
+  busyCpu: ['2%', '0.5%', '150%', 0, '0', 2, '-1%', '2 %', '%'],
+  sampleInterval: ['1s', '100ms', '99ms', '0', 0, '1h'],
   address: ['tcp:127.0.0.1:7000', 'unix:/tmp/y.sock', 'tcp:', 5],
   name: ['ctl', 'a:b', '', 'x'.repeat(256)],
   token: ['0123456789abcdef', 'short', 'x'.repeat(64)],
@@ -740,7 +742,7 @@ export function generateDocument(seed: number, path: string): FuzzDocument {
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const HOST_RE = /^(?:\*\.)?[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const APP_KEYS = new Set(['name', 'hosts', 'command', 'dir', 'bundle', 'env', 'runtime', 'uid', 'gid', 'idleTimeoutMs', 'startTimeoutMs', 'stopTimeoutMs', 'queueLimit', 'concurrency', 'maxConnectionAgeMs', 'responseTimeoutMs', 'memoryBytes', 'pids', 'cpuWeight', 'wakeIgnore', 'listen', 'backlog']);
+const APP_KEYS = new Set(['name', 'hosts', 'command', 'dir', 'bundle', 'env', 'runtime', 'uid', 'gid', 'idleTimeoutMs', 'startTimeoutMs', 'stopTimeoutMs', 'queueLimit', 'concurrency', 'maxConnectionAgeMs', 'responseTimeoutMs', 'memoryBytes', 'pids', 'cpuWeight', 'wakeIgnore', 'listen', 'backlog', 'busyCpu']);
 const FD_NAME_RE = /^[A-Za-z0-9_.-]{1,255}$/;
 
 /** The path of the first object (or array) below `root` that is not frozen. */
@@ -786,6 +788,7 @@ export function configProblems(cfg: GatewayConfig, file: string): string[] {
   need(isText(cfg.runtimeDir) && isAbsolute(cfg.runtimeDir), 'runtimeDir');
   need(Array.isArray(cfg.trustedProxies) && cfg.trustedProxies.every(isText), 'trustedProxies');
   need(isInt(cfg.shutdownTimeoutMs, 0, MAX_DURATION_MS), 'shutdownTimeoutMs');
+  need(isInt(cfg.sampleIntervalMs, 100, MAX_DURATION_MS), 'sampleIntervalMs');
   need(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(cfg.log?.level) && typeof cfg.log.requests === 'boolean', 'log');
   need(cfg.oci?.runtime === undefined || (isText(cfg.oci.runtime) && isAbsolute(cfg.oci.runtime)), 'oci.runtime');
   // Newer sections are checked generically: numbers that are whole and not negative.
@@ -802,6 +805,7 @@ export function configProblems(cfg: GatewayConfig, file: string): string[] {
     for (const [key, value] of Object.entries(app)) need(APP_KEYS.has(key) && value !== undefined, at(`${key} is not an AppSpec key, or undefined`));
     need(Array.isArray(app.hosts) && (app.hosts.length > 0 || app.listen?.length > 0), at('hosts (or listen)'));
     need(Array.isArray(app.listen) && isInt(app.backlog, 1, 65_535), at('listen/backlog'));
+    need(typeof app.busyCpu === 'number' && Number.isFinite(app.busyCpu) && app.busyCpu >= 0, at('busyCpu'));
     for (const entry of app.listen ?? []) {
       const problem = listenProblem(entry.address);
       if (problem) problems.push(at(`listen: ${problem}`));

@@ -59,4 +59,8 @@ t.test('the accept queue is stuck while it stays non-empty without shrinking', a
   t.equal((await u.judge([tcp(0, 0, 1)], inputs(4000, 0))).stuckMs, 0);
   t.equal((await u.judge([tcp(0, 0, 1)], inputs(6000, 0))).stuckMs, 2000);
   t.equal((await u.judge([tcp(0, 0, 0)], inputs(7000, 0))).stuckMs, 0, 'empty');
+  t.equal((await u.judge([tcp(1, 0, 1)], inputs(8000, 0))).stuckMs, 0);
+  t.equal((await u.judge([tcp(1, 0, 1)], inputs(9000, 0))).stuckMs, 1000);
+  t.equal((await u.judge([tcp(1, 5, 1)], inputs(10_000, 0))).stuckMs, 0, 'bytes moving on an open connection: it serves, one at a time');
+  t.equal((await u.judge([tcp(1, 0, 1)], inputs(11_000, 0))).stuckMs, 0, 'counted again from the first quiet sample');
 });
