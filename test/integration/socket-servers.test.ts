@@ -58,7 +58,8 @@ interface H2Answer {
 for (const rc of RUNTIME_CASES) {
   t.test(`${rc.runtime} runtime`, { skip: rc.skip }, async (t) => {
     t.test('gunicorn serves on both inherited sockets, TCP and Unix, from one start', async (t) => {
-      if (!needTool(t, 'gunicorn', 'gunicorn')) return;
+      // Debian's gunicorn, by path: a container sees the host's /usr only, so a pip install elsewhere would not do.
+      if (!needTool(t, '/usr/bin/gunicorn', 'gunicorn')) return;
       const sock = join(socketDir(t), 'green.sock');
       const app = socketApp(rc, ['tcp:127.0.0.1:0', { address: `unix:${sock}`, name: 'ctl' }], ['/usr/bin/gunicorn'], join(SOCKET_FIXTURES, 'gunicorn'), {
         // Debian's python3 writes no bytecode into the fixture directory (read-only in a container anyway).
