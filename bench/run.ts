@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const dens = await density({ quick });
   progress('idle churn');
   const churned = await churn({ quick });
-  const socket = await socketMode({ quick, runs, progress });
+  const socket = await socketMode({ quick, runs, ...(runc && { runc }), progress });
 
   const report: BenchReport = {
     startedAt,
