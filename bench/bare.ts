@@ -68,7 +68,7 @@ export function runcStarter(binary: string, dir: string, app: AppSpec): Starter 
   let serial = 0;
   const starter: Starter = (fd, stdio) => {
     const id = `wakegate-bench-bare-${++serial}`;
-    const bundle = writeBundle(join(dir, 'bundle'), app, { cgroupsPath: `/wakegate/${scope}/${id}` });
+    const bundle = writeBundle(join(dir, 'bundle'), app, { cgroupsPath: `/wakegate/${scope}/${id}`, fdNames: [app.name] });
     const child = spawn(binary, runc.runArgs(bundle, id), { PATH: process.env.PATH ?? '/usr/bin:/bin' }, [fd], {
       setsid: true,
       stdio,

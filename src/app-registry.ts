@@ -2,10 +2,14 @@ import { isDeepStrictEqual } from 'node:util';
 import { AppActivator } from './activator/app-activator.js';
 import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
+import { AppSocketError } from './errors.js';
 import { Router } from './front/router.js';
 import type { Logger } from './log.js';
 import type { Runtime } from './runtime/runtime.js';
-import { AppSocket, type SocketDir } from './upstream/app-socket.js';
+import { AppSockets, type HeldSocket, type SocketPlan } from './socket/app-sockets.js';
+import { KernelCounters, type HeldListener } from './socket/kernel-counters.js';
+import { SocketActivation } from './socket/socket-activation.js';
+import type { SocketDir } from './upstream/app-socket.js';
 import { createUpstream } from './upstream/pool.js';
 
 export interface RegistryDeps {
@@ -16,23 +20,30 @@ export interface RegistryDeps {
 
 interface Entry {
   readonly activator: AppActivator;
-  readonly socket: AppSocket;
+  readonly sockets: AppSockets;
+  readonly activation: SocketActivation;
 }
 
 export interface ReloadSummary {
   readonly added: string[];
   readonly removed: string[];
   readonly changed: string[];
+  /** Apps whose sockets could not be opened: not added, or (changed) left on their previous config. */
+  readonly refused: string[];
 }
 
 /**
- * The configured apps: each one's socket and activator, and the router over them. `apply` moves from one
- * config to the next: new apps get a socket at once, removed apps are drained and their sockets removed,
- * changed apps keep their instance and use the new spec from their next start.
+ * The configured apps: each one's sockets, activator and socket activation, and the router over them.
+ * `apply` moves from one config to the next: new apps get their sockets at once, removed apps are drained
+ * and their sockets closed, changed apps keep their instance and use the new spec (and sockets) from their
+ * next start. An app whose sockets cannot be opened is refused alone; every other app is applied.
  */
 export class AppRegistry {
   private entries = new Map<string, Entry>();
   private routes = new Router<AppActivator>([]);
+  /** Applies run one at a time: each opens sockets asynchronously against the entries the previous one left. */
+  private applying: Promise<unknown> = Promise.resolve();
+  private readonly counters = new KernelCounters();
 
   /** `socketDir` is held and emptied of stale sockets by its owner (RuntimeDir), which outlives this registry. */
   constructor(
@@ -52,45 +63,69 @@ export class AppRegistry {
     return [...this.entries.values()].map((e) => e.activator);
   }
 
+  /** Where the app's HTTP app socket is on disk; undefined for an app without hosts. */
   socketPath(name: string): string | undefined {
-    return this.entries.get(name)?.socket.path;
+    const http = this.entries.get(name)?.sockets.list.find((s) => s.address === 'http');
+    return http?.bound.kind === 'unix' ? http.bound.path : undefined;
+  }
+
+  /** The sockets the app's next instance gets, in fd order (for the admin, and for sampling). */
+  sockets(name: string): readonly HeldSocket[] {
+    return this.entries.get(name)?.sockets.list ?? [];
+  }
+
+  /** The app's sockets as KernelCounters takes them; the keys are `<app> <address>`, unique in the gateway. */
+  listeners(name: string): HeldListener[] {
+    return this.entries.get(name)?.sockets.listeners() ?? [];
   }
 
   /**
-   * Switches to `config`. Sockets for new apps are all created before anything changes, so a failure leaves
-   * the old apps serving untouched. Removed apps are drained in the background; `removal` settles after.
+   * Switches to `config`. Sockets are all opened before anything changes. An app whose own sockets fail is
+   * refused (logged, named in `refused`); a failure of an HTTP app socket fails the whole apply, leaving the
+   * old apps serving untouched. Removed apps are drained in the background; `removal` settles after.
    */
-  apply(config: GatewayConfig, drainMs: number): ReloadSummary & { removal: Promise<void> } {
-    const summary: ReloadSummary = { added: [], removed: [], changed: [] };
-    const created = new Map<string, AppSocket>();
+  apply(config: GatewayConfig, drainMs: number): Promise<ReloadSummary & { removal: Promise<void> }> {
+    const run = this.applying.then(() => this.applyNow(config, drainMs));
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  private async applyNow(config: GatewayConfig, drainMs: number): Promise<ReloadSummary & { removal: Promise<void> }> {
+    const summary: ReloadSummary = { added: [], removed: [], changed: [], refused: [] };
+    const plans = new Map<string, { sockets: AppSockets; plan: SocketPlan }>();
     try {
-      for (const name of Object.keys(config.apps)) {
-        if (!this.entries.has(name)) created.set(name, AppSocket.create(this.socketDir, name));
+      for (const [name, spec] of Object.entries(config.apps)) {
+        const old = this.entries.get(name);
+        if (old && isDeepStrictEqual(old.activator.spec, spec)) continue;
+        const sockets = old?.sockets ?? new AppSockets(name, this.socketDir);
+        try {
+          plans.set(name, { sockets, plan: await sockets.prepare(spec) });
+        } catch (err) {
+          if (!(err instanceof AppSocketError)) throw err;
+          this.deps.log.error({ err, app: name, address: err.address }, old ? `${err.message}; app ${name} keeps its previous config` : `${err.message}; app ${name} is not served`);
+          summary.refused.push(name);
+        }
       }
     } catch (err) {
-      for (const socket of created.values()) socket.close();
+      for (const { sockets, plan } of plans.values()) sockets.abort(plan);
       throw err;
     }
     const next = new Map<string, Entry>();
     for (const [name, spec] of Object.entries(config.apps)) {
       const old = this.entries.get(name);
+      const planned = plans.get(name);
       if (old) {
-        if (!isDeepStrictEqual(old.activator.spec, spec)) {
-          old.activator.updateSpec(spec);
-          summary.changed.push(name);
-        }
         next.set(name, old);
+        if (!planned) continue;
+        old.sockets.commit(planned.plan);
+        old.activator.updateSpec(spec);
+        old.activation.refresh();
+        summary.changed.push(name);
         continue;
       }
-      const socket = created.get(name)!;
-      const activator = new AppActivator(spec, {
-        runtimeFor: this.deps.runtimeFor,
-        socketFd: socket.fd,
-        createUpstream: (spec) => createUpstream(socket.connectPath, { connections: spec.concurrency }),
-        recorder: this.deps.recorder,
-        log: this.deps.log.child({ app: name }),
-      });
-      next.set(name, { activator, socket });
+      if (!planned) continue;
+      planned.sockets.commit(planned.plan);
+      next.set(name, this.create(spec, planned.sockets));
       summary.added.push(name);
     }
     const gone = [...this.entries].filter(([name]) => !next.has(name));
@@ -101,16 +136,34 @@ export class AppRegistry {
     return { ...summary, removal };
   }
 
-  /** Drains and stops every app and removes every socket (gateway shutdown). */
+  /** Drains and stops every app and closes every socket (gateway shutdown). */
   async closeAll(drainMs: number): Promise<void> {
+    await this.applying;
     const all = [...this.entries.values()];
     this.entries = new Map();
     this.routes = new Router([]);
     await Promise.all(all.map((entry) => this.retire(entry, 'shutdown', drainMs)));
   }
 
+  private create(spec: AppSpec, sockets: AppSockets): Entry {
+    const name = spec.name;
+    const connectPath = this.socketDir.reach(`${name}.sock`);
+    const log = this.deps.log.child({ app: name });
+    const activator = new AppActivator(spec, {
+      runtimeFor: this.deps.runtimeFor,
+      sockets: () => sockets.handed(),
+      createUpstream: (spec) => createUpstream(connectPath, { connections: spec.concurrency }),
+      recorder: this.deps.recorder,
+      log,
+    });
+    for (const s of sockets.list) if (s.address !== 'http') log.info({ address: s.address, bound: s.bound, name: s.name }, 'app socket listening');
+    return { activator, sockets, activation: new SocketActivation(activator, sockets, this.counters, log) };
+  }
+
   private async retire(entry: Entry, reason: 'removed' | 'shutdown', drainMs: number): Promise<void> {
+    // Not watched from now on: a connection arriving meanwhile must not try to wake an app on its way out.
+    entry.activation.close();
     await entry.activator.close(reason, drainMs);
-    entry.socket.close();
+    entry.sockets.closeAll();
   }
 }

@@ -94,7 +94,7 @@ async function reload(gateway: Gateway, file: string, log: Logger): Promise<void
     // Checked again here: the shutdown may have begun while the file was being read.
     if (gateway.shuttingDown) return void log.warn('reload refused: the gateway is shutting down');
     log.level = next.log.level;
-    gateway.reload(next);
+    await gateway.reload(next);
   } catch (err) {
     // The old config keeps serving: a bad edit must not take tenants down.
     if (err instanceof ConfigError) log.error({ file, issues: err.issues }, 'failed to reload config, keeping the old one');

@@ -74,5 +74,7 @@ export const DEFAULTS = Object.freeze({
     cgroupFreezeMs: 1_000,
     /** How long a killed cgroup may take to empty before its directories are left for the next start-up. */
     cgroupEmptyMs: 5_000,
+    /** How often the accept queues of a socket-woken app are read while it starts, to see its first accept. */
+    acceptPollMs: 25,
   }),
 });

@@ -73,7 +73,12 @@ export class Gateway {
     const metrics: PromRecorder = new PromRecorder((): AppActivator[] => registry.list());
     const recorders: Recorder[] = [new LogRecorder(log.child({ component: 'activator' })), metrics, ...(options.recorder ? [options.recorder] : [])];
     const registry: AppRegistry = new AppRegistry(runtimeDir.apps, { runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor, recorder: fanOut(...recorders), log });
-    registry.apply(config, config.shutdownTimeoutMs);
+    try {
+      await registry.apply(config, config.shutdownTimeoutMs);
+    } catch (err) {
+      await registry.closeAll(0);
+      throw err;
+    }
     // Everything the front and the admin read is wired before either listens: a request may come at once.
     const handler = new RequestHandler({
       router: () => registry.router,
@@ -126,7 +131,7 @@ export class Gateway {
    * Applies a new config (the caller has validated it). The listen addresses, runtimeDir, the OCI runtime
    * and the front's limits cannot change while running; a change to them is reported and ignored until the next start.
    */
-  reload(config: GatewayConfig): (ReloadSummary & { removal: Promise<void> }) | undefined {
+  async reload(config: GatewayConfig): Promise<(ReloadSummary & { removal: Promise<void> }) | undefined> {
     // Apps a reload would add could start while their sockets are being removed: a shutdown is final.
     if (this.closing) {
       this.log.warn('reload refused: the gateway is shutting down');
@@ -137,10 +142,10 @@ export class Gateway {
         this.log.warn({ key }, `${key} changed; it takes effect only after a restart, ignoring`);
       }
     }
-    const result = this.parts.registry.apply(config, config.shutdownTimeoutMs);
+    const result = await this.parts.registry.apply(config, config.shutdownTimeoutMs);
     this.current.config = config;
     this.current.trusted = new TrustedProxies(config.trustedProxies);
-    this.log.info({ added: result.added, removed: result.removed, changed: result.changed }, 'config reloaded');
+    this.log.info({ added: result.added, removed: result.removed, changed: result.changed, refused: result.refused }, 'config reloaded');
     return result;
   }
 

@@ -1,6 +1,6 @@
 import type { AppSpec } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { HandedSocket, Runtime } from '../runtime/runtime.js';
 import type { Upstream } from '../upstream/pool.js';
 import type { Recorder } from './recorder.js';
 
@@ -8,12 +8,20 @@ import type { Recorder } from './recorder.js';
 export interface ActivatorDeps {
   /** Asked at every start, so that a reload that changes an app's runtime takes effect at its next start. */
   readonly runtimeFor: (spec: AppSpec) => Runtime;
-  /** The app socket fd, handed to every instance as fd 3. */
-  readonly socketFd: number;
+  /** The app's sockets, handed to the instance at fd 3, 4, ...; asked at every start, so a reload's take effect at the next. */
+  readonly sockets: () => readonly HandedSocket[];
   /** A pool for one instance of `spec`, with `spec.concurrency` connections. */
   readonly createUpstream: (spec: AppSpec) => Upstream;
   readonly recorder: Recorder;
   readonly log: Logger;
   /** The clock for starts, exits and backoff; Date.now unless a test runs time faster. */
   readonly now?: () => number;
+}
+
+/** What the kernel shows of an app's sockets, sampled from outside the data path. */
+export interface ActivitySample {
+  /** Accepted connections on the app's sockets that an instance holds. */
+  readonly connections: number;
+  /** Bytes moved (or CPU used) since the previous sample: the app is in use. */
+  readonly busy: boolean;
 }

@@ -1,24 +1,18 @@
 import type { AppSpec } from '../config/types.js';
 import { DEFAULTS } from '../defaults.js';
-import {
-  BackoffError,
-  InstanceCrashedError,
-  QueueFullError,
-  StartFailedError,
-  StartTimeoutError,
-  UnavailableError,
-  type WakegateError,
-} from '../errors.js';
+import { BackoffError, InstanceCrashedError, QueueFullError, UnavailableError, type WakegateError } from '../errors.js';
 import { describeExit, type ExitInfo, type Instance } from '../runtime/runtime.js';
-import type { ActivatorDeps } from './activator-deps.js';
+import type { ActivatorDeps, ActivitySample } from './activator-deps.js';
 import { Backoff } from './backoff.js';
 import { AppRecord } from './app-record.js';
 import { Generation, type Lease } from './generation.js';
 import { IdleTimer } from './idle-timer.js';
+import { Outcomes } from './outcomes.js';
 import { StopBarrier } from './stop-barrier.js';
 import type { AppState, ExitReason } from './recorder.js';
 
-export type { Lease, ActivatorDeps };
+export type { Lease, ActivatorDeps, ActivitySample };
+
 
 /** Response timeouts in a row after which a running instance is replaced. */
 const UNRESPONSIVE_AFTER = DEFAULTS.internal.unresponsiveAfter;
@@ -35,6 +29,8 @@ export class AppActivator {
   private closedFor: 'removed' | 'shutdown' | undefined;
   private readonly backoff = new Backoff();
   private readonly idle = new IdleTimer(() => this.gen && this.stop(this.gen, 'idle'));
+  private readonly outcomes: Outcomes;
+  private conns = 0;
 
   /** Counts and last events, for status; also the one way events reach the recorder. */
   readonly record: AppRecord;
@@ -46,6 +42,7 @@ export class AppActivator {
   ) {
     this.record = new AppRecord(appSpec.name, deps.recorder);
     this.now = deps.now ?? Date.now;
+    this.outcomes = new Outcomes(appSpec.name, this.record, this.backoff);
   }
 
   get name(): string {
@@ -71,6 +68,10 @@ export class AppActivator {
   get queued(): number {
     const gen = this.gen;
     return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + this.stopping.waiters;
+  }
+  /** Connections on the app's own sockets at the last activity sample; 0 while stopped. */
+  get connections(): number {
+    return this.conns;
   }
   get idleDeadline(): number | undefined {
     return this.idle.deadline;
@@ -123,6 +124,35 @@ export class AppActivator {
     this.startGeneration();
   }
 
+  /** A connection waits on an app socket: start unless an instance exists. False: none may start now (closed, backoff). */
+  wake(): boolean {
+    if (this.closedFor) return false;
+    if (this.current !== 'stopped') return true;
+    if (this.backoff.remaining(this.now()) > 0) return false;
+    this.startGeneration(true);
+    return true;
+  }
+
+  /** The woken instance has drained its accept queue: its cold start is over (phase `accept`). */
+  accepted(): void {
+    const gen = this.gen;
+    if (gen?.instance && !gen.confirmed && this.current === 'starting') this.confirm(gen, 'accept');
+  }
+
+  /** A sample of the app's sockets: a busy one restarts the idle countdown from now. */
+  activity(sample: ActivitySample): void {
+    this.conns = sample.connections;
+    const gen = this.gen;
+    if (!sample.busy || !gen || this.current !== 'running') return;
+    this.idle.disarm();
+    this.maybeIdle(gen);
+  }
+
+  /** Calls `listener` after every state change (once the recorder has it); returns the unsubscribe. */
+  onStateChange(listener: (state: AppState) => void): () => void {
+    return this.record.onStateChange(listener);
+  }
+
   /** Lets in-flight work finish (up to `graceMs`), holding new requests, then stops; those then start anew. */
   drain(graceMs: number): Promise<void> {
     return this.stopInstance('drain', undefined, graceMs);
@@ -146,13 +176,14 @@ export class AppActivator {
     if (this.queued >= (this.gen ?? this).spec.queueLimit) throw new QueueFullError(this.name, (this.gen ?? this).spec.queueLimit);
   }
 
-  private startGeneration(): void {
+  private startGeneration(woken = false): void {
     const spec = this.appSpec;
     const gen = new Generation(spec, this.deps.createUpstream(spec), this.now());
+    gen.woken = woken;
     this.gen = gen;
     this.setState('starting');
     gen.startTimer = setTimeout(() => this.onStartTimeout(gen), spec.startTimeoutMs);
-    this.deps.runtimeFor(spec).start(spec, [this.deps.socketFd], this.deps.log).then(
+    this.deps.runtimeFor(spec).start(spec, this.deps.sockets(), this.deps.log).then(
       (instance) => {
         gen.instance = instance;
         gen.spawnedAt = this.now();
@@ -167,7 +198,7 @@ export class AppActivator {
   private lease(gen: Generation, queued: boolean): Lease {
     this.idle.disarm();
     const lease = gen.lease(queued, {
-      responded: () => gen.confirmed || this.confirm(gen),
+      responded: () => gen.confirmed || this.confirm(gen, 'first_byte'),
       // A running instance that leaves request after request unanswered (it closed its listener, or hangs)
       // would otherwise stay up for as long as traffic keeps it from going idle.
       unanswered: () => gen.unansweredInARow >= UNRESPONSIVE_AFTER && !gen.stopReason && this.replace(gen),
@@ -182,7 +213,7 @@ export class AppActivator {
     this.stop(gen, 'unresponsive');
   }
 
-  private confirm(gen: Generation): void {
+  private confirm(gen: Generation, via: 'first_byte' | 'accept'): void {
     const now = this.now();
     gen.runningSince = now;
     clearTimeout(gen.startTimer);
@@ -193,7 +224,8 @@ export class AppActivator {
       instance: gen.instance?.id,
       result: 'ok',
       spawnMs: gen.spawnMs,
-      firstByteMs: now - gen.triggeredAt,
+      firstByteMs: via === 'first_byte' ? now - gen.triggeredAt : undefined,
+      ...(via === 'accept' ? { acceptMs: now - gen.triggeredAt } : {}),
     });
     this.report();
     this.maybeIdle(gen);
@@ -201,51 +233,21 @@ export class AppActivator {
 
   private onStartTimeout(gen: Generation): void {
     if (gen.confirmed || gen.stopReason) return;
-    const failure = new StartTimeoutError(this.name, gen.spec.startTimeoutMs);
-    // Every client left before the instance answered: no request was left to prove it, so no evidence against
-    // it (no backoff); but an instance never seen to answer must not pass for running, so it stops all the same.
-    const abandoned = gen.inflight === 0;
-    this.record.coldStart({ instance: gen.instance?.id, result: abandoned ? 'abandoned' : 'timeout', spawnMs: gen.spawnMs, firstByteMs: undefined, error: failure });
-    if (!abandoned) this.backoff.recordFailure(this.now(), 0);
-    this.stop(gen, 'start_timeout', failure);
+    this.stop(gen, 'start_timeout', this.outcomes.startTimedOut(gen, this.now()));
   }
 
   private onStartFailed(gen: Generation, err: unknown): void {
-    const failure = new StartFailedError(this.name, { cause: err });
     clearTimeout(gen.startTimer);
-    gen.failure ??= failure;
-    gen.upstream.destroy(gen.failure);
-    if (!gen.stopReason) {
-      this.backoff.recordFailure(this.now(), 0);
-      this.record.coldStart({ instance: undefined, result: 'failed', spawnMs: undefined, firstByteMs: undefined, error: failure });
-    }
+    this.outcomes.startFailed(gen, err, this.now());
+    gen.upstream.destroy(gen.failure!);
     this.finish(gen);
   }
 
   private onExit(gen: Generation, instance: Instance, exit: ExitInfo): void {
-    const now = this.now();
     clearTimeout(gen.startTimer);
-    const reason = gen.reasonFor(exit);
-    let backoffMs: number | undefined;
-    if (gen.stopReason) {
-      this.backoff.recordStopped(reason, gen.runningSince === undefined ? undefined : now - gen.runningSince);
-    } else {
-      gen.failure ??= new InstanceCrashedError(this.name, describeExit(exit));
-      backoffMs = this.backoff.recordFailure(now, gen.runningSince === undefined ? 0 : now - gen.runningSince);
-      if (!gen.confirmed) {
-        this.record.coldStart({ instance: instance.id, result: 'failed', spawnMs: undefined, firstByteMs: undefined, error: gen.failure });
-      }
-    }
+    this.outcomes.exited(gen, instance, exit, this.now());
     gen.cut(new InstanceCrashedError(this.name, describeExit(exit)));
     gen.becameQuiet();
-    this.record.exited({
-      instance: instance.id,
-      pid: instance.pid,
-      reason,
-      exit,
-      lifetimeMs: now - (gen.spawnedAt ?? gen.triggeredAt),
-      ...(backoffMs === undefined ? {} : { backoffMs }),
-    });
     this.finish(gen);
   }
 
@@ -254,6 +256,7 @@ export class AppActivator {
     gen.breaker.cancelAll();
     if (gen !== this.gen) return;
     this.gen = undefined;
+    this.conns = 0;
     this.idle.disarm();
     this.setState('stopped');
     this.stopping.end();

@@ -7,6 +7,7 @@ export class AppRecord {
   private lastCold: LastColdStart | undefined;
   private lastExit: (ExitEvent & { readonly at: number }) | undefined;
   private requestCount = 0;
+  private readonly stateListeners = new Set<(state: AppState) => void>();
 
   constructor(
     private readonly app: string,
@@ -40,6 +41,13 @@ export class AppRecord {
 
   stateChanged(from: AppState, to: AppState): void {
     this.recorder.stateChanged(this.app, from, to);
+    for (const listener of [...this.stateListeners]) listener(to);
+  }
+
+  /** Calls `listener` after every state change, once the recorder has it; returns the unsubscribe. */
+  onStateChange(listener: (state: AppState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => void this.stateListeners.delete(listener);
   }
 
   load(inflight: number, queued: number): void {

@@ -31,6 +31,8 @@ export class Generation {
   /** Set at the first response byte: proof that the instance accepts, the end of the cold start. */
   runningSince: number | undefined;
   stopReason: ExitReason | undefined;
+  /** Started by a connection waiting on one of the app's sockets: it is confirmed when the instance accepts. */
+  woken = false;
   /** Why requests of this generation fail, once they must: read by the proxy to pick the status. */
   failure: WakegateError | undefined;
   startTimer: NodeJS.Timeout | undefined;

@@ -25,6 +25,8 @@ export interface ColdStartEvent {
   readonly spawnMs: number | undefined;
   /** Trigger (the first request's arrival) to the first response byte. */
   readonly firstByteMs: number | undefined;
+  /** Trigger (the first connection waiting on a socket) to the instance draining its accept queue (phase `accept`). */
+  readonly acceptMs?: number;
   readonly error?: Error;
 }
 

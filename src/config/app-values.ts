@@ -2,8 +2,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { lookupGroup, lookupUser, MAX_ID, primaryGidOf } from './accounts.js';
-import { type Issues, absolutePath, duration, field, integer, keyPath, kind, list, mapping, render, size, string } from './checks.js';
-import type { WakeIgnore } from './types.js';
+import { type Issues, absolutePath, appListenAddress, duration, field, integer, keyPath, kind, list, mapping, render, size, string } from './checks.js';
+import type { AppListen, WakeIgnore } from './types.js';
 
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Below this, runc's own init plus any language runtime is OOM-killed before the app listens.
@@ -107,4 +107,22 @@ export function wakeIgnore(issues: Issues, v: unknown, path: string): WakeIgnore
     userAgents: (agents ?? []).map((a) => a.toLowerCase()),
     ...(response && { response }),
   };
+}
+
+const FD_NAME_RE = /^[A-Za-z0-9_.-]{1,255}$/;
+
+/** One `listen` entry: an address string, or `{ address, name }`; `name` defaults to the app's. */
+export function appListen(issues: Issues, v: unknown, path: string, app: string, baseDir: string): AppListen | undefined {
+  if (typeof v === 'string') {
+    const address = appListenAddress(issues, v, path, baseDir);
+    return address && { address, name: app };
+  }
+  const m = mapping(issues, v, path, ['address', 'name']);
+  if (!m) return undefined;
+  if (m.address === undefined) return issues.add(keyPath(path, 'address'), 'required; expected an address like "tcp:127.0.0.1:7000" or "unix:/path"');
+  const address = appListenAddress(issues, m.address, keyPath(path, 'address'), baseDir);
+  const name = field(issues, m, 'name', path, (is, n, p) =>
+    typeof n === 'string' && FD_NAME_RE.test(n) ? n : is.add(p, `expected 1-255 letters, digits, '_', '.' or '-' (a LISTEN_FDNAMES entry), got ${render(n)}`),
+  );
+  return address && { address, name: name ?? app };
 }

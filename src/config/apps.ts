@@ -1,5 +1,5 @@
 /** The `defaults` and `apps` sections: per-app settings, inheritance from defaults, and host ownership. */
-import { bundleDir, directory, environment, group, memory, user, wakeIgnore, type UserId } from './app-values.js';
+import { appListen, bundleDir, directory, environment, group, memory, user, wakeIgnore, type UserId } from './app-values.js';
 import {
   type Check,
   type Issues,
@@ -15,13 +15,14 @@ import {
   requiredField,
   string,
   hostPattern,
+  addressKey,
 } from './checks.js';
-import type { AppSpec, RuntimeKind, WakeIgnore } from './types.js';
+import type { AppListen, AppSpec, RuntimeKind, WakeIgnore } from './types.js';
 import { DEFAULTS } from '../defaults.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'auto'];
-const PER_APP_KEYS = ['hosts', 'command', 'dir', 'env', 'bundle'];
-const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore'];
+const PER_APP_KEYS = ['hosts', 'listen', 'command', 'dir', 'env', 'bundle'];
+const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'backlog'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -44,7 +45,11 @@ export interface Tunables {
   user?: UserId;
   wakeIgnore?: WakeIgnore;
   gid?: number;
+  backlog?: number;
 }
+
+/** Who holds each socket address so far (`app "db"`, `listen.http`), so that two holders are one config error. */
+export type AddressOwners = Map<string, string>;
 
 export function defaultsSection(issues: Issues, v: unknown, path: string): Tunables | undefined {
   const m = mapping(issues, v, path, [...TUNABLE_KEYS, ...PER_APP_KEYS]);
@@ -63,6 +68,7 @@ export function appsSection(
   defaults: Tunables,
   baseDir: string,
   ociRuntime: string | undefined,
+  addressOwners: AddressOwners = new Map(),
 ): Record<string, AppSpec> | undefined {
   const m = mapping(issues, v, path);
   if (!m) return undefined;
@@ -70,7 +76,7 @@ export function appsSection(
   const apps = Object.create(null) as Record<string, AppSpec>;
   const hostOwners = new Map<string, string>();
   for (const [name, raw] of Object.entries(m)) {
-    const spec = app(issues, name, raw, keyPath(path, name), defaults, baseDir, hostOwners, ociRuntime);
+    const spec = app(issues, name, raw, keyPath(path, name), defaults, baseDir, { hosts: hostOwners, addresses: addressOwners }, ociRuntime);
     if (spec) apps[name] = spec;
   }
   return issues.count > before ? undefined : apps;
@@ -83,9 +89,10 @@ function app(
   path: string,
   defaults: Tunables,
   baseDir: string,
-  hostOwners: Map<string, string>,
+  owners: { readonly hosts: Map<string, string>; readonly addresses: AddressOwners },
   ociRuntime: string | undefined,
 ): AppSpec | undefined {
+  const hostOwners = owners.hosts;
   const before = issues.count;
   if (!APP_NAME_RE.test(name)) {
     issues.add(path, `app names must be 1-63 lower-case letters, digits, '_' or '-', starting with a letter or digit`);
@@ -101,9 +108,24 @@ function app(
     hostOwners.set(host, name);
     return host;
   };
-  const hosts = requiredField(issues, m, 'hosts', path, 'a non-empty array of host names', (is, h, p) =>
-    list(is, h, p, 'a non-empty array of host names', claim, true),
-  );
+  // An app with its own sockets may do without HTTP routing; an app with neither could never be reached.
+  const hosts =
+    m.hosts === undefined && m.listen !== undefined
+      ? []
+      : requiredField(issues, m, 'hosts', path, 'a non-empty array of host names (or `listen` sockets of its own)', (is, h, p) =>
+          list(is, h, p, 'a non-empty array of host names', claim, true),
+        );
+  const claimAddress: Check<AppListen> = (is, entry, p) => {
+    const parsed = appListen(is, entry, p, name, baseDir);
+    const key = parsed && addressKey(parsed.address);
+    if (!parsed || key === undefined) return parsed;
+    const owner = owners.addresses.get(key);
+    if (owner === `app ${render(name)}`) return is.add(p, `address ${render(key)} is listed twice`);
+    if (owner !== undefined) return is.add(p, `address ${render(key)} is already used by ${owner}`);
+    owners.addresses.set(key, `app ${render(name)}`);
+    return parsed;
+  };
+  const listen = field(issues, m, 'listen', path, (is, l, p) => list(is, l, p, 'a non-empty array of addresses', claimAddress, true)) ?? [];
   // A bundle brings its own command and root filesystem; otherwise both are required.
   const bundle = field(issues, m, 'bundle', path, (is, b, p) => bundleDir(is, b, p, baseDir));
   if (m.bundle !== undefined) {
@@ -128,6 +150,8 @@ function app(
   const spec: { -readonly [K in keyof AppSpec]: AppSpec[K] } = {
     name,
     hosts,
+    listen,
+    backlog: pick('backlog') ?? BUILTIN.backlog,
     command,
     dir,
     env,
@@ -171,6 +195,7 @@ function tunables(issues: Issues, m: Mapping, path: string): Tunables {
     user: field(issues, m, 'user', path, user),
     gid: field(issues, m, 'group', path, group),
     wakeIgnore: field(issues, m, 'wakeIgnore', path, wakeIgnore),
+    backlog: field(issues, m, 'backlog', path, (is, v, p) => integer(is, v, p, 1, 65_535)),
   };
 }
 

@@ -187,6 +187,24 @@ export function listenAddress(issues: Issues, v: unknown, path: string, baseDir:
   return { kind: 'tcp', host: name, port };
 }
 
+/**
+ * An address of an app's own socket: the `listen.http` syntax, optionally prefixed `tcp:`, with a numeric host
+ * (the gateway binds it itself, before any resolver could be trusted to answer the same way at every start).
+ */
+export function appListenAddress(issues: Issues, v: unknown, path: string, baseDir: string): ListenAddress | undefined {
+  const text = typeof v === 'string' && v.startsWith('tcp:') ? v.slice('tcp:'.length) : v;
+  if (typeof text === 'string' && text.startsWith('unix:') && text !== v) return issues.add(path, `expected "tcp:host:port" or "unix:/path", got ${render(v)}`);
+  const address = listenAddress(issues, text, path, baseDir);
+  if (address?.kind === 'tcp' && isIP(address.host) === 0) return issues.add(path, `expected a numeric IPv4 or IPv6 address, got ${render(v)}`);
+  return address;
+}
+
+/** The text two addresses share exactly when they are the same socket address; port 0 is never shared. */
+export function addressKey(address: ListenAddress): string | undefined {
+  if (address.kind === 'unix') return `unix:${address.path}`;
+  return address.port === 0 ? undefined : `tcp:${address.host.toLowerCase()}:${address.port}`;
+}
+
 const HOST_PATTERN_RE = /^(?:\*\.)?[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*$/;
 
 /** A Host header pattern: `app.example` or `*.app.example`; returned lower-cased. */

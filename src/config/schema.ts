@@ -15,6 +15,7 @@ import {
   field,
   list,
   listenAddress,
+  addressKey,
   mapping,
   oneOf,
   render,
@@ -83,8 +84,14 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
   const limits = limitsSection(issues, top.limits);
   const oci = ociSection(issues, top.oci, env.PATH || DEFAULT_PATH, baseDir);
   const defaults = field(issues, top, 'defaults', '', defaultsSection) ?? {};
+  // The gateway's own listeners are claimed first, so an app's socket on one of them names it.
+  const owners = new Map<string, string>();
+  for (const [owner, address] of [['listen.http', listen], ['admin.listen', admin?.listen]] as const) {
+    const key = address && addressKey(address);
+    if (key !== undefined) owners.set(key, owner);
+  }
   const apps = requiredField(issues, top, 'apps', '', 'a mapping of app names to apps (may be {})', (is, v, p) =>
-    appsSection(is, v, p, defaults, baseDir, oci?.runtime),
+    appsSection(is, v, p, defaults, baseDir, oci?.runtime, owners),
   );
   if (issues.count > 0 || !listen || !apps || !log || !limits || !oci) return undefined;
   return {

@@ -18,11 +18,25 @@ export interface WakeIgnore {
   readonly response?: { readonly status: number; readonly body: string; readonly retryAfterSec?: number };
 }
 
+/** One of an app's own listening sockets (`apps.<name>.listen`), handed to its instances after the HTTP app socket. */
+export interface AppListen {
+  readonly address: ListenAddress;
+  /** Its LISTEN_FDNAMES entry: 1-255 of [A-Za-z0-9_.-]; the app name unless configured. */
+  readonly name: string;
+}
+
 export interface AppSpec {
   /** The key under `apps`; matches /^[a-z0-9][a-z0-9_-]{0,62}$/ so it is safe in paths and container ids. */
   readonly name: string;
-  /** Lower-cased host names without port; either exact (`a.example`) or a wildcard (`*.example`). */
+  /**
+   * Lower-cased host names without port; either exact (`a.example`) or a wildcard (`*.example`). Empty for an
+   * app reached only through its own `listen` sockets; it then has no HTTP app socket either.
+   */
   readonly hosts: readonly string[];
+  /** The app's own sockets (socket mode), in config order; empty for an HTTP-only app. */
+  readonly listen: readonly AppListen[];
+  /** Listen backlog of those sockets; the kernel clamps it to net.core.somaxconn. */
+  readonly backlog: number;
   /** argv; command[0] is looked up in PATH by the runtime when it has no slash. Empty for a bundle app. */
   readonly command: readonly string[];
   /** Absolute path of the app's directory (resolved against the config file's directory); the bundle for a bundle app. */

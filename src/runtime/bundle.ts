@@ -10,6 +10,8 @@ export const NOBODY = 65534;
 export interface BundleOptions {
   /** The container's cgroup (absolute cgroupsPath), so the gateway can read memory and clean up. */
   readonly cgroupsPath: string;
+  /** LISTEN_FDNAMES entries of the handed sockets, in fd order; runc passes the env on, not the names. */
+  readonly fdNames: readonly string[];
 }
 
 /** The parts of an OCI runtime spec that wakegate reads or writes; the rest passes through untouched. */
@@ -34,7 +36,7 @@ const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/pro
 export function writeBundle(dir: string, app: AppSpec, options: BundleOptions): string {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const spec = app.bundle ? adaptUserSpec(app.bundle, app, options) : generateSpec(dir, app, options);
+  const spec = app.bundle ? adaptUserSpec(app.bundle, options) : generateSpec(dir, app, options);
   writeFileSync(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`, { mode: 0o600 });
   return dir;
 }
@@ -44,12 +46,12 @@ export function writeBundle(dir: string, app: AppSpec, options: BundleOptions): 
  * LISTEN_FDNAMES (runc itself sets LISTEN_FDS and LISTEN_PID=1 when it passes the socket on), our cgroup
  * path, and the rootfs made absolute since the config now lives elsewhere.
  */
-function adaptUserSpec(bundle: string, app: AppSpec, options: BundleOptions): Spec {
+function adaptUserSpec(bundle: string, options: BundleOptions): Spec {
   const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as Spec;
   const rootPath = spec.root?.path ?? 'rootfs';
   spec.root = { ...spec.root, path: isAbsolute(rootPath) ? rootPath : resolve(bundle, rootPath) };
   const env = (spec.process?.env ?? []).filter((entry) => !entry.startsWith('LISTEN_'));
-  spec.process = { ...spec.process, terminal: false, env: [...env, `LISTEN_FDNAMES=${app.name}`] };
+  spec.process = { ...spec.process, terminal: false, env: [...env, `LISTEN_FDNAMES=${options.fdNames.join(':')}`] };
   spec.linux = { ...spec.linux, cgroupsPath: options.cgroupsPath };
   return spec;
 }
@@ -76,7 +78,7 @@ function generateSpec(dir: string, app: AppSpec, options: BundleOptions): Spec {
       terminal: false,
       user: { uid, gid, additionalGids: [] },
       args: [...app.command],
-      env: [`PATH=${DEFAULT_PATH}`, ...env, `LISTEN_FDNAMES=${app.name}`],
+      env: [`PATH=${DEFAULT_PATH}`, ...env, `LISTEN_FDNAMES=${options.fdNames.join(':')}`],
       cwd: '/app',
       capabilities: { bounding: noCaps, effective: noCaps, inheritable: noCaps, permitted: noCaps, ambient: noCaps },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: fileLimit(), soft: fileLimit() }],

@@ -13,7 +13,7 @@ import { DEFAULT_PATH } from './executable.js';
 import { InstanceIds, INSTANCE_PREFIX } from './instance-ids.js';
 import { spawnWithOutput } from './output.js';
 import type { RuncCli } from './runc.js';
-import type { ExitInfo, Instance, InstanceStats, Runtime } from './runtime.js';
+import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime } from './runtime.js';
 import { delay, stopInSteps } from './stop-sequence.js';
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
@@ -72,20 +72,20 @@ export class OciRuntime implements Runtime {
     }
   }
 
-  async start(app: AppSpec, sockets: readonly number[], log: Logger): Promise<Instance> {
+  async start(app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Promise<Instance> {
     const id = this.ids.next(app.name);
     const cgroupsPath = this.cgroups.claim(id);
     const instanceLog = log.child({ instance: id });
     let spawned: ReturnType<typeof spawnWithOutput>;
     try {
-      const bundle = writeBundle(join(this.bundlesDir, app.name), app, { cgroupsPath });
+      const bundle = writeBundle(join(this.bundlesDir, app.name), app, { cgroupsPath, fdNames: sockets.map((s) => s.name) });
       spawned = spawnWithOutput(
         this.runc.binary,
         this.runc.runArgs(bundle, id),
         { PATH: process.env.PATH || DEFAULT_PATH },
-        sockets,
+        sockets.map((s) => s.fd),
         // runc forwards SIGTERM to the container; what survives a dead gateway is removed at its next start.
-        { setsid: true, listenFdNames: sockets.map(() => app.name), deathSignal: 'SIGTERM' },
+        { setsid: true, listenFdNames: sockets.map((s) => s.name), deathSignal: 'SIGTERM' },
         instanceLog,
       );
     } catch (err) {

@@ -8,7 +8,7 @@ import { killCgroup, releaseCgroup } from './cgroup-kill.js';
 import { DEFAULT_PATH, resolveExecutable } from './executable.js';
 import { InstanceIds } from './instance-ids.js';
 import { spawnWithOutput } from './output.js';
-import type { ExitInfo, Instance, InstanceStats, Runtime } from './runtime.js';
+import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime } from './runtime.js';
 import { delay, stopInSteps } from './stop-sequence.js';
 
 export interface ProcessRuntimeOptions {
@@ -36,7 +36,7 @@ export class ProcessRuntime implements Runtime {
     this.searchPath = options.searchPath ?? (process.env.PATH || DEFAULT_PATH);
   }
 
-  async start(app: AppSpec, sockets: readonly number[], log: Logger): Promise<Instance> {
+  async start(app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Promise<Instance> {
     const file = resolveExecutable(app.command[0]!, app.dir, this.searchPath);
     const env = { ...app.env, PATH: this.searchPath };
     const id = this.ids.next(app.name);
@@ -49,8 +49,8 @@ export class ProcessRuntime implements Runtime {
         file,
         app.command,
         env,
-        sockets,
-        { cwd: app.dir, uid: app.uid, gid: app.gid, setsid: true, listenFdNames: sockets.map(() => app.name), deathSignal: 'SIGKILL', cgroupProcs: procs },
+        sockets.map((s) => s.fd),
+        { cwd: app.dir, uid: app.uid, gid: app.gid, setsid: true, listenFdNames: sockets.map((s) => s.name), deathSignal: 'SIGKILL', cgroupProcs: procs },
         instanceLog,
       );
     } catch (err) {

@@ -27,10 +27,16 @@ export interface Instance {
   stats(): Promise<InstanceStats>;
 }
 
-/** Declared by the activator, which is the only caller. `sockets` are fds the instance gets at 3, 4, ... */
+/** A listening socket handed to an instance: its fd in the gateway, and its LISTEN_FDNAMES entry. */
+export interface HandedSocket {
+  readonly fd: number;
+  readonly name: string;
+}
+
+/** Declared by the activator, which is the only caller. `sockets` are what the instance gets at fd 3, 4, ... */
 export interface Runtime {
   readonly kind: string;
-  start(app: AppSpec, sockets: readonly number[], log: Logger): Promise<Instance>;
+  start(app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Promise<Instance>;
 }
 
 /** Describes an exit for logs and error messages: `code 1`, `signal SIGKILL`, `oom`. */

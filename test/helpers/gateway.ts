@@ -11,7 +11,7 @@ import { validateConfig } from '../../src/config/schema.js';
 import type { AppSpec, GatewayConfig } from '../../src/config/types.js';
 import { Gateway } from '../../src/gateway.js';
 import { ProcessRuntime } from '../../src/runtime/process.js';
-import type { Instance, Runtime } from '../../src/runtime/runtime.js';
+import type { HandedSocket, Instance, Runtime } from '../../src/runtime/runtime.js';
 import type { Logger } from '../../src/log.js';
 import type { Recorder } from '../../src/activator/recorder.js';
 
@@ -62,7 +62,7 @@ export class CountingRuntime implements Runtime {
   starts = 0;
   readonly instances: Instance[] = [];
   private readonly inner = new ProcessRuntime();
-  async start(app: AppSpec, sockets: readonly number[], log: Logger): Promise<Instance> {
+  async start(app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Promise<Instance> {
     this.starts += 1;
     const instance = await this.inner.start(app, sockets, log);
     this.instances.push(instance);

@@ -63,7 +63,7 @@ t.test('activator, default timeouts: an instance replaced as unresponsive never 
   const recorder: Recorder = { stateChanged() {}, coldStart() {}, load() {}, instanceExited: (_app, e) => void exits.push(e.reason) };
   const app = new AppActivator(spec, {
     runtimeFor: () => new ProcessRuntime(),
-    socketFd: socket.fd,
+    sockets: () => [{ fd: socket.fd, name: 'flaky' }],
     createUpstream: (s) => {
       const u = createUpstream(socket.connectPath, { connections: s.concurrency });
       upstreams.push(u);

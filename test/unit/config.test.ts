@@ -50,6 +50,8 @@ t.test('a full config loads with per-app overrides of defaults, and is deeply fr
     queueLimit: 10,
     concurrency: 1000,
     maxConnectionAgeMs: 7_200_000,
+    listen: [],
+    backlog: 4096,
     uid: 0,
     gid: 100,
     memoryBytes: 128 * 1024 ** 2,
@@ -80,6 +82,7 @@ t.test('built-in defaults', async (t) => {
   t.same({ ...cfg.apps.hello, env: { ...cfg.apps.hello?.env } }, {
     ...{ name: 'hello', hosts: ['hello.localhost'], command: ['node'], dir: APP_DIR, env: {}, runtime: 'auto' },
     ...{ idleTimeoutMs: 60_000, startTimeoutMs: 10_000, stopTimeoutMs: 5000, queueLimit: 1000, concurrency: 1000, maxConnectionAgeMs: 3_600_000 },
+    ...{ listen: [], backlog: 4096 },
   });
   const dirFor = (uid: number, env: NodeJS.ProcessEnv) => validateConfig(MINIMAL, INLINE, { env, uid }).runtimeDir;
   t.equal(dirFor(1000, { XDG_RUNTIME_DIR: '/run/user/1000' }), '/run/user/1000/wakegate');
@@ -156,7 +159,7 @@ t.test('every problem is reported with its path', async (t) => {
     'log.requests: expected true or false, got "yes"',
     'defaults.hosts: only allowed per app, not in defaults',
     'defaults.memory: must be at least 4Mi, got "1Mi"',
-    'apps.hello.memroy: unknown key; expected one of: hosts, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore',
+    'apps.hello.memroy: unknown key; expected one of: hosts, listen, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog',
     'apps.hello.hosts[0]: host names must not include a port, got "x.example:80"',
     'apps.hello.hosts[1]: expected a host name like "app.example" or "*.app.example", got 5',
     'apps.hello.hosts[2]: expected a host name like "app.example" or "*.app.example", got "bad_host.example"',
@@ -173,7 +176,7 @@ t.test('every problem is reported with its path', async (t) => {
     'apps.hello.user: no user named "no-such-user-wg" in /etc/passwd',
     `apps["Bad.Name"]: app names must be 1-63 lower-case letters, digits, '_' or '-', starting with a letter or digit`,
     'apps["Bad.Name"]: expected a mapping, got []',
-    'apps.empty.hosts: required; expected a non-empty array of host names',
+    'apps.empty.hosts: required; expected a non-empty array of host names (or `listen` sockets of its own)',
     'apps.empty.command: required; expected a non-empty array of strings',
     'apps.empty.dir: required; expected a directory path',
   ]);
@@ -238,7 +241,7 @@ t.test('hostile documents yield ConfigError and pollute nothing', async (t) => {
     ' "env": {"__proto__": "x", "constructor": "y"}, "__proto__": {"uid": 0}}}}';
   t.same(issuesOf(JSON.parse(text)), [
     '__proto__: unknown key; expected one of: listen, admin, runtimeDir, trustedProxies, shutdownTimeout, log, limits, oci, defaults, apps',
-    'apps.a.__proto__: unknown key; expected one of: hosts, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore',
+    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog',
   ]);
   const env = validateConfig({ ...MINIMAL, apps: { a: { ...MINIMAL.apps.hello, env: JSON.parse('{"__proto__": "x"}') } } }, INLINE, { env: {} }).apps.a?.env;
   t.equal(env?.['__proto__'], 'x', 'stored as data on a null-prototype map');

@@ -1,0 +1,168 @@
+import type { AppListen, AppSpec } from '../config/types.js';
+import { addressKey } from '../config/checks.js';
+import type { BoundAddress } from '../listen.js';
+import type { HandedSocket } from '../runtime/runtime.js';
+import { AppSocket, type SocketDir } from '../upstream/app-socket.js';
+import { type HeldListener, socketInode } from './kernel-counters.js';
+import { ListenSocket, addressText } from './listen-socket.js';
+
+/** One socket an app's instances get: its HTTP app socket, or one of its own `listen` sockets. */
+export interface HeldSocket {
+  /** The LISTEN_FDNAMES entry. */
+  readonly name: string;
+  readonly kind: 'tcp' | 'unix';
+  /** As the config writes it (`tcp:127.0.0.1:0`); `http` for the HTTP app socket. */
+  readonly address: string;
+  /** What it is bound to: the real port where the config said 0, the on-disk path of the HTTP app socket. */
+  readonly bound: BoundAddress;
+  /** The held fd; -1 once closed. */
+  readonly fd: number;
+  /** st_ino of the fd: what sock_diag and /proc/net name it by. */
+  readonly inode: number;
+  /** Its HeldListener key, unique in the gateway: `<app> <address>`. */
+  readonly key: string;
+}
+
+interface Held extends HeldSocket {
+  /** What makes two configs' sockets the same one: `http`, or the address (port 0 by its text). */
+  readonly identity: string;
+  close(): void;
+}
+
+/** The sockets a new spec needs, opened but not yet in use; `commit` or `abort` it. */
+export interface SocketPlan {
+  readonly next: readonly Held[];
+  readonly opened: readonly Held[];
+}
+
+/**
+ * The listening sockets of one app, in the order its instances get them (the HTTP app socket first when the
+ * app has hosts, then its `listen` sockets in config order). A reload keeps a socket whose address is
+ * unchanged, opens one for each new address, and closes a removed one only once no instance can hold it
+ * any more (`closeRetired`, called when the app is stopped), so a running instance never loses a socket.
+ */
+export class AppSockets {
+  #current: readonly Held[] = [];
+  #retired: Held[] = [];
+
+  constructor(
+    readonly app: string,
+    private readonly dir: SocketDir,
+  ) {}
+
+  get list(): readonly HeldSocket[] {
+    return this.#current;
+  }
+
+  handed(): HandedSocket[] {
+    return this.#current.map((s) => ({ fd: s.fd, name: s.name }));
+  }
+
+  listeners(): HeldListener[] {
+    return this.#current.map((s) => ({ key: s.key, kind: s.kind, inode: s.inode }));
+  }
+
+  /**
+   * Opens what `spec` needs that this set lacks. Throws AppSocketError (a `listen` socket) or the HTTP app
+   * socket's error, having closed whatever it opened: the set is as before.
+   */
+  async prepare(spec: AppSpec): Promise<SocketPlan> {
+    const have = new Map([...this.#current, ...this.#retired].map((s) => [s.identity, s]));
+    const next: Held[] = [];
+    const opened: Held[] = [];
+    try {
+      if (spec.hosts.length > 0) next.push(have.get('http') ?? remember(opened, this.http()));
+      for (const entry of spec.listen) {
+        const old = have.get(identityOf(entry));
+        next.push(old ? renamed(old, entry.name) : remember(opened, await this.open(entry, spec.backlog)));
+      }
+    } catch (err) {
+      for (const s of opened) s.close();
+      throw err;
+    }
+    return { next, opened };
+  }
+
+  /** Switches to the plan's sockets; the ones it leaves out are closed by closeRetired. */
+  commit(plan: SocketPlan): void {
+    const keep = new Set(plan.next.map((s) => s.identity));
+    this.#retired = [...this.#retired, ...this.#current].filter((s) => !keep.has(s.identity) && s.fd >= 0);
+    this.#retired = [...new Map(this.#retired.map((s) => [s.identity, s])).values()];
+    this.#current = plan.next;
+  }
+
+  abort(plan: SocketPlan): void {
+    for (const s of plan.opened) s.close();
+  }
+
+  /** Closes the sockets a reload removed; only while no instance runs, which may hold them. */
+  closeRetired(): void {
+    const retired = this.#retired;
+    this.#retired = [];
+    for (const s of retired) s.close();
+  }
+
+  /** Closes every socket and removes the socket files it created (removal, shutdown). */
+  closeAll(): void {
+    this.closeRetired();
+    const current = this.#current;
+    this.#current = [];
+    for (const s of current) s.close();
+  }
+
+  private http(): Held {
+    const socket = AppSocket.create(this.dir, this.app);
+    let closed = false;
+    const held: Held = {
+      identity: 'http',
+      name: this.app,
+      kind: 'unix',
+      address: 'http',
+      bound: { kind: 'unix', path: socket.path },
+      get fd() {
+        return closed ? -1 : socket.fd;
+      },
+      inode: socketInode(socket.fd),
+      key: `${this.app} http`,
+      close: () => {
+        if (closed) return;
+        closed = true;
+        socket.close();
+      },
+    };
+    return held;
+  }
+
+  private async open(entry: AppListen, backlog: number): Promise<Held> {
+    const socket = await ListenSocket.open(this.app, entry.address, { name: entry.name, backlog });
+    const text = addressText(entry.address);
+    return {
+      identity: identityOf(entry),
+      name: entry.name,
+      kind: socket.kind,
+      address: text,
+      bound: socket.bound,
+      get fd() {
+        return socket.fd;
+      },
+      inode: socketInode(socket.fd),
+      key: `${this.app} ${text}`,
+      close: () => socket.close(),
+    };
+  }
+}
+
+function identityOf(entry: AppListen): string {
+  return addressKey(entry.address) ?? addressText(entry.address);
+}
+
+function remember(opened: Held[], s: Held): Held {
+  opened.push(s);
+  return s;
+}
+
+/** The same socket under a new LISTEN_FDNAMES entry (a reload that changed only the name). */
+function renamed(s: Held, name: string): Held {
+  if (s.name === name) return s;
+  return Object.defineProperties({ ...s, name }, { fd: { get: () => s.fd } }) as Held;
+}

@@ -1,0 +1,145 @@
+import type { AppState } from '../activator/recorder.js';
+import { DEFAULTS } from '../defaults.js';
+import type { SyscallError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { AppSockets } from './app-sockets.js';
+import type { KernelCounters } from './kernel-counters.js';
+import { ReadableWatch } from './readable-watch.js';
+
+/** What socket activation needs of an app's activator; declared here, by its consumer. */
+export interface Wakeable {
+  readonly state: AppState;
+  readonly backoffRemainingMs: number;
+  /** Starts an instance for a waiting connection; false when none may start now. */
+  wake(): boolean;
+  /** The woken instance has drained its accept queue. */
+  accepted(): void;
+  onStateChange(listener: (state: AppState) => void): () => void;
+}
+
+/**
+ * Socket activation of one app. While the app is stopped, every socket of it is watched for a connection
+ * waiting in its accept queue; the first one wakes the app, however many arrive together. The gateway never
+ * accepts: the instance accepts them all from its inherited fds. While a woken instance starts, the accept
+ * queues are read from the kernel until the instance has drained them, which confirms the start. During a
+ * crash backoff nothing is watched: connections wait in the kernel backlog, and the watch is armed again
+ * (and fires at once for them) when the backoff ends.
+ */
+export class SocketActivation {
+  #watch: ReadableWatch | undefined;
+  #backoffTimer: NodeJS.Timeout | undefined;
+  #acceptPoll: NodeJS.Timeout | undefined;
+  #waking = false;
+  #closed = false;
+  readonly #unsubscribe: () => void;
+
+  constructor(
+    private readonly app: Wakeable,
+    private readonly sockets: AppSockets,
+    private readonly counters: KernelCounters,
+    private readonly log: Logger,
+  ) {
+    this.#unsubscribe = app.onStateChange((state) => this.follow(state));
+    this.follow(app.state);
+  }
+
+  /** Watching now (the app is stopped and not in backoff). */
+  get watching(): boolean {
+    return this.#watch?.armed ?? false;
+  }
+
+  /** The app's sockets changed (reload): a stopped app drops removed ones and is watched on the new set. */
+  refresh(): void {
+    this.#disarm();
+    this.follow(this.app.state);
+  }
+
+  /** Stops watching and polling for good; the sockets themselves are their owner's to close. */
+  close(): void {
+    this.#closed = true;
+    this.#unsubscribe();
+    this.#disarm();
+    this.#stopAcceptPoll();
+  }
+
+  private follow(state: AppState): void {
+    if (this.#closed) return;
+    if (state !== 'starting') {
+      this.#waking = false;
+      this.#stopAcceptPoll();
+    }
+    if (state !== 'stopped') return this.#disarm();
+    // No instance can hold a socket a reload removed any more.
+    this.sockets.closeRetired();
+    this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#watch?.armed || this.#backoffTimer) return;
+    const wait = this.app.backoffRemainingMs;
+    if (wait > 0) {
+      this.#backoffTimer = setTimeout(() => {
+        this.#backoffTimer = undefined;
+        if (this.app.state === 'stopped') this.#arm();
+      }, wait);
+      return;
+    }
+    const fds = this.sockets.list.map((s) => s.fd).filter((fd) => fd >= 0);
+    if (fds.length === 0) return;
+    const watch = new ReadableWatch(fds);
+    try {
+      watch.arm(() => this.#pending(), (err, fd) => this.#failed(err, fd));
+    } catch (err) {
+      return void this.log.error({ err }, 'cannot watch the app sockets; connections to them will not wake the app');
+    }
+    this.#watch = watch;
+  }
+
+  #pending(): void {
+    this.#waking = true;
+    // Synchronously, wake() moves the app to starting (which starts the accept poll) or refuses.
+    if (this.app.wake()) return;
+    this.#waking = false;
+    // Refused with no backoff left means the app is closing: arming again would fire again at once.
+    if (this.app.backoffRemainingMs > 0) this.#arm();
+  }
+
+  #failed(err: SyscallError, fd: number): void {
+    const socket = this.sockets.list.find((s) => s.fd === fd);
+    this.log.error({ err, address: socket?.address }, 'watching an app socket failed; connections to it will not wake the app until its next stop');
+  }
+
+  #disarm(): void {
+    this.#watch?.disarm();
+    this.#watch = undefined;
+    clearTimeout(this.#backoffTimer);
+    this.#backoffTimer = undefined;
+    if (this.#waking && this.app.state === 'starting') this.#startAcceptPoll();
+  }
+
+  #startAcceptPoll(): void {
+    if (this.#acceptPoll) return;
+    const poll = (): void => {
+      this.#acceptPoll = undefined;
+      void this.counters.sample(this.sockets.listeners()).then(
+        (counts) => {
+          if (!this.#waking || this.#closed) return;
+          const values = [...counts.values()];
+          // The first accept, or every queue empty (the connection that woke the app may have gone already).
+          // (accepted() waits for the instance to exist: until then the queues being empty proves nothing.)
+          if (values.some((c) => c.connections > 0) || values.every((c) => c.acceptQueue === 0)) this.app.accepted();
+          if (this.#waking && this.app.state === 'starting') this.#acceptPoll = setTimeout(poll, DEFAULTS.internal.acceptPollMs);
+        },
+        (err: unknown) => {
+          this.log.warn({ err }, 'cannot read the accept queues; the start is confirmed by startTimeout or a request');
+        },
+      );
+    };
+    this.#acceptPoll = setTimeout(poll, DEFAULTS.internal.acceptPollMs);
+  }
+
+  #stopAcceptPoll(): void {
+    clearTimeout(this.#acceptPoll);
+    this.#acceptPoll = undefined;
+  }
+}
