@@ -33,9 +33,9 @@ export type SocketPathResult =
   | {
       readonly status: 'ok';
       readonly runs: readonly SocketRun[];
-      /** All runs' requests over all runs' elapsed time. */
+      /** The median run's: robust to a burst of load from elsewhere on a shared host. */
       readonly reqPerSec: number;
-      /** The worst run's wrk percentiles: runs cannot be merged into one histogram. */
+      /** p50: the median of the runs' p50s; p99: the worst run's (runs cannot be merged into one histogram). */
       readonly latencyUs: { readonly p50: number; readonly p99: number };
       readonly errors: number;
       /** The wakegate process over the runs (null on the direct paths, where there is none). */
@@ -87,9 +87,10 @@ interface Target {
 export async function socketThroughput(opts: { readonly quick: boolean }): Promise<SocketThroughputResult> {
   const t0 = Date.now();
   const loadBefore = os.loadavg()[0]!;
-  const durationS = opts.quick ? 2 : 5;
-  const rounds = opts.quick ? 1 : 2;
-  const warmupS = opts.quick ? 1 : 2;
+  // Short runs, many rounds: on a shared host another tenant's burst then spoils one run, not a whole path.
+  const durationS = opts.quick ? 2 : 3;
+  const rounds = opts.quick ? 1 : 4;
+  const warmupS = 1;
   const tools = { wrk: toolVersion('wrk', ['-v']), nginx: toolVersion(nginxBinary(), ['-v']) };
   const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
   const dir = mkdtempSync(join(os.tmpdir(), 'wg-bench-sock-'));
@@ -222,20 +223,26 @@ function measurer(o: { durationS: number; warmupS: number; hz: number }): (t: Ta
 
 function aggregate(runs: readonly SocketRun[], hz: number): SocketPathResult {
   const requests = runs.reduce((n, r) => n + r.wrk.requests, 0);
-  const elapsedS = runs.reduce((n, r) => n + r.wrk.elapsedS, 0);
   const perRequest = (ticks: ReadonlyArray<number | null>): number | null =>
     ticks.some((t) => t === null) ? null : (ticks.reduce<number>((n, t) => n + t!, 0) * 1e6) / hz / requests;
   const errors = runs.reduce((n, { wrk: w }) => n + w.non2xx3xx + w.socketErrors.connect + w.socketErrors.read + w.socketErrors.write + w.socketErrors.timeout, 0);
   return {
     status: 'ok',
     runs,
-    reqPerSec: requests / elapsedS,
-    latencyUs: { p50: Math.max(...runs.map((r) => r.wrk.latencyUs.p50)), p99: Math.max(...runs.map((r) => r.wrk.latencyUs.p99)) },
+    reqPerSec: median(runs.map((r) => r.wrk.reqPerSec)),
+    latencyUs: { p50: median(runs.map((r) => r.wrk.latencyUs.p50)), p99: Math.max(...runs.map((r) => r.wrk.latencyUs.p99)) },
     errors,
     gatewayCpuUsPerRequest: perRequest(runs.map((r) => r.gatewayTicks)),
     nginxCpuUsPerRequest: perRequest(runs.map((r) => r.nginxTicks)),
     appCpuUsPerRequest: perRequest(runs.map((r) => r.appTicks))!,
   };
+}
+
+/** The middle value, or the mean of the two middle ones. */
+function median(values: readonly number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
 const LABELS: Readonly<Record<SocketPathName, string>> = {
@@ -250,7 +257,7 @@ export function renderSocketThroughput(r: SocketThroughputResult): string[] {
   const cpu = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
   const rows = r.order.map((name): string[] => {
     const p = r.paths[name];
-    if (p.status !== 'ok') return [LABELS[name], p.status === 'absent' ? `absent (${p.missing})` : `failed: ${p.error.split('\n')[0]}`, '', '', '', '', '', '', ''];
+    if (p.status !== 'ok') return [LABELS[name], p.status === 'absent' ? `absent (${p.missing})` : `failed: ${p.error.split('\n')[0]}`, '', '', '', '', '', '', '', ''];
     const base = baseline.get(name);
     const b = base && r.paths[base];
     return [
@@ -259,6 +266,7 @@ export function renderSocketThroughput(r: SocketThroughputResult): string[] {
       b?.status === 'ok' ? `${(p.reqPerSec / b.reqPerSec).toFixed(3)}×` : '-',
       (p.latencyUs.p50 / 1000).toFixed(2),
       (p.latencyUs.p99 / 1000).toFixed(2),
+      `${Math.round(Math.min(...p.runs.map((x) => x.wrk.reqPerSec)))}–${Math.round(Math.max(...p.runs.map((x) => x.wrk.reqPerSec)))}`,
       String(p.errors),
       cpu(p.gatewayCpuUsPerRequest),
       cpu(p.nginxCpuUsPerRequest),
@@ -270,9 +278,9 @@ export function renderSocketThroughput(r: SocketThroughputResult): string[] {
     `\`${r.app}\` spawned as the process runtime spawns it, on a socket bound before it: by the bench (direct) or held by \`wakegate run\` ` +
       `(\`apps.<name>.listen\`, woken by the warm-up's first connection). nginx: 1 worker, keepalive 64 to the Unix socket. ` +
       `All targets stay up for the whole scenario; each round measures every path, the first in the order of the table, the next in reverse. ` +
-      `req/s: all runs' requests over their time; p50 and p99: the worst run's. ${r.cpus} CPUs shared by wrk, proxy and app; ` +
+      `req/s and p50: the median run's (every run's req/s is in the JSON report); p99: the worst run's; CPU per request: over all runs. ${r.cpus} CPUs shared by wrk, proxy and app; ` +
       `CPU from /proc/<pid>/stat (${r.clockTicksPerS} Hz). Load average (1 min) ${r.loadAverage1m.before.toFixed(2)} before, ` +
       `${r.loadAverage1m.after.toFixed(2)} after. nginx: ${r.tools.nginx}.`,
-    markdownTable(['path', 'req/s', 'vs baseline', 'p50 ms', 'p99 ms', 'errors', 'gateway CPU µs/req', 'nginx CPU µs/req', 'app CPU µs/req'], rows),
+    markdownTable(['path', 'req/s', 'vs baseline', 'p50 ms', 'p99 ms', 'runs req/s (min–max)', 'errors', 'gateway CPU µs/req', 'nginx CPU µs/req', 'app CPU µs/req'], rows),
   ];
 }
