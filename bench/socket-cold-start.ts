@@ -42,6 +42,8 @@ export interface SocketColdStartResult {
   readonly paths: ReadonlyArray<{ readonly path: SocketColdPath; readonly samplesMs: number[]; readonly summary: Summary }>;
   /** The gateway's own cold-start log lines per socket path (its phases, as it timed them), measured runs only. */
   readonly logged: Readonly<Partial<Record<SocketColdPath, readonly LogLine[]>>>;
+  /** Bare paths: how long the spawn call itself took, per measured run, beside the gateway's logged spawnMs. */
+  readonly bareSpawnMs: Readonly<Partial<Record<SocketColdPath, readonly number[]>>>;
   readonly overheads: readonly SocketColdOverhead[];
 }
 
@@ -80,15 +82,21 @@ export async function socketColdStart(opts: { readonly runs: number; readonly wa
     const adminPort = (admin.line.address as { port: number }).port;
     let cursor = 0;
     const logged = new Map<SocketColdPath, LogLine[]>();
+    const spawnMs = new Map<SocketColdPath, number[]>();
     // The bare paths share one socket each, bound once like the gateway's: each run's app inherits it.
-    const bare = (start: Starter): (() => Promise<number>) => {
+    const bare = (path: SocketColdPath, start: Starter): (() => Promise<number>) => {
+      spawnMs.set(path, []);
       const fd = inetListen('127.0.0.1', 0, 511);
       fds.push(fd);
       const port = getSockName(fd).port;
       return async () => {
         let app: ReturnType<Starter> | undefined;
         try {
-          return await firstByte(port, () => (app = start(fd, [devNull, devNull, 2])));
+          return await firstByte(port, () => {
+            const t0 = performance.now();
+            app = start(fd, [devNull, devNull, 2]);
+            spawnMs.get(path)!.push(performance.now() - t0);
+          });
         } finally {
           await app?.stop();
         }
@@ -108,14 +116,14 @@ export async function socketColdStart(opts: { readonly runs: number; readonly wa
       };
     };
     const runs = new Map<SocketColdPath, () => Promise<number>>([
-      ['bare-process', bare(processStarter(COMMAND, HELLO_DIR))],
+      ['bare-process', bare('bare-process', processStarter(COMMAND, HELLO_DIR))],
       ['socket-process', held('socket-process', 'hello-process', heldPorts.process)],
     ]);
     if (opts.runc) {
       // The bare runc run gets a bundle from the very spec the gateway's oci app is validated from.
       const config = validateConfig({ listen: { http: ':0' }, oci: { runtime: opts.runc }, apps: { 'hello-oci': apps['hello-oci'] } }, join(dir, 'c.json'));
       bareRunc = runcStarter(opts.runc, dir, config.apps['hello-oci']!);
-      runs.set('bare-runc', bare(bareRunc));
+      runs.set('bare-runc', bare('bare-runc', bareRunc));
       runs.set('socket-oci', held('socket-oci', 'hello-oci', heldPorts.oci));
     }
     const order = [...runs.keys()];
@@ -129,7 +137,7 @@ export async function socketColdStart(opts: { readonly runs: number; readonly wa
       }
     }
     // The warm-up runs logged lines too; keep the measured runs' only.
-    for (const lines of logged.values()) lines.splice(0, opts.warmup);
+    for (const lines of [...logged.values(), ...spawnMs.values()]) lines.splice(0, opts.warmup);
     const paths = order.map((path) => ({ path, samplesMs: samples.get(path)!, summary: summarize(samples.get(path)!) }));
     const byPath = new Map(paths.map((p) => [p.path, p.summary]));
     const overheads = BASELINES.filter(([p, b]) => byPath.has(p) && byPath.has(b)).map(([path, over]): SocketColdOverhead => {
@@ -137,7 +145,7 @@ export async function socketColdStart(opts: { readonly runs: number; readonly wa
       const b = byPath.get(over)!;
       return { path, over, p50Ms: s.p50 - b.p50, p99Ms: s.p99 - b.p99, ratioP50: s.p50 / b.p50 };
     });
-    return { runs: opts.runs, warmup: opts.warmup, command: ['node', 'examples/hello/server.mjs'], runc: opts.runc ?? null, paths, logged: Object.fromEntries(logged), overheads };
+    return { runs: opts.runs, warmup: opts.warmup, command: ['node', 'examples/hello/server.mjs'], runc: opts.runc ?? null, paths, logged: Object.fromEntries(logged), bareSpawnMs: Object.fromEntries(spawnMs), overheads };
   } finally {
     await gateway.stop();
     bareRunc?.removeCgroups();
@@ -196,6 +204,7 @@ async function adminStop(port: number, app: string): Promise<void> {
 export function renderSocketColdStart(r: SocketColdStartResult): string[] {
   const row = (name: string, s: Summary): string[] => [name, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.min), ms(s.max)];
   const rows = r.paths.map((p) => row(SOCKET_COLD_LABELS[p.path], p.summary));
+  for (const [path, v] of Object.entries(r.bareSpawnMs)) rows.push(row(`${path}: the spawn call`, summarize(v ?? [])));
   for (const [path, lines] of Object.entries(r.logged)) {
     for (const key of ['spawnMs', 'acceptMs', 'firstByteMs']) {
       const v = (lines ?? []).map((l) => Number(l[key])).filter(Number.isFinite);
