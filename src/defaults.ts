@@ -9,6 +9,8 @@ export const DEFAULTS = Object.freeze({
     /** The address `wakegate status` asks when neither --admin nor -c names one. */
     adminAddress: '127.0.0.1:9090',
     log: Object.freeze({ level: 'info' as const, requests: false }),
+    /** How often the kernel counters of running socket-mode apps are read for the idle stop. */
+    sampleIntervalMs: 1_000,
   }),
   /** Per app, or in `defaults`. */
   app: Object.freeze({
@@ -26,6 +28,11 @@ export const DEFAULTS = Object.freeze({
     concurrency: 1000,
     /** Listen backlog of an app's own `listen` sockets; the kernel clamps it to net.core.somaxconn. */
     backlog: 4096,
+    /**
+     * CPU share of one core (as written in the config) above which an instance with an open connection the
+     * kernel gives no byte counts for (Unix sockets) counts as busy: well above an idle runtime's timers.
+     */
+    busyCpu: '2%',
   }),
   /** The front listener (`limits`). */
   limits: Object.freeze({

@@ -17,6 +17,7 @@ import type { OciRuntime } from './runtime/oci.js';
 import { createRuntimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
 import { RuntimeDir } from './runtime-dir.js';
+import { ActivitySampler, sampleTargets } from './socket/activity-sampler.js';
 
 export interface GatewayOptions {
   readonly log: Logger;
@@ -41,6 +42,7 @@ interface Parts {
   readonly oci: OciRuntime | undefined;
   readonly runtimeDir: RuntimeDir;
   readonly unsubscribe: () => void;
+  readonly sampler: ActivitySampler;
 }
 
 /** Wires the components for one config; holds no policy of its own. */
@@ -103,6 +105,12 @@ export class Gateway {
         })
       : undefined;
     const unsubscribe = onOutputDropped((app, lines) => metrics.outputDropped(app, lines));
+    const sampler = new ActivitySampler(
+      () => sampleTargets(registry.list(), (name) => registry.sockets(name)),
+      config.sampleIntervalMs,
+      (err) => log.warn({ err }, 'cannot read the kernel counters of socket-mode apps; they count as busy until it works again'),
+    );
+    sampler.start();
     let address: BoundAddress;
     let adminAddress: BoundAddress | undefined;
     try {
@@ -110,10 +118,10 @@ export class Gateway {
       adminAddress = admin && config.admin ? await admin.listen(config.admin.listen) : undefined;
     } catch (err) {
       unsubscribe();
-      await Promise.all([listener.close(0), admin?.close(), registry.closeAll(0)]);
+      await Promise.all([listener.close(0), admin?.close(), sampler.close(), registry.closeAll(0)]);
       throw err;
     }
-    const gateway = new Gateway(current, { registry, listener, admin, oci: runtimes?.oci, runtimeDir, unsubscribe }, address, adminAddress, log);
+    const gateway = new Gateway(current, { registry, listener, admin, oci: runtimes?.oci, runtimeDir, unsubscribe, sampler }, address, adminAddress, log);
     log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir, maxConnections: guard.maxConnections }, 'wakegate listening');
     if (adminAddress) log.info({ address: adminAddress, token: config.admin?.token !== undefined }, 'admin listening');
     return gateway;
@@ -125,6 +133,11 @@ export class Gateway {
 
   get apps(): AppRegistry {
     return this.parts.registry;
+  }
+
+  /** The socket-mode idle sampler (tests wait on its samples). */
+  get sampler(): ActivitySampler {
+    return this.parts.sampler;
   }
 
   /**
@@ -145,6 +158,7 @@ export class Gateway {
     const result = await this.parts.registry.apply(config, config.shutdownTimeoutMs);
     this.current.config = config;
     this.current.trusted = new TrustedProxies(config.trustedProxies);
+    this.parts.sampler.setInterval(config.sampleIntervalMs);
     this.log.info({ added: result.added, removed: result.removed, changed: result.changed, refused: result.refused }, 'config reloaded');
     return result;
   }
@@ -154,7 +168,7 @@ export class Gateway {
     this.closing ??= (async () => {
       const grace = this.current.config.shutdownTimeoutMs;
       this.log.info({ graceMs: grace }, 'shutting down');
-      await Promise.all([this.parts.listener.close(grace), this.parts.registry.closeAll(grace)]);
+      await Promise.all([this.parts.listener.close(grace), this.parts.sampler.close(), this.parts.registry.closeAll(grace)]);
       await this.parts.admin?.close();
       this.parts.oci?.close();
       this.parts.unsubscribe();

@@ -141,9 +141,11 @@ export class AppActivator {
 
   /** A sample of the app's sockets: a busy one restarts the idle countdown from now. */
   activity(sample: ActivitySample): void {
-    this.conns = sample.connections;
     const gen = this.gen;
-    if (!sample.busy || !gen || this.current !== 'running') return;
+    // A sample taken while the instance still ran may arrive after it stopped: it describes nothing now.
+    if (!gen) return;
+    this.conns = sample.connections;
+    if (!sample.busy || this.current !== 'running') return;
     this.idle.disarm();
     this.maybeIdle(gen);
   }
@@ -199,16 +201,17 @@ export class AppActivator {
     this.idle.disarm();
     const lease = gen.lease(queued, {
       responded: () => gen.confirmed || this.confirm(gen, 'first_byte'),
-      // A running instance that leaves request after request unanswered (it closed its listener, or hangs)
-      // would otherwise stay up for as long as traffic keeps it from going idle.
-      unanswered: () => gen.unansweredInARow >= UNRESPONSIVE_AFTER && !gen.stopReason && this.replace(gen),
+      unanswered: () => gen.unansweredInARow >= UNRESPONSIVE_AFTER && !gen.stopReason && this.replaceUnresponsive(gen),
       released: () => (this.report(), this.maybeIdle(gen)),
     });
     this.report();
     return lease;
   }
 
-  private replace(gen: Generation): void {
+  /** Stops as `unresponsive` (counted for backoff) an instance that leaves requests unanswered or its accept queue stuck
+   * (it closed its listener, or hangs): it would otherwise stay up for as long as traffic keeps it from going idle. */
+  replaceUnresponsive(gen = this.gen): void {
+    if (!gen || gen.stopReason || gen !== this.gen) return;
     this.backoff.recordFailure(this.now(), 0);
     this.stop(gen, 'unresponsive');
   }

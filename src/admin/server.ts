@@ -7,10 +7,10 @@ import { sendError } from '../front/error-response.js';
 import { listenOn, type BoundAddress } from '../listen.js';
 import type { Logger } from '../log.js';
 import { crossSiteProblem } from './cross-site.js';
-import { snapshot } from './snapshot.js';
+import { snapshot, type AppSocketView } from './snapshot.js';
 
 export interface AdminDeps {
-  readonly apps: { get(name: string): AppActivator | undefined; list(): AppActivator[] };
+  readonly apps: { get(name: string): AppActivator | undefined; list(): AppActivator[]; sockets(name: string): readonly AppSocketView[] };
   /** The Prometheus exposition: content type and text. */
   readonly metrics: () => Promise<{ contentType: string; text: string }>;
   /** How long a drain may wait for in-flight requests. */
@@ -68,7 +68,7 @@ export class AdminServer {
     if (path === '/healthz') return void json(res, 200, (only(req, 'GET'), { status: 'ok' }));
     if (path === '/apps') {
       only(req, 'GET');
-      return void json(res, 200, await Promise.all(this.deps.apps.list().map(snapshot)));
+      return void json(res, 200, await Promise.all(this.deps.apps.list().map((app) => snapshot(app, this.deps.apps.sockets(app.name)))));
     }
     const match = /^\/apps\/([^/]+)(?:\/(start|stop|drain))?$/.exec(path);
     if (!match) throw new NotFoundError(`path ${path}`);
@@ -78,7 +78,7 @@ export class AdminServer {
     const route = this.routes[match[2] ?? 'status']!;
     only(req, route.method);
     await route.handle(app);
-    json(res, match[2] === 'start' ? 202 : 200, await snapshot(app));
+    json(res, match[2] === 'start' ? 202 : 200, await snapshot(app, this.deps.apps.sockets(app.name)));
   }
 
   private readonly routes: Record<string, Route> = {

@@ -1,4 +1,12 @@
 import type { AppActivator } from '../activator/app-activator.js';
+import type { BoundAddress } from '../listen.js';
+import { addressText } from '../socket/listen-socket.js';
+
+/** What the snapshot shows of one of the app's sockets. */
+export interface AppSocketView {
+  readonly name: string;
+  readonly bound: BoundAddress;
+}
 
 /** The JSON an operator gets for one app from GET /apps and /apps/:name (documented in the README). */
 export interface AppSnapshot {
@@ -14,11 +22,17 @@ export interface AppSnapshot {
   readonly requests: number;
   readonly inflight: number;
   readonly queued: number;
+  /** Connections on the app's own sockets at the last kernel sample (socket mode); 0 while stopped. */
+  readonly connections: number;
+  /** The sockets its instances get, in fd order, by LISTEN_FDNAMES name and bound address (the real port for port 0). */
+  readonly sockets: ReadonlyArray<{ readonly name: string; readonly address: string }>;
   readonly lastColdStart: {
     readonly at: string;
     readonly result: string;
     readonly spawnMs: number | null;
     readonly firstByteMs: number | null;
+    /** Socket mode: the first waiting connection to the instance draining its accept queue. */
+    readonly acceptMs: number | null;
   } | null;
   readonly lastExit: { readonly at: string; readonly reason: string; readonly code: number | null; readonly signal: string | null } | null;
   /** When the idle stop happens if nothing arrives, and in how many ms; null when no countdown runs. */
@@ -28,9 +42,9 @@ export interface AppSnapshot {
   readonly backoffMs: number;
 }
 
-export async function snapshot(app: AppActivator): Promise<AppSnapshot> {
+export async function snapshot(app: AppActivator, sockets: readonly AppSocketView[] = []): Promise<AppSnapshot> {
   const instance = app.instance;
-  const stats = instance ? await instance.stats().catch(() => ({ memoryBytes: null })) : { memoryBytes: null };
+  const stats = instance ? await instance.stats().catch(() => ({ memoryBytes: null, cpuNs: null })) : { memoryBytes: null, cpuNs: null };
   const cold = app.record.lastColdStart;
   const exit = app.record.lastExitEvent;
   const deadline = app.idleDeadline;
@@ -45,8 +59,10 @@ export async function snapshot(app: AppActivator): Promise<AppSnapshot> {
     requests: app.record.requests,
     inflight: app.inflight,
     queued: app.queued,
+    connections: app.connections,
+    sockets: sockets.map((s) => ({ name: s.name, address: addressText(s.bound) })),
     lastColdStart: cold
-      ? { at: new Date(cold.at).toISOString(), result: cold.result, spawnMs: cold.spawnMs ?? null, firstByteMs: cold.firstByteMs ?? null }
+      ? { at: new Date(cold.at).toISOString(), result: cold.result, spawnMs: cold.spawnMs ?? null, firstByteMs: cold.firstByteMs ?? null, acceptMs: cold.acceptMs ?? null }
       : null,
     lastExit: exit ? { at: new Date(exit.at).toISOString(), reason: exit.reason, code: exit.exit.code, signal: exit.exit.signal } : null,
     idleStopAt: deadline === undefined ? null : new Date(deadline).toISOString(),

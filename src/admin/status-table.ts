@@ -2,13 +2,14 @@ import type { AppSnapshot } from './snapshot.js';
 
 /** `wakegate status`: one row per app, aligned columns, for people. `--json` prints the snapshots instead. */
 export function statusTable(apps: readonly AppSnapshot[]): string {
-  const header = ['APP', 'STATE', 'PID', 'MEMORY', 'REQUESTS', 'COLD START', 'IDLE STOP IN'];
+  const header = ['APP', 'STATE', 'PID', 'MEMORY', 'REQUESTS', 'CONNS', 'COLD START', 'IDLE STOP IN'];
   const rows = apps.map((a) => [
     a.name,
     a.backoffMs > 0 ? `${a.state} (backoff ${seconds(a.backoffMs)})` : a.state,
     a.instance ? String(a.instance.pid) : '-',
     a.memoryBytes === null ? '-' : `${(a.memoryBytes / 1024 ** 2).toFixed(1)} MiB`,
     String(a.requests),
+    String(a.connections),
     coldStart(a),
     a.idleStopInMs === null ? '-' : seconds(a.idleStopInMs),
   ]);
@@ -21,7 +22,8 @@ function coldStart(a: AppSnapshot): string {
   const cold = a.lastColdStart;
   if (!cold) return '-';
   if (cold.result !== 'ok') return cold.result;
-  return cold.firstByteMs === null ? 'ok' : `${cold.firstByteMs} ms`;
+  const ms = cold.firstByteMs ?? cold.acceptMs;
+  return ms === null ? 'ok' : `${ms} ms`;
 }
 
 function seconds(ms: number): string {

@@ -3,6 +3,7 @@ import { appListen, bundleDir, directory, environment, group, memory, user, wake
 import {
   type Check,
   type Issues,
+  cpuShare,
   type Mapping,
   duration,
   field,
@@ -19,10 +20,11 @@ import {
 } from './checks.js';
 import type { AppListen, AppSpec, RuntimeKind, WakeIgnore } from './types.js';
 import { DEFAULTS } from '../defaults.js';
+import { parseCpuShare } from './units.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'auto'];
 const PER_APP_KEYS = ['hosts', 'listen', 'command', 'dir', 'env', 'bundle'];
-const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'backlog'];
+const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'backlog', 'busyCpu'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -46,6 +48,7 @@ export interface Tunables {
   wakeIgnore?: WakeIgnore;
   gid?: number;
   backlog?: number;
+  busyCpu?: number;
 }
 
 /** Who holds each socket address so far (`app "db"`, `listen.http`), so that two holders are one config error. */
@@ -162,6 +165,7 @@ function app(
     queueLimit: pick('queueLimit') ?? BUILTIN.queueLimit,
     concurrency: pick('concurrency') ?? BUILTIN.concurrency,
     maxConnectionAgeMs: pick('maxConnectionAgeMs') ?? BUILTIN.maxConnectionAgeMs,
+    busyCpu: pick('busyCpu') ?? parseCpuShare(BUILTIN.busyCpu),
   };
   // Unset ids and limits are left out rather than present-but-undefined, so `'pids' in spec` means set.
   const gid = pick('gid') ?? user?.primaryGid;
@@ -196,6 +200,7 @@ function tunables(issues: Issues, m: Mapping, path: string): Tunables {
     gid: field(issues, m, 'group', path, group),
     wakeIgnore: field(issues, m, 'wakeIgnore', path, wakeIgnore),
     backlog: field(issues, m, 'backlog', path, (is, v, p) => integer(is, v, p, 1, 65_535)),
+    busyCpu: field(issues, m, 'busyCpu', path, cpuShare),
   };
 }
 

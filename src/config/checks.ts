@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { ConfigIssue } from '../errors.js';
 import type { ListenAddress } from './types.js';
-import { parseDuration, parseSize, UnitError } from './units.js';
+import { parseCpuShare, parseDuration, parseSize, UnitError } from './units.js';
 
 /** A validated mapping, copied onto a null prototype so keys like `__proto__` are plain data. */
 export type Mapping = Record<string, unknown>;
@@ -136,6 +136,10 @@ export function duration(issues: Issues, v: unknown, path: string): number | und
 
 export function size(issues: Issues, v: unknown, path: string): number | undefined {
   return withUnit(issues, v, path, parseSize);
+}
+
+export function cpuShare(issues: Issues, v: unknown, path: string): number | undefined {
+  return withUnit(issues, v, path, parseCpuShare);
 }
 
 function withUnit(issues: Issues, v: unknown, path: string, parse: (v: unknown) => number): number | undefined {

@@ -36,7 +36,9 @@ export interface ValidateOptions {
   uid?: number;
 }
 
-const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'limits', 'oci', 'defaults', 'apps'];
+const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'sampleInterval', 'log', 'limits', 'oci', 'defaults', 'apps'];
+// Below this the sampler's dumps would cost more than the idle stop they serve is worth.
+const MIN_SAMPLE_INTERVAL_MS = 100;
 const LIMIT_KEYS = ['headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders', 'sendTimeout'];
 /**
  * headersTimeout is short because a complete head is small and a slow one is a slowloris. requestTimeout
@@ -80,6 +82,10 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     list(is, v, p, 'an array of IP addresses or CIDRs', ipOrCidr),
   );
   const shutdownTimeoutMs = field(issues, top, 'shutdownTimeout', '', duration);
+  const sampleIntervalMs = field(issues, top, 'sampleInterval', '', (is, v, p) => {
+    const ms = duration(is, v, p);
+    return ms !== undefined && ms < MIN_SAMPLE_INTERVAL_MS ? is.add(p, `must be at least ${MIN_SAMPLE_INTERVAL_MS}ms, got ${render(v)}`) : ms;
+  });
   const log = logSection(issues, top.log, env);
   const limits = limitsSection(issues, top.limits);
   const oci = ociSection(issues, top.oci, env.PATH || DEFAULT_PATH, baseDir);
@@ -101,6 +107,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     runtimeDir,
     trustedProxies: trustedProxies ?? [],
     shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULTS.gateway.shutdownTimeoutMs,
+    sampleIntervalMs: sampleIntervalMs ?? DEFAULTS.gateway.sampleIntervalMs,
     log,
     limits,
     oci,

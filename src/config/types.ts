@@ -66,6 +66,8 @@ export interface AppSpec {
   readonly pids?: number;
   readonly cpuWeight?: number;
   readonly wakeIgnore?: WakeIgnore;
+  /** Fraction of one core (0.02 for `2%`) above which an instance with a byte-less (Unix) connection is busy. */
+  readonly busyCpu: number;
 }
 
 /** What one client may cost the front listener, whatever app it asks for (node:http server options and more). */
@@ -93,6 +95,8 @@ export interface GatewayConfig {
   /** IPs or CIDRs whose X-Forwarded-* headers are trusted and extended rather than replaced. */
   readonly trustedProxies: readonly string[];
   readonly shutdownTimeoutMs: number;
+  /** Period of the socket-mode activity sampler. */
+  readonly sampleIntervalMs: number;
   readonly log: { readonly level: LogLevel; readonly requests: boolean };
   /** Front listener limits; they take effect at start only (like `listen`). */
   readonly limits: Limits;

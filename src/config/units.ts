@@ -58,3 +58,16 @@ export function parseSize(v: unknown): number {
   if (!Number.isSafeInteger(bytes)) throw new UnitError(`a size below ${Number.MAX_SAFE_INTEGER + 1} bytes`);
   return bytes;
 }
+
+const SHARE_RE = /^(\d+(?:\.\d+)?)%$/;
+
+/**
+ * A CPU share of one core: `2%`, `0.5%`, `150%` (more than one core), or `0`; returns the fraction (0.02).
+ * A bare number is refused (except 0) because `2` could mean 2% or two cores.
+ */
+export function parseCpuShare(v: unknown): number {
+  if (v === 0 || v === '0') return 0;
+  const m = typeof v === 'string' ? SHARE_RE.exec(v) : null;
+  if (!m) throw new UnitError('a CPU share like 2%');
+  return Number(m[1]) / 100;
+}

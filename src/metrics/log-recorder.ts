@@ -10,8 +10,9 @@ export class LogRecorder implements Recorder {
   }
 
   coldStart(app: string, e: ColdStartEvent): void {
-    const fields = { app, instance: e.instance, result: e.result, spawnMs: e.spawnMs, firstByteMs: e.firstByteMs };
-    if (e.result === 'ok') this.log.info(fields, e.firstByteMs === undefined ? `cold start of ${app} done` : `cold start of ${app} took ${e.firstByteMs} ms`);
+    const fields = { app, instance: e.instance, result: e.result, spawnMs: e.spawnMs, firstByteMs: e.firstByteMs, acceptMs: e.acceptMs };
+    const took = e.firstByteMs ?? e.acceptMs;
+    if (e.result === 'ok') this.log.info(fields, took === undefined ? `cold start of ${app} done` : `cold start of ${app} took ${took} ms`);
     else if (e.result === 'abandoned') this.log.warn(fields, `start of ${app} abandoned: no answer within startTimeout, and every waiting client had left`);
     else this.log.warn({ ...fields, err: e.error }, `failed to start ${app}`);
   }

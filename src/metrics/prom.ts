@@ -8,6 +8,8 @@ export interface AppGauges {
   readonly state: AppState;
   readonly inflight: number;
   readonly queued: number;
+  /** Connections on the app's own sockets at the last activity sample (socket mode). */
+  readonly connections: number;
   readonly instance: { stats(): Promise<InstanceStats> } | undefined;
 }
 
@@ -51,7 +53,7 @@ export class PromRecorder implements Recorder {
     });
     this.coldStartSeconds = new Histogram({
       name: 'wakegate_cold_start_seconds',
-      help: 'Cold start duration from the first request: spawn (runtime start returned) and first_byte (first response byte).',
+      help: 'Cold start duration from the first request or connection: spawn (runtime start returned), first_byte (first response byte), accept (socket mode: the instance drained its accept queue).',
       labelNames: ['app', 'phase'],
       buckets: COLD_START_BUCKETS,
       registers,
@@ -95,10 +97,13 @@ export class PromRecorder implements Recorder {
     });
     perApp('wakegate_inflight_requests', 'Requests being served by the app now.', ['app'], (g, list) => list.forEach((app) => g.set({ app: app.name }, app.inflight)));
     perApp('wakegate_queued_requests', 'Requests waiting for the app to start.', ['app'], (g, list) => list.forEach((app) => g.set({ app: app.name }, app.queued)));
+    perApp('wakegate_app_connections', 'Connections on the app\'s own sockets (socket mode), from the last kernel sample.', ['app'], (g, list) =>
+      list.forEach((app) => g.set({ app: app.name }, app.connections)),
+    );
     perApp('wakegate_running_instances', 'Instances that exist now (starting, running or stopping).', [], (g, list) => g.set(list.filter((app) => app.instance).length));
     perApp('wakegate_instance_memory_bytes', 'Memory of each running instance (container cgroup, or process RSS).', ['app'], async (g, list) => {
       const running = list.filter((app) => app.instance !== undefined);
-      const stats = await Promise.all(running.map((app) => app.instance!.stats().catch(() => ({ memoryBytes: null }))));
+      const stats = await Promise.all(running.map((app) => app.instance!.stats().catch(() => ({ memoryBytes: null, cpuNs: null }))));
       running.forEach((app, i) => {
         const bytes = stats[i]!.memoryBytes;
         if (bytes !== null) g.set({ app: app.name }, bytes);
@@ -110,6 +115,7 @@ export class PromRecorder implements Recorder {
     this.coldStarts.inc({ app, result: e.result });
     if (e.spawnMs !== undefined) this.coldStartSeconds.observe({ app, phase: 'spawn' }, e.spawnMs / 1000);
     if (e.firstByteMs !== undefined) this.coldStartSeconds.observe({ app, phase: 'first_byte' }, e.firstByteMs / 1000);
+    if (e.acceptMs !== undefined) this.coldStartSeconds.observe({ app, phase: 'accept' }, e.acceptMs / 1000);
   }
 
   instanceExited(app: string, e: ExitEvent): void {

@@ -5,8 +5,8 @@ import { cgroupBase, GATEWAY_LEAF } from './cgroup-base.js';
 
 const ROOT = '/sys/fs/cgroup';
 
-/** v1 hierarchies a process instance joins: freezer to stop it atomically, memory for stats, pids to list it. */
-const PROCESS_HIERARCHIES = ['freezer', 'memory', 'pids'] as const;
+/** v1 hierarchies a process instance joins: freezer to stop it atomically, memory and cpuacct for stats, pids to list it. */
+const PROCESS_HIERARCHIES = ['freezer', 'memory', 'cpuacct', 'pids'] as const;
 
 export interface CgroupHost {
   /** Where the hierarchies are mounted. */
@@ -122,6 +122,17 @@ export class Cgroups {
     const file = this.version === 2 ? 'memory.current' : 'memory.usage_in_bytes';
     try {
       return Number(readFileSync(join(this.memoryDir(id), file), 'utf8').trim());
+    } catch {
+      return null;
+    }
+  }
+
+  /** CPU time used by the instance's tasks, in ns (v1 cpuacct.usage, v2 cpu.stat usage_usec); null once gone. */
+  cpuNs(id: string): number | null {
+    try {
+      if (this.version === 1) return Number(readFileSync(join(this.root, 'cpuacct', this.parent, id, 'cpuacct.usage'), 'utf8').trim());
+      const usec = /^usage_usec (\d+)$/m.exec(readFileSync(join(this.root, this.parent, id, 'cpu.stat'), 'utf8'))?.[1];
+      return usec === undefined ? null : Number(usec) * 1000;
     } catch {
       return null;
     }

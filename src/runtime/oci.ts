@@ -142,7 +142,7 @@ class Container implements Instance {
   }
 
   async stats(): Promise<InstanceStats> {
-    return { memoryBytes: this.cgroups.memoryBytes(this.id) };
+    return { memoryBytes: this.cgroups.memoryBytes(this.id), cpuNs: this.cgroups.cpuNs(this.id) };
   }
 }
 

@@ -11,6 +11,8 @@ export interface ExitInfo {
 export interface InstanceStats {
   /** Resident memory of the whole instance in bytes, or null when it cannot be read (already gone). */
   readonly memoryBytes: number | null;
+  /** CPU time the whole instance has used, in ns (cgroup; a process without one: its main pid only); null when unreadable. */
+  readonly cpuNs: number | null;
 }
 
 /** One running instance of an app. */

@@ -30,6 +30,14 @@ export class SocketActivation {
   #backoffTimer: NodeJS.Timeout | undefined;
   #acceptPoll: NodeJS.Timeout | undefined;
   #waking = false;
+  /** The instance that ran last was started by a request through the front, not by a waiting connection. */
+  #frontStarted = false;
+  /**
+   * Connections the front left in the HTTP app socket's queue when its instance died without accepting them:
+   * their clients are gone, so they must not wake the app (a crashing app would be restarted forever). The
+   * socket is not watched while they wait; the next instance, started by a request, drains them.
+   */
+  #httpStale = false;
   #closed = false;
   readonly #unsubscribe: () => void;
 
@@ -64,14 +72,28 @@ export class SocketActivation {
 
   private follow(state: AppState): void {
     if (this.#closed) return;
-    if (state !== 'starting') {
+    if (state === 'starting') this.#frontStarted = !this.#waking;
+    else {
       this.#waking = false;
       this.#stopAcceptPoll();
     }
-    if (state !== 'stopped') return this.#disarm();
+    if (state !== 'stopped') return (this.#httpStale = false), this.#disarm();
     // No instance can hold a socket a reload removed any more.
     this.sockets.closeRetired();
-    this.#arm();
+    const http = this.sockets.list.find((s) => s.address === 'http');
+    if (!this.#frontStarted || !http) return this.#arm();
+    this.#frontStarted = false;
+    void this.counters.sample([{ key: http.key, kind: http.kind, inode: http.inode }]).then(
+      (counts) => {
+        this.#httpStale = (counts.get(http.key)?.acceptQueue ?? 0) > 0;
+        if (this.app.state === 'stopped' && !this.#closed) this.#arm();
+      },
+      (err: unknown) => {
+        this.log.warn({ err }, 'cannot read the accept queue of the HTTP app socket; not watching it until the next start');
+        this.#httpStale = true;
+        if (this.app.state === 'stopped' && !this.#closed) this.#arm();
+      },
+    );
   }
 
   #arm(): void {
@@ -84,7 +106,7 @@ export class SocketActivation {
       }, wait);
       return;
     }
-    const fds = this.sockets.list.map((s) => s.fd).filter((fd) => fd >= 0);
+    const fds = this.sockets.list.filter((s) => s.fd >= 0 && !(this.#httpStale && s.address === 'http')).map((s) => s.fd);
     if (fds.length === 0) return;
     const watch = new ReadableWatch(fds);
     try {

@@ -138,7 +138,8 @@ function seedObjects(): JsonObject[] {
           cpuWeight: 100,
           group: 100,
         },
-        bare: { hosts: ['bare.localhost'], command: ['./run.sh'], dir: 'app' },
+        bare: { hosts: ['bare.localhost'], command: ['./run.sh'], dir: 'app', listen: ['tcp:127.0.0.1:7000', { address: 'unix:run/bare.sock', name: 'ctl' }] },
+        db: { command: ['./db'], dir: 'app', listen: ['[::1]:5432', ':0'], backlog: 128 },
         boxed: { hosts: ['boxed.example', '*.boxed.example'], bundle: 'bundle', runtime: 'oci', user: 'nobody', memory: '1G' },
       },
     },
@@ -255,7 +256,7 @@ const KNOWN_KEYS = [
   'listen', 'http', 'admin', 'token', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'level', 'requests', 'oci', 'runtime',
   'defaults', 'apps', 'hosts', 'command', 'dir', 'env', 'bundle', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit',
   'maxConnectionAge', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'paths', 'userAgents', 'response', 'status', 'body',
-  'retryAfter', 'responseTimeout', 'limits', 'headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders',
+  'retryAfter', 'responseTimeout', 'backlog', 'address', 'name', 'limits', 'headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders',
 ];
 const ODD_KEYS = [
   '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', 'polluted', '', ' ', 'a.b', 'a b', '<<', '0', '-1',
@@ -265,7 +266,10 @@ const ODD_KEYS = [
 /** Per key: values that are valid or nearly so, so that mutated documents still reach the later checks. */
 const PLAUSIBLE: Readonly<Record<string, readonly Json[]>> = {
   http: [':0', '127.0.0.1:0', '[::1]:0', 'localhost:8080', 'unix:gw.sock', 'unix:/tmp/x.sock', ':65535', ':65536', '[::1:80', '1.2.3.4:', '::1:80', 'unix:'],
-  listen: ['unix:a.sock', '127.0.0.1:9090', '8.8.8.8:1'],
+  listen: ['unix:a.sock', '127.0.0.1:9090', '8.8.8.8:1', ['tcp:127.0.0.1:0'], ['tcp:[::1]:1', 'unix:s.sock'], [{ address: ':7000', name: 'a.b' }], [{ name: 'x:y' }], ['tcp:unix:/x'], ['localhost:1'], []],
+  backlog: [1, 511, 65535, 65536, 0, '4096'],
+  address: ['tcp:127.0.0.1:7000', 'unix:/tmp/y.sock', 'tcp:', 5],
+  name: ['ctl', 'a:b', '', 'x'.repeat(256)],
   token: ['0123456789abcdef', 'short', 'x'.repeat(64)],
   runtimeDir: ['/run/x', 'rel', '.'],
   trustedProxies: [['::/0'], ['1.2.3.4/33'], ['10.0.0.0/8', 'fe80::/10'], ['1.2.3.4/'], ['not-an-ip']],
@@ -736,7 +740,8 @@ export function generateDocument(seed: number, path: string): FuzzDocument {
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const HOST_RE = /^(?:\*\.)?[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const APP_KEYS = new Set(['name', 'hosts', 'command', 'dir', 'bundle', 'env', 'runtime', 'uid', 'gid', 'idleTimeoutMs', 'startTimeoutMs', 'stopTimeoutMs', 'queueLimit', 'concurrency', 'maxConnectionAgeMs', 'responseTimeoutMs', 'memoryBytes', 'pids', 'cpuWeight', 'wakeIgnore']);
+const APP_KEYS = new Set(['name', 'hosts', 'command', 'dir', 'bundle', 'env', 'runtime', 'uid', 'gid', 'idleTimeoutMs', 'startTimeoutMs', 'stopTimeoutMs', 'queueLimit', 'concurrency', 'maxConnectionAgeMs', 'responseTimeoutMs', 'memoryBytes', 'pids', 'cpuWeight', 'wakeIgnore', 'listen', 'backlog']);
+const FD_NAME_RE = /^[A-Za-z0-9_.-]{1,255}$/;
 
 /** The path of the first object (or array) below `root` that is not frozen. */
 function unfrozen(root: unknown): string | undefined {
@@ -789,12 +794,22 @@ export function configProblems(cfg: GatewayConfig, file: string): string[] {
     need(typeof limits === 'object' && limits !== null && Object.values(limits).every((n) => isInt(n, 0)), 'limits');
   }
   const hostOwners = new Map<string, string>();
+  const addressOwners = new Set<string>();
   for (const [name, app] of Object.entries(cfg.apps ?? {})) {
     const at = (what: string): string => `apps.${name}.${what}`;
     need(app.name === name && APP_NAME_RE.test(name), at('name'));
     // Unset values are left out, not present as undefined; keys this check does not know are reported.
     for (const [key, value] of Object.entries(app)) need(APP_KEYS.has(key) && value !== undefined, at(`${key} is not an AppSpec key, or undefined`));
-    need(Array.isArray(app.hosts) && app.hosts.length > 0, at('hosts'));
+    need(Array.isArray(app.hosts) && (app.hosts.length > 0 || app.listen?.length > 0), at('hosts (or listen)'));
+    need(Array.isArray(app.listen) && isInt(app.backlog, 1, 65_535), at('listen/backlog'));
+    for (const entry of app.listen ?? []) {
+      const problem = listenProblem(entry.address);
+      if (problem) problems.push(at(`listen: ${problem}`));
+      need(typeof entry.name === 'string' && FD_NAME_RE.test(entry.name), at(`listen name ${JSON.stringify(entry.name)}`));
+      const key = entry.address?.kind === 'tcp' ? (entry.address.port === 0 ? undefined : `${entry.address.host}:${entry.address.port}`) : entry.address?.path;
+      need(key === undefined || !addressOwners.has(key), at(`listen: ${key} is held twice`));
+      if (key !== undefined) addressOwners.add(key);
+    }
     for (const host of app.hosts ?? []) {
       need(typeof host === 'string' && host.length <= 253 && HOST_RE.test(host), at(`hosts: ${JSON.stringify(host)}`));
       need(!hostOwners.has(host), at(`hosts: ${JSON.stringify(host)} is also claimed by ${hostOwners.get(host)}`));

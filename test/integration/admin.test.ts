@@ -199,9 +199,9 @@ t.test('wakegate status prints a table (and --json) from a running gateway', asy
   const body = JSON.parse((await get(gw.port, 'a.localhost')).body) as { pid: number };
   const table = await exec(process.execPath, [CLI, 'status', '--admin', address, '--token', TOKEN]);
   const [header, ...rows] = table.stdout.trim().split('\n');
-  t.match(header, /^APP\s+STATE\s+PID\s+MEMORY\s+REQUESTS\s+COLD START\s+IDLE STOP IN$/);
-  t.match(rows[0], new RegExp(`^a\\s+running\\s+${body.pid}\\s+[\\d.]+ MiB\\s+1\\s+\\d+ ms\\s+\\d+s$`));
-  t.match(rows[1], /^b\s+stopped\s+-\s+-\s+0\s+-\s+-$/);
+  t.match(header, /^APP\s+STATE\s+PID\s+MEMORY\s+REQUESTS\s+CONNS\s+COLD START\s+IDLE STOP IN$/);
+  t.match(rows[0], new RegExp(`^a\\s+running\\s+${body.pid}\\s+[\\d.]+ MiB\\s+1\\s+0\\s+\\d+ ms\\s+\\d+s$`));
+  t.match(rows[1], /^b\s+stopped\s+-\s+-\s+0\s+0\s+-\s+-$/);
   // The gateway listens on port 0; a config naming the real port is what an operator's file would say.
   const statusConfig = join(gw.dir, 'status.json');
   writeFileSync(statusConfig, JSON.stringify({ listen: { http: '127.0.0.1:0' }, admin: { listen: address }, apps: {} }));

@@ -33,6 +33,26 @@ for (const runtime of ['process', 'oci'] as const satisfies readonly RuntimeName
       t.equal(events.starts('echo'), 2);
     });
 
+    t.test('activity samples: connections are kept for status, a busy one restarts the idle countdown', async (t) => {
+      const { gw } = await start(t, { act: echoApp(runtime, { listen: ['127.0.0.1:0'], idleTimeout: '30s' }) });
+      const app = gw.gateway.apps.get('act')!;
+      app.activity({ connections: 3, busy: true });
+      t.equal(app.connections, 0, 'ignored while stopped');
+      const socket = await open(boundOf(gw, 'act', 'tcp:127.0.0.1:0'));
+      t.teardown(() => socket.destroy());
+      await until(() => app.state === 'running', 10_000, 'running');
+      const first = app.idleDeadline!;
+      t.type(first, 'number', 'the idle countdown runs: the socket holds no lease');
+      await until(() => Date.now() > first - 30_000 + 20, 1000, 'time to pass');
+      app.activity({ connections: 1, busy: false });
+      t.equal(app.connections, 1);
+      t.equal(app.idleDeadline, first, 'a quiet sample leaves the countdown alone');
+      app.activity({ connections: 1, busy: true });
+      t.ok(app.idleDeadline! > first, 'a busy sample restarts it from now');
+      await app.stopInstance('stop');
+      t.equal(app.connections, 0, 'no connections once stopped');
+    });
+
     t.test('50 simultaneous first connections: exactly one start, 50 echoes', async (t) => {
       const { gw, events } = await start(t, { herd: echoApp(runtime, { listen: ['127.0.0.1:0'] }) });
       const bound = boundOf(gw, 'herd', 'tcp:127.0.0.1:0');

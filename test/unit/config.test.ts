@@ -35,6 +35,7 @@ t.test('a full config loads with per-app overrides of defaults, and is deeply fr
   t.equal(cfg.runtimeDir, join(FIXTURES, 'run'));
   t.same(cfg.trustedProxies, ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']);
   t.equal(cfg.shutdownTimeoutMs, 2000);
+  t.equal(cfg.sampleIntervalMs, 500);
   t.same(cfg.log, { level: 'debug', requests: true });
   t.same(Object.keys(cfg.apps), ['hello', 'bare']);
   t.same({ ...cfg.apps.hello, env: { ...cfg.apps.hello?.env } }, {
@@ -57,9 +58,10 @@ t.test('a full config loads with per-app overrides of defaults, and is deeply fr
     memoryBytes: 128 * 1024 ** 2,
     pids: 64,
     cpuWeight: 100,
+    busyCpu: 0.05,
   });
   // bare sets nothing, so it takes every default; root's primary group fills in gid.
-  t.match(cfg.apps.bare, { dir: APP_DIR, runtime: 'process', idleTimeoutMs: 30_000, memoryBytes: 256 * 1024 ** 2, uid: 0, gid: 0 });
+  t.match(cfg.apps.bare, { dir: APP_DIR, runtime: 'process', busyCpu: 0.02, idleTimeoutMs: 30_000, memoryBytes: 256 * 1024 ** 2, uid: 0, gid: 0 });
   t.notOk(cfg.apps.bare && 'pids' in cfg.apps.bare, 'unset limits are absent, not undefined');
 
   const hello = cfg.apps.hello!;
@@ -78,11 +80,12 @@ t.test('built-in defaults', async (t) => {
   t.equal(cfg.runtimeDir, '/run/wakegate');
   t.same(cfg.trustedProxies, []);
   t.equal(cfg.shutdownTimeoutMs, 10_000);
+  t.equal(cfg.sampleIntervalMs, 1000);
   t.same(cfg.log, { level: 'info', requests: false });
   t.same({ ...cfg.apps.hello, env: { ...cfg.apps.hello?.env } }, {
     ...{ name: 'hello', hosts: ['hello.localhost'], command: ['node'], dir: APP_DIR, env: {}, runtime: 'auto' },
     ...{ idleTimeoutMs: 60_000, startTimeoutMs: 10_000, stopTimeoutMs: 5000, queueLimit: 1000, concurrency: 1000, maxConnectionAgeMs: 3_600_000 },
-    ...{ listen: [], backlog: 4096 },
+    ...{ listen: [], backlog: 4096, busyCpu: 0.02 },
   });
   const dirFor = (uid: number, env: NodeJS.ProcessEnv) => validateConfig(MINIMAL, INLINE, { env, uid }).runtimeDir;
   t.equal(dirFor(1000, { XDG_RUNTIME_DIR: '/run/user/1000' }), '/run/user/1000/wakegate');
@@ -101,6 +104,10 @@ t.test('concurrency per app or in defaults; limits.sendTimeout; both validated',
   t.equal(builtin.limits.sendTimeoutMs, 30_000, 'sendTimeout defaults to 30 s');
   t.equal(validateConfig({ ...MINIMAL, limits: { sendTimeout: 0 } }, INLINE, { env: {} }).limits.sendTimeoutMs, 0, '0 turns it off');
   t.same(issuesOf(withApp({ concurrency: 0 })), ['apps.hello.concurrency: expected an integer >= 1, got 0']);
+  t.same(issuesOf(withApp({ busyCpu: 2 })), ['apps.hello.busyCpu: expected a CPU share like 2%, got 2']);
+  t.same(issuesOf(withApp({ busyCpu: '-1%' })), ['apps.hello.busyCpu: expected a CPU share like 2%, got "-1%"']);
+  t.same(issuesOf({ ...MINIMAL, sampleInterval: '10ms' }), ['sampleInterval: must be at least 100ms, got "10ms"']);
+  t.same(issuesOf({ ...MINIMAL, defaults: { busyCpu: '0.5%' }, sampleInterval: '2s' }), []);
   t.same(issuesOf({ ...MINIMAL, limits: { sendTimeout: 'soon' } }).length, 1);
   t.match(issuesOf({ ...MINIMAL, limits: { sendTimeout: 'soon' } })[0], /^limits\.sendTimeout: /);
 });
@@ -148,7 +155,7 @@ t.test('every problem is reported with its path', async (t) => {
     },
   };
   t.same(issuesOf(doc), [
-    'bogus: unknown key; expected one of: listen, admin, runtimeDir, trustedProxies, shutdownTimeout, log, limits, oci, defaults, apps',
+    'bogus: unknown key; expected one of: listen, admin, runtimeDir, trustedProxies, shutdownTimeout, sampleInterval, log, limits, oci, defaults, apps',
     'listen.http: port must be from 0 to 65535, got "127.0.0.1:70000"',
     'admin.listen: required; expected an address like "127.0.0.1:9090"',
     'admin.token: must be at least 16 characters long, got 6',
@@ -159,7 +166,7 @@ t.test('every problem is reported with its path', async (t) => {
     'log.requests: expected true or false, got "yes"',
     'defaults.hosts: only allowed per app, not in defaults',
     'defaults.memory: must be at least 4Mi, got "1Mi"',
-    'apps.hello.memroy: unknown key; expected one of: hosts, listen, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog',
+    'apps.hello.memroy: unknown key; expected one of: hosts, listen, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu',
     'apps.hello.hosts[0]: host names must not include a port, got "x.example:80"',
     'apps.hello.hosts[1]: expected a host name like "app.example" or "*.app.example", got 5',
     'apps.hello.hosts[2]: expected a host name like "app.example" or "*.app.example", got "bad_host.example"',
@@ -240,8 +247,8 @@ t.test('hostile documents yield ConfigError and pollute nothing', async (t) => {
   const text = '{"__proto__": {"x": 1}, "listen": {"http": ":0"}, "apps": {"a": {"hosts": ["a.b"], "command": ["c"], "dir": "app",' +
     ' "env": {"__proto__": "x", "constructor": "y"}, "__proto__": {"uid": 0}}}}';
   t.same(issuesOf(JSON.parse(text)), [
-    '__proto__: unknown key; expected one of: listen, admin, runtimeDir, trustedProxies, shutdownTimeout, log, limits, oci, defaults, apps',
-    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog',
+    '__proto__: unknown key; expected one of: listen, admin, runtimeDir, trustedProxies, shutdownTimeout, sampleInterval, log, limits, oci, defaults, apps',
+    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu',
   ]);
   const env = validateConfig({ ...MINIMAL, apps: { a: { ...MINIMAL.apps.hello, env: JSON.parse('{"__proto__": "x"}') } } }, INLINE, { env: {} }).apps.a?.env;
   t.equal(env?.['__proto__'], 'x', 'stored as data on a null-prototype map');

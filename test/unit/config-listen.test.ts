@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { validateConfig } from '../../src/config/schema.js';
+import type { GatewayConfig } from '../../src/config/types.js';
+import { ConfigError } from '../../src/errors.js';
+
+const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/config/', import.meta.url));
+const INLINE = join(FIXTURES, 'inline.yaml');
+const APP = { command: ['node'], dir: 'app' };
+
+function load(apps: Record<string, unknown>, top: Record<string, unknown> = {}): GatewayConfig {
+  return validateConfig({ listen: { http: '127.0.0.1:8080' }, ...top, apps }, INLINE, { env: {}, uid: 0 });
+}
+
+function issuesOf(apps: Record<string, unknown>, top: Record<string, unknown> = {}): string[] {
+  try {
+    load(apps, top);
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.issues.map((i) => `${i.path}: ${i.message}`);
+  }
+}
+
+t.test('listen: addresses in the listen.http syntax, with an optional tcp: prefix and a name per socket', async (t) => {
+  const cfg = load({
+    db: { ...APP, listen: ['tcp:0.0.0.0:5432', '[::1]:8443', ':7000', { address: 'unix:run/db.sock', name: 'ctl' }, 'tcp:127.0.0.1:0'] },
+  });
+  const db = cfg.apps.db!;
+  t.same(db.hosts, [], 'hosts may be left out when listen is given');
+  t.same(db.listen, [
+    { address: { kind: 'tcp', host: '0.0.0.0', port: 5432 }, name: 'db' },
+    { address: { kind: 'tcp', host: '::1', port: 8443 }, name: 'db' },
+    { address: { kind: 'tcp', host: '0.0.0.0', port: 7000 }, name: 'db' },
+    { address: { kind: 'unix', path: join(FIXTURES, 'run/db.sock') }, name: 'ctl' },
+    { address: { kind: 'tcp', host: '127.0.0.1', port: 0 }, name: 'db' },
+  ]);
+  t.equal(db.backlog, 4096, 'the built-in backlog');
+  t.same(load({ web: { ...APP, hosts: ['web.localhost'] } }).apps.web!.listen, [], 'an HTTP-only app has none');
+});
+
+t.test('backlog: per app, or inherited from defaults', async (t) => {
+  const cfg = load({ a: { ...APP, listen: [':7001'], backlog: 128 }, b: { ...APP, listen: [':7002'] } }, { defaults: { backlog: 1024 } });
+  t.equal(cfg.apps.a!.backlog, 128);
+  t.equal(cfg.apps.b!.backlog, 1024);
+  t.same(issuesOf({ a: { ...APP, listen: [':7001'], backlog: 0 } }), ['apps.a.backlog: expected an integer from 1 to 65535, got 0']);
+});
+
+t.test('bad listen entries are config errors with their path', async (t) => {
+  const cases: [unknown, string][] = [
+    [[], 'apps.a.listen: expected a non-empty array of addresses, got []'],
+    ['tcp:127.0.0.1:1', 'apps.a.listen: expected a non-empty array of addresses, got "tcp:127.0.0.1:1"'],
+    [['localhost:7000'], 'apps.a.listen[0]: expected a numeric IPv4 or IPv6 address, got "localhost:7000"'],
+    [['tcp:unix:/x.sock'], 'apps.a.listen[0]: expected "tcp:host:port" or "unix:/path", got "tcp:unix:/x.sock"'],
+    [['127.0.0.1:70000'], 'apps.a.listen[0]: port must be from 0 to 65535, got "127.0.0.1:70000"'],
+    [[{ name: 'x' }], 'apps.a.listen[0].address: required; expected an address like "tcp:127.0.0.1:7000" or "unix:/path"'],
+    [[{ address: ':7000', name: 'a:b' }], `apps.a.listen[0].name: expected 1-255 letters, digits, '_', '.' or '-' (a LISTEN_FDNAMES entry), got "a:b"`],
+    [[{ address: ':7000', name: 'x'.repeat(256) }], `apps.a.listen[0].name: expected 1-255 letters, digits, '_', '.' or '-' (a LISTEN_FDNAMES entry), got "${'x'.repeat(36)}...`],
+    [[{ address: ':7000', port: 1 }], 'apps.a.listen[0].port: unknown key; expected one of: address, name'],
+    [[':7000', 'tcp:0.0.0.0:7000'], 'apps.a.listen[1]: address "tcp:0.0.0.0:7000" is listed twice'],
+  ];
+  for (const [listen, issue] of cases) t.same(issuesOf({ a: { ...APP, listen } }), [issue], issue);
+  t.same(issuesOf({ a: APP }), ['apps.a.hosts: required; expected a non-empty array of host names (or `listen` sockets of its own)'], 'neither hosts nor listen');
+  t.same(issuesOf({ a: { ...APP, listen: [':7000'] } }, { defaults: { listen: [':7001'] } }), ['defaults.listen: only allowed per app, not in defaults']);
+});
+
+t.test('one address, one holder: two apps, or an app and the gateway, are a config error naming both', async (t) => {
+  t.same(issuesOf({ one: { ...APP, listen: ['127.0.0.1:7000'] }, two: { ...APP, listen: ['unix:/srv/x.sock', 'tcp:127.0.0.1:7000'] } }), [
+    'apps.two.listen[1]: address "tcp:127.0.0.1:7000" is already used by app "one"',
+  ]);
+  t.same(issuesOf({ one: { ...APP, listen: ['unix:/srv/x.sock'] }, two: { ...APP, listen: ['unix:/srv/x.sock'] } }), [
+    'apps.two.listen[0]: address "unix:/srv/x.sock" is already used by app "one"',
+  ]);
+  t.same(issuesOf({ one: { ...APP, listen: ['127.0.0.1:8080'] } }), ['apps.one.listen[0]: address "tcp:127.0.0.1:8080" is already used by listen.http']);
+  t.same(issuesOf({ one: { ...APP, listen: ['unix:/srv/admin.sock'] } }, { admin: { listen: 'unix:/srv/admin.sock' } }), [
+    'apps.one.listen[0]: address "unix:/srv/admin.sock" is already used by admin.listen',
+  ]);
+  t.same(issuesOf({ one: { ...APP, listen: ['127.0.0.1:0'] }, two: { ...APP, listen: ['127.0.0.1:0'] } }), [], 'port 0 is a new port each time');
+});
