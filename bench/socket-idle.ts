@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
 import { procSnapshot, type ProcSnapshot } from './density.js';
 import { GatewayProcess, HELLO_DIR, ROOT } from './gateway-process.js';
-import { markdownTable, mb, ms } from './stats.js';
+import { kb, markdownTable, mb, ms } from './stats.js';
 import { cpuTicks } from './throughput.js';
 import { freePort, untilServed } from './wrk.js';
 
@@ -83,13 +83,14 @@ function appsConfig(count: number, ports: readonly number[]): Record<string, unk
 }
 
 export function renderSocketIdle(r: SocketIdleResult): string[] {
-  const row = (label: string, p: SocketIdlePoint): string[] => [label, p.cpuPercent.toFixed(2), mb(p.rssBytes), mb(p.hwmBytes), String(p.fds), ms(p.startupMs)];
+  const perApp = (p: SocketIdlePoint): string => (p.apps === 0 ? '-' : kb((p.rssBytes - r.baseline.rssBytes) / p.apps));
+  const row = (label: string, p: SocketIdlePoint): string[] => [label, p.cpuPercent.toFixed(2), mb(p.rssBytes), perApp(p), mb(p.hwmBytes), String(p.fds), ms(p.startupMs)];
   const rows = [row('0 apps (baseline)', r.baseline), row(`${r.idle.apps} socket-mode apps, all stopped`, r.idle)];
   if (r.running) rows.push(row(`${r.running.apps} apps, ${r.running.running} running`, r.running));
   return [
     `### Socket mode, idle cost: gateway CPU over ${r.windowS} s (after ${r.settleMs} ms settle) and RSS`,
     `Each app has one TCP socket of its own, watched for readability while stopped. CPU: the gateway's utime+stime ` +
       `(${r.clockTicksPerS} Hz ticks) over the window, in % of one core. Activity sampler in this build: ${r.sampler ? 'yes' : 'no'}.`,
-    markdownTable(['gateway', 'CPU % of a core', 'RSS MB', 'peak RSS MB', 'fds', 'start-up ms'], rows),
+    markdownTable(['gateway', 'CPU % of a core', 'RSS MB', 'RSS per app KB (vs 0 apps)', 'peak RSS MB', 'fds', 'start-up ms'], rows),
   ];
 }
