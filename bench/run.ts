@@ -16,6 +16,7 @@ import { ROOT } from './gateway-process.js';
 import { herd, renderHerd, type HerdResult } from './herd.js';
 import { recordMachine, type MachineInfo } from './machine.js';
 import { markdownTable, ms, ratio } from './stats.js';
+import { renderSocketMode, socketMode, socketModeSummaryRows, type SocketModeResult } from './socket-mode.js';
 import { renderThroughput, throughput, type ThroughputResult } from './throughput.js';
 
 export interface BenchReport {
@@ -30,6 +31,8 @@ export interface BenchReport {
   readonly herd: HerdResult;
   readonly density: DensityResult;
   readonly churn: ChurnResult;
+  /** Issue 10: the app's own sockets held by the gateway, which steps out of the data path. */
+  readonly socketMode: SocketModeResult;
 }
 
 async function main(): Promise<void> {
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
   const dens = await density({ quick });
   progress('idle churn');
   const churned = await churn({ quick });
+  const socket = await socketMode({ quick, runs, ...(runc && { runc }), progress });
 
   const report: BenchReport = {
     startedAt,
@@ -65,6 +69,7 @@ async function main(): Promise<void> {
     herd: crowd,
     density: dens,
     churn: churned,
+    socketMode: socket,
   };
   process.stdout.write(`${render(report)}\n`);
   const dir = join(ROOT, 'bench/results');
@@ -117,6 +122,7 @@ function render(r: BenchReport): string {
     ...renderHerd(r.herd),
     ...renderDensity(r.density),
     ...renderChurn(r.churn),
+    ...renderSocketMode(r.socketMode),
   ].join('\n\n');
 }
 
@@ -152,6 +158,7 @@ function summaryRows(r: BenchReport): string[][] {
   const c = r.churn;
   rows.push([`churn: cold starts/s, errors (${c.apps} apps)`, `${c.coldStartsPerSec.toFixed(1)}, ${c.errors}`, '-', '-']);
   rows.push(['churn: gateway fds, RSS MB (idle at end vs before)', `${c.gateway.idle.fds}, ${(c.gateway.idle.rssBytes / 1024 ** 2).toFixed(1)}`, `${c.gateway.fresh.fds}, ${(c.gateway.fresh.rssBytes / 1024 ** 2).toFixed(1)}`, ratio(c.gateway.idle.rssBytes, c.gateway.fresh.rssBytes)]);
+  rows.push(...socketModeSummaryRows(r.socketMode));
   return rows;
 }
 

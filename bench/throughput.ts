@@ -204,7 +204,7 @@ function appTable(paths: Readonly<Record<PathName, PathResult>>): string {
 }
 
 /** utime + stime, all threads, in clock ticks (fields 14 and 15, counted after the parenthesised comm). */
-function cpuTicks(pids: readonly number[]): number {
+export function cpuTicks(pids: readonly number[]): number {
   let sum = 0;
   for (const pid of pids) {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -1,0 +1,286 @@
+/**
+ * Socket mode, warm: the same app on a socket wakegate holds (`apps.<name>.listen`) against the same app on
+ * a socket it was simply given, loaded by wrk in the same run; then nginx in front of each of the two. In
+ * socket mode the gateway hands the socket over and steps out of the data path, so the goal is parity
+ * (≥ 0.97×) and a gateway CPU per request of about 0.
+ *
+ * Every target is up for the whole scenario (an idle one costs nothing), so each pair is measured under the
+ * same background. The pairs run in A B B A order, so that a drift in the machine's load lands on both sides.
+ */
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { closeFd, inetListen, unixListen } from '../src/native/index.js';
+import { processStarter } from './bare.js';
+import { GatewayProcess, HELLO_DIR } from './gateway-process.js';
+import { Nginx, childPids, nginxBinary } from './nginx.js';
+import { markdownTable } from './stats.js';
+import { cpuTicks } from './throughput.js';
+import { freePort, toolVersion, untilServed, wrk, type WrkResult } from './wrk.js';
+
+export type SocketPathName = 'direct' | 'socket' | 'nginx-direct' | 'nginx-socket';
+
+/** One wrk run on one path, with the CPU each process used over it (ticks; null where there is no such process). */
+export interface SocketRun {
+  readonly wrk: WrkResult;
+  readonly gatewayTicks: number | null;
+  readonly nginxTicks: number | null;
+  readonly appTicks: number;
+}
+
+export type SocketPathResult =
+  | {
+      readonly status: 'ok';
+      readonly runs: readonly SocketRun[];
+      /** The median run's: robust to a burst of load from elsewhere on a shared host. */
+      readonly reqPerSec: number;
+      /** p50: the median of the runs' p50s; p99: the worst run's (runs cannot be merged into one histogram). */
+      readonly latencyUs: { readonly p50: number; readonly p99: number };
+      readonly errors: number;
+      /** The wakegate process over the runs (null on the direct paths, where there is none). */
+      readonly gatewayCpuUsPerRequest: number | null;
+      /** nginx master and workers (null without nginx). */
+      readonly nginxCpuUsPerRequest: number | null;
+      readonly appCpuUsPerRequest: number;
+    }
+  | { readonly status: 'absent'; readonly missing: string }
+  | { readonly status: 'failed'; readonly error: string };
+
+export interface SocketThroughputResult {
+  readonly quick: boolean;
+  readonly durationS: number;
+  readonly warmupS: number;
+  /** Each path is measured once per round; odd rounds go in reverse order. */
+  readonly rounds: number;
+  readonly threads: number;
+  readonly connections: number;
+  readonly cpus: number;
+  readonly clockTicksPerS: number;
+  readonly app: string;
+  readonly tools: { readonly wrk: string; readonly nginx: string };
+  /** The first round's order. */
+  readonly order: readonly SocketPathName[];
+  readonly paths: Readonly<Record<SocketPathName, SocketPathResult>>;
+  readonly loadAverage1m: { readonly before: number; readonly after: number };
+  readonly wallMs: number;
+}
+
+/** Each wakegate path and the baseline it is compared with. */
+export const SOCKET_BASELINES: ReadonlyArray<readonly [SocketPathName, SocketPathName]> = [
+  ['socket', 'direct'],
+  ['nginx-socket', 'nginx-direct'],
+];
+const ORDER: readonly SocketPathName[] = ['direct', 'socket', 'nginx-socket', 'nginx-direct'];
+const NODE = process.execPath;
+const COMMAND = [NODE, 'server.mjs'];
+const THREADS = 1;
+const CONNECTIONS = 50;
+
+interface Target {
+  readonly url: string;
+  readonly gatewayPid?: number;
+  readonly nginx?: Nginx;
+  readonly appPid: () => number;
+}
+
+export async function socketThroughput(opts: { readonly quick: boolean }): Promise<SocketThroughputResult> {
+  const t0 = Date.now();
+  const loadBefore = os.loadavg()[0]!;
+  // Short runs, many rounds: on a shared host another tenant's burst then spoils one run, not a whole path.
+  const durationS = opts.quick ? 2 : 3;
+  const rounds = opts.quick ? 1 : 4;
+  const warmupS = 1;
+  const tools = { wrk: toolVersion('wrk', ['-v']), nginx: toolVersion(nginxBinary(), ['-v']) };
+  const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+  const dir = mkdtempSync(join(os.tmpdir(), 'wg-bench-sock-'));
+  const devNull = openSync('/dev/null', 'r+');
+  const fds: number[] = [];
+  const stops: Array<() => Promise<unknown>> = [];
+  const paths = {} as Record<SocketPathName, SocketPathResult>;
+  try {
+    // Baselines: the app spawned exactly as the process runtime spawns it, on a socket bound before it.
+    const directPort = await freePort();
+    const direct = directApp(inetListen('127.0.0.1', directPort, 511), fds, stops, devNull);
+    const directSock = join(dir, 'direct.sock');
+    const directUnix = directApp(unixListen(directSock, 511), fds, stops, devNull);
+    // Socket mode: one gateway holds a TCP socket for one app and a Unix socket for another.
+    const heldPort = await freePort();
+    const heldSock = join(dir, 'held.sock');
+    const spec = { command: COMMAND, dir: HELLO_DIR, runtime: 'process', idleTimeout: '1h' };
+    // Started by the first socket path, so that a gateway that refuses the config fails those paths only.
+    let started: Promise<GatewayProcess> | undefined;
+    const held = (): Promise<GatewayProcess> =>
+      (started ??= (async () => {
+        const gateway = GatewayProcess.start({ tcp: { ...spec, listen: [`tcp:127.0.0.1:${heldPort}`] }, unix: { ...spec, listen: [`unix:${heldSock}`] } });
+        stops.push(() => gateway.stop());
+        await gateway.ready();
+        return gateway;
+      })());
+    const targets: Partial<Record<SocketPathName, () => Promise<Target>>> = {
+      direct: async () => ({ url: `http://127.0.0.1:${directPort}/`, appPid: () => direct.child.pid }),
+      socket: async () => {
+        const gateway = await held();
+        return { url: `http://127.0.0.1:${heldPort}/`, gatewayPid: gateway.pid, appPid: () => instanceOf(gateway.pid, 'tcp') };
+      },
+    };
+    if (tools.nginx !== 'absent') {
+      const proxy = async (name: string, sock: string): Promise<Nginx> => {
+        mkdirSync(join(dir, name));
+        const nginx = await Nginx.start(join(dir, name), await freePort(), sock);
+        stops.push(() => nginx.stop());
+        return nginx;
+      };
+      targets['nginx-direct'] = async () => {
+        const nginx = await proxy('nginx-direct', directSock);
+        return { url: `http://127.0.0.1:${nginx.port}/`, nginx, appPid: () => directUnix.child.pid };
+      };
+      targets['nginx-socket'] = async () => {
+        const gateway = await held();
+        const nginx = await proxy('nginx-socket', heldSock);
+        return { url: `http://127.0.0.1:${nginx.port}/`, nginx, gatewayPid: gateway.pid, appPid: () => instanceOf(gateway.pid, 'unix') };
+      };
+    }
+    const measure = measurer({ durationS, warmupS, hz });
+    const ready = new Map<SocketPathName, Target>();
+    const runs = new Map<SocketPathName, SocketRun[]>(ORDER.map((n) => [n, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const name of round % 2 === 0 ? ORDER : [...ORDER].reverse()) {
+        const missing = tools.wrk === 'absent' ? 'wrk' : targets[name] ? undefined : 'nginx';
+        if (missing) paths[name] = { status: 'absent', missing };
+        if (paths[name]) continue;
+        try {
+          let target = ready.get(name);
+          if (!target) {
+            target = await targets[name]!();
+            // The first request wakes the socket-mode app: the cold start stays outside the measurement.
+            await untilServed(target.url);
+            ready.set(name, target);
+          }
+          runs.get(name)!.push(await measure(target));
+        } catch (err) {
+          // One broken path should not lose the others' numbers; the table shows the failure.
+          paths[name] = { status: 'failed', error: err instanceof Error ? err.message : String(err) };
+        }
+      }
+    }
+    for (const name of ORDER) paths[name] ??= aggregate(runs.get(name)!, hz);
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    for (const fd of fds) closeFd(fd);
+    closeSync(devNull);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const common = { quick: opts.quick, durationS, warmupS, rounds, threads: THREADS, connections: CONNECTIONS, cpus: os.availableParallelism(), clockTicksPerS: hz };
+  return { ...common, app: 'examples/hello/server.mjs', tools, order: ORDER, paths, loadAverage1m: { before: loadBefore, after: os.loadavg()[0]! }, wallMs: Date.now() - t0 };
+}
+
+function directApp(fd: number, fds: number[], stops: Array<() => Promise<unknown>>, devNull: number): ReturnType<ReturnType<typeof processStarter>> {
+  fds.push(fd);
+  const app = processStarter(COMMAND, HELLO_DIR)(fd, [devNull, devNull, 2]);
+  stops.push(() => app.stop());
+  return app;
+}
+
+/**
+ * The gateway's one instance of `app`. Both apps run the same command; LISTEN_FDNAMES, which the gateway
+ * sets to the app's name, tells them apart.
+ */
+function instanceOf(gatewayPid: number, app: string): number {
+  const match = childPids(gatewayPid).filter((pid) => environ(pid).includes(`LISTEN_FDNAMES=${app}`));
+  if (match.length !== 1) throw new Error(`expected one instance of ${app} under the gateway, found ${match.length}`);
+  return match[0]!;
+}
+
+function environ(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+  } catch {
+    return []; // exited meanwhile
+  }
+}
+
+function measurer(o: { durationS: number; warmupS: number; hz: number }): (t: Target) => Promise<SocketRun> {
+  return async (target) => {
+    const run = (s: number): Promise<WrkResult> => wrk({ url: target.url, durationS: s, threads: THREADS, connections: CONNECTIONS });
+    await run(o.warmupS);
+    const appPid = target.appPid();
+    const nginxPids = (): number[] => (target.nginx ? [target.nginx.masterPid, ...target.nginx.workers()] : []);
+    const gateway = (): number | null => (target.gatewayPid === undefined ? null : cpuTicks([target.gatewayPid]));
+    const gw0 = gateway();
+    const ngx0 = cpuTicks(nginxPids());
+    const app0 = cpuTicks([appPid]);
+    const w = await run(o.durationS);
+    const gw1 = gateway();
+    return {
+      wrk: w,
+      gatewayTicks: gw0 === null || gw1 === null ? null : gw1 - gw0,
+      nginxTicks: target.nginx ? cpuTicks(nginxPids()) - ngx0 : null,
+      appTicks: cpuTicks([appPid]) - app0,
+    };
+  };
+}
+
+function aggregate(runs: readonly SocketRun[], hz: number): SocketPathResult {
+  const requests = runs.reduce((n, r) => n + r.wrk.requests, 0);
+  const perRequest = (ticks: ReadonlyArray<number | null>): number | null =>
+    ticks.some((t) => t === null) ? null : (ticks.reduce<number>((n, t) => n + t!, 0) * 1e6) / hz / requests;
+  const errors = runs.reduce((n, { wrk: w }) => n + w.non2xx3xx + w.socketErrors.connect + w.socketErrors.read + w.socketErrors.write + w.socketErrors.timeout, 0);
+  return {
+    status: 'ok',
+    runs,
+    reqPerSec: median(runs.map((r) => r.wrk.reqPerSec)),
+    latencyUs: { p50: median(runs.map((r) => r.wrk.latencyUs.p50)), p99: Math.max(...runs.map((r) => r.wrk.latencyUs.p99)) },
+    errors,
+    gatewayCpuUsPerRequest: perRequest(runs.map((r) => r.gatewayTicks)),
+    nginxCpuUsPerRequest: perRequest(runs.map((r) => r.nginxTicks)),
+    appCpuUsPerRequest: perRequest(runs.map((r) => r.appTicks))!,
+  };
+}
+
+/** The middle value, or the mean of the two middle ones. */
+function median(values: readonly number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+const LABELS: Readonly<Record<SocketPathName, string>> = {
+  direct: 'direct: app on its own TCP socket',
+  socket: 'socket mode: app on a wakegate-held TCP socket',
+  'nginx-direct': 'nginx → app on its own Unix socket',
+  'nginx-socket': 'nginx → app on a wakegate-held Unix socket',
+};
+
+export function renderSocketThroughput(r: SocketThroughputResult): string[] {
+  const baseline = new Map(SOCKET_BASELINES);
+  const cpu = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
+  const rows = r.order.map((name): string[] => {
+    const p = r.paths[name];
+    if (p.status !== 'ok') return [LABELS[name], p.status === 'absent' ? `absent (${p.missing})` : `failed: ${p.error.split('\n')[0]}`, '', '', '', '', '', '', '', ''];
+    const base = baseline.get(name);
+    const b = base && r.paths[base];
+    return [
+      LABELS[name],
+      Math.round(p.reqPerSec).toLocaleString('en-US'),
+      b?.status === 'ok' ? `${(p.reqPerSec / b.reqPerSec).toFixed(3)}×` : '-',
+      (p.latencyUs.p50 / 1000).toFixed(2),
+      (p.latencyUs.p99 / 1000).toFixed(2),
+      `${Math.round(Math.min(...p.runs.map((x) => x.wrk.reqPerSec)))}–${Math.round(Math.max(...p.runs.map((x) => x.wrk.reqPerSec)))}`,
+      String(p.errors),
+      cpu(p.gatewayCpuUsPerRequest),
+      cpu(p.nginxCpuUsPerRequest),
+      p.appCpuUsPerRequest.toFixed(1),
+    ];
+  });
+  return [
+    `### Socket mode, warm: \`wrk -t${r.threads} -c${r.connections} -d${r.durationS}s --latency\`, ${r.rounds} run(s) per path, each after a ${r.warmupS} s warm-up`,
+    `\`${r.app}\` spawned as the process runtime spawns it, on a socket bound before it: by the bench (direct) or held by \`wakegate run\` ` +
+      `(\`apps.<name>.listen\`, woken by the warm-up's first connection). nginx: 1 worker, keepalive 64 to the Unix socket. ` +
+      `All targets stay up for the whole scenario; each round measures every path, the first in the order of the table, the next in reverse. ` +
+      `req/s and p50: the median run's (every run's req/s is in the JSON report); p99: the worst run's; CPU per request: over all runs. ${r.cpus} CPUs shared by wrk, proxy and app; ` +
+      `CPU from /proc/<pid>/stat (${r.clockTicksPerS} Hz). Load average (1 min) ${r.loadAverage1m.before.toFixed(2)} before, ` +
+      `${r.loadAverage1m.after.toFixed(2)} after. nginx: ${r.tools.nginx}.`,
+    markdownTable(['path', 'req/s', 'vs baseline', 'p50 ms', 'p99 ms', 'runs req/s (min–max)', 'errors', 'gateway CPU µs/req', 'nginx CPU µs/req', 'app CPU µs/req'], rows),
+  ];
+}
