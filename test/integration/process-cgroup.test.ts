@@ -17,6 +17,8 @@ interface Started {
   grandchild: number;
 }
 
+const hybrid = existsSync('/sys/fs/cgroup/freezer/cgroup.procs') && existsSync('/sys/fs/cgroup/unified/cgroup.controllers');
+
 function sessionOf(pid: number): number {
   // /proc/<pid>/stat: pid (comm) state ppid pgrp session ...; comm may hold spaces, so split after ')'.
   return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3]);
@@ -42,6 +44,10 @@ t.test('an idle stop kills a grandchild that did setsid, and removes the instanc
   const dirs = existing(cgroups, 'wakegate-det-1');
   t.ok(dirs.length > 0, 'the instance has cgroup directories');
   t.ok(cgroups.pidsOf('wakegate-det-1').includes(started.grandchild), 'the grandchild is in the instance cgroup');
+  if (hybrid) {
+    t.same(dirs, [`/sys/fs/cgroup/unified/${cgroups.parent}/wakegate-det-1`], 'hybrid host: the instance cgroup is in the unified hierarchy only');
+    t.match(readFileSync(`/proc/${started.pid}/cgroup`, 'utf8'), new RegExp(`^0::/${cgroups.parent}/wakegate-det-1$`, 'm'), 'and the app is in it');
+  }
   const exit = await gw.waitFor((l) => l.reason === 'idle');
   t.equal(exit.instance, 'wakegate-det-1', 'exit logged with the instance id');
   t.notOk(alive(started.pid), 'the app is gone');
