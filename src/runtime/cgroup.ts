@@ -5,7 +5,7 @@ import { cgroupBase, GATEWAY_LEAF } from './cgroup-base.js';
 
 const ROOT = '/sys/fs/cgroup';
 
-/** v1 hierarchies a process instance joins: freezer to stop it atomically, memory and cpuacct for stats, pids to list it. */
+/** v1 hierarchies a process instance joins on a host without cgroup2: freezer to stop it atomically, memory and cpuacct for stats, pids to list it. */
 const PROCESS_HIERARCHIES = ['freezer', 'memory', 'cpuacct', 'pids'] as const;
 
 /** What the native spawn needs to put a child in its instance cgroup (see Cgroups.create). */

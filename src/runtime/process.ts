@@ -22,7 +22,7 @@ export interface ProcessRuntimeOptions {
  * Instances as plain child processes: no isolation, for development and for hosts without an OCI runtime.
  * The child gets a clean environment (the app's env, PATH and LISTEN_*), the app dir as cwd, its own
  * session and process group, and PR_SET_PDEATHSIG=SIGKILL. Each instance has a cgroup of its own, which
- * the child joins before it execs: a stop kills everything in it, whatever left the session, and what a
+ * the child is cloned into (or joins before it execs): a stop kills everything in it, whatever left the session, and what a
  * gateway killed outright leaves behind (a detached grandchild) is killed at the next start-up.
  */
 export class ProcessRuntime implements Runtime {
