@@ -27,7 +27,7 @@ export interface SpawnOptions {
   /**
    * A cgroup2 directory fd (O_DIRECTORY): the child is cloned straight into it (CLONE_INTO_CGROUP), which
    * spares the migration a cgroup.procs write costs. Where the kernel refuses that (before 5.7, or no clone3)
-   * the spawn is retried with `cgroupProcs` instead. Stays the caller's.
+   * the spawn is retried with `cgroupProcs` instead, if given. Stays the caller's.
    */
   cgroupFd?: number;
 }
@@ -188,7 +188,8 @@ export function spawn(
   }
   if (opts.deathSignal !== undefined) raw.deathSignal = signalNumber(opts.deathSignal);
   let r = addon().spawn(file, argv, envp, fds, opts.cgroupFd === undefined ? raw : { ...raw, cgroupProcs: undefined, cgroupFd: opts.cgroupFd });
-  if ('error' in r && r.step === 'clone_into_cgroup' && INTO_CGROUP_REFUSED.has(-r.error)) r = addon().spawn(file, argv, envp, fds, raw);
+  const refused = 'error' in r && r.step === 'clone_into_cgroup' && INTO_CGROUP_REFUSED.has(-r.error);
+  if (refused && opts.cgroupProcs !== undefined) r = addon().spawn(file, argv, envp, fds, raw);
   if ('error' in r) {
     if (r.step === 'execve') throw new SpawnError(file, errnoName(-r.error), -r.error);
     fail(r.step, r.error, `while spawning ${file}`);
