@@ -86,9 +86,9 @@ static bool cloexec_listed(int base) {
 
 /* Joins the instance's cgroups before anything of the app can run: "0" names the writer itself, and the
  * parent opened the files (the permission check happened there). Whatever the app forks after execve
- * is born inside, so a stop can find and kill every process of the instance, setsid or not. Not clone3's
- * CLONE_INTO_CGROUP: it exists on v2 only and joins one hierarchy, while v1 hosts need several. Joining
- * here is as sound, because this copy runs no code of the app until execve, and is not yet released to
+ * is born inside, so a stop can find and kill every process of the instance, setsid or not. This is the
+ * fallback of clone3's CLONE_INTO_CGROUP (opts.cgroupFd), which needs cgroup2 and kernel 5.7 and joins one
+ * hierarchy, while hosts without cgroup2 need several. Joining here is as sound, because this copy runs no code of the app until execve, and is not yet released to
  * anyone: a failure is reported like any other step, and the spawn fails without running the app. */
 static void join_cgroups(const struct wg_plan *p) {
   for (int i = 0; i < p->ncgroup_fds; i++) {

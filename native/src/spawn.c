@@ -50,6 +50,7 @@ static bool read_opts(napi_env env, napi_value opts, struct wg_plan *p, char **c
   if (!get_opt_int(env, opts, "gid", &n, &p->has_gid)) return false;
   p->gid = (gid_t)n;
   if (!get_opt_int(env, opts, "deathSignal", &p->death_signal, &has)) return false;
+  if (!get_opt_int(env, opts, "cgroupFd", &p->cgroup_fd, &has)) return false;
   if (wg_get_opt(env, opts, "setsid", &v) && !wg_check(env, napi_get_value_bool(env, v, &p->setsid))) return false;
   if (wg_get_opt(env, opts, "cgroupProcs", &v)) {
     uint32_t count = 0;
@@ -92,18 +93,28 @@ static bool pid_slot(napi_env env, napi_value opts, struct wg_plan *p, size_t sl
   return true;
 }
 
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
 /* clone3 hands back a pidfd atomically with the pid; fork + pidfd_open is safe too, because nobody
- * else reaps our children, so the pid cannot be reused before pidfd_open. */
-static pid_t clone_child(int *pidfd, bool *forked) {
+ * else reaps our children, so the pid cannot be reused before pidfd_open. With a cgroup fd the child is
+ * born in that cgroup: no migration, so none of the rcu_sync grace periods a cgroup.procs write costs.
+ * fork cannot do that, so then there is no fallback here: the caller retries with cgroupProcs. */
+static pid_t clone_child(int *pidfd, bool *forked, int cgroup_fd) {
   struct clone_args args;
   memset(&args, 0, sizeof args);
   args.flags = CLONE_PIDFD;
   args.pidfd = (uint64_t)(uintptr_t)pidfd;
   args.exit_signal = SIGCHLD;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = (uint64_t)cgroup_fd;
+  }
   *forked = false;
   long pid = syscall(SYS_clone3, &args, sizeof args);
   /* Seccomp profiles of older container runtimes answer clone3 with ENOSYS or EPERM. */
-  if (pid < 0 && (errno == ENOSYS || errno == EPERM)) {
+  if (pid < 0 && cgroup_fd < 0 && (errno == ENOSYS || errno == EPERM)) {
     *forked = true;
     pid = fork();
   }
@@ -132,14 +143,16 @@ static napi_value run(napi_env env, struct wg_plan *p) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
   bool forked = false;
-  pid_t pid = clone_child(&pidfd, &forked);
+  pid_t pid = clone_child(&pidfd, &forked, p->cgroup_fd);
   if (pid == 0) wg_child_exec(p);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(pipefd[1]);
   if (pid < 0) {
     close(pipefd[0]);
-    return result(env, 0, -1, -clone_errno, forked ? "fork" : "clone3");
+    /* A distinct step: CLONE_INTO_CGROUP is refused (ENOSYS, EPERM: no clone3; EINVAL, E2BIG: kernel < 5.7). */
+    const char *step = forked ? "fork" : p->cgroup_fd >= 0 ? "clone_into_cgroup" : "clone3";
+    return result(env, 0, -1, -clone_errno, step);
   }
 
   struct wg_child_error e = {0, 0};
@@ -169,6 +182,7 @@ napi_value wg_spawn(napi_env env, napi_callback_info info) {
   if (!wg_args(env, info, 5, argv)) return NULL;
   struct wg_plan plan;
   memset(&plan, 0, sizeof plan);
+  plan.cgroup_fd = -1;
   char *file = NULL, *cwd = NULL;
   char **args = NULL, **envp = NULL;
   int *fds = NULL, *scratch = NULL;

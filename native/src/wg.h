@@ -34,6 +34,7 @@ struct wg_plan {
   unsigned long fd_limit; /* last-resort bound of the CLOEXEC walk: no close_range and no /proc */
   const int *cgroup_fds;  /* cgroup.procs files, opened for writing, that the child joins first */
   int ncgroup_fds;
+  int cgroup_fd;          /* a cgroup2 directory the child is cloned straight into (CLONE_INTO_CGROUP); -1 if none */
 };
 
 /* What a failed child writes to the error pipe before _exit(127). */

@@ -17,9 +17,11 @@ export interface RawSpawnOptions {
   deathSignal?: number;
   /** Open, writable `cgroup.procs` fds; the child joins each before anything else (step `cgroup.procs`). */
   cgroupProcs?: readonly number[];
+  /** An O_DIRECTORY fd of a cgroup2 cgroup: clone3 CLONE_INTO_CGROUP, no fork fallback (step `clone_into_cgroup`). */
+  cgroupFd?: number;
 }
 
-/** `step` names the syscall that failed: `execve`, `chdir`, `setuid`, ... in the child; `pipe2`, `clone3`, `fork`, `pidfd_open`, `read` in the parent. */
+/** `step` names the syscall that failed: `execve`, `chdir`, `setuid`, ... in the child; `pipe2`, `clone3`, `clone_into_cgroup`, `fork`, `pidfd_open`, `read` in the parent. */
 export type RawSpawnResult =
   | { readonly pid: number; readonly pidfd: number }
   | { readonly error: number; readonly step: string };

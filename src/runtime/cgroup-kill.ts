@@ -6,7 +6,7 @@ import type { Cgroups } from './cgroup.js';
 
 /**
  * SIGKILLs every process in an instance's cgroup, including those that left its session or process group.
- * - v2 with `cgroup.kill` (5.14+): one write, which the kernel applies atomically, forks in flight included.
+ * - cgroup2 (also hybrid's unified hierarchy) with `cgroup.kill` (5.14+): one write, which the kernel applies atomically, forks in flight included.
  * - otherwise, with a freezer (v1 `freezer.state`, v2 `cgroup.freeze`): freeze, signal every listed pid,
  *   thaw. A frozen process cannot fork, so the list is complete when it is read; the kills land at thaw.
  * - in any case, then: list and kill until the cgroup is empty. That alone would also converge (a killed
@@ -22,8 +22,10 @@ export async function killCgroup(cgroups: Cgroups, id: string): Promise<boolean>
   if (killFile) {
     tryWrite(killFile, '1');
   } else {
-    const v2 = cgroups.version === 2;
-    const freezer = cgroups.controlFile(id, v2 ? 'cgroup.freeze' : 'freezer.state');
+    // cgroup2's freezer where the instance has a cgroup2 cgroup (also hybrid's unified one), else v1's.
+    const v2Freezer = cgroups.controlFile(id, 'cgroup.freeze');
+    const v2 = v2Freezer !== undefined;
+    const freezer = v2Freezer ?? cgroups.controlFile(id, 'freezer.state');
     if (freezer && tryWrite(freezer, v2 ? '1' : 'FROZEN')) {
       await until(() => isFrozen(freezer, v2), DEFAULTS.internal.cgroupFreezeMs);
       killPids(cgroups, id, cgroups.pidsOf(id));

@@ -1,12 +1,20 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { cgroupBase, GATEWAY_LEAF } from './cgroup-base.js';
 
 const ROOT = '/sys/fs/cgroup';
 
-/** v1 hierarchies a process instance joins: freezer to stop it atomically, memory and cpuacct for stats, pids to list it. */
+/** v1 hierarchies a process instance joins on a host without cgroup2: freezer to stop it atomically, memory and cpuacct for stats, pids to list it. */
 const PROCESS_HIERARCHIES = ['freezer', 'memory', 'cpuacct', 'pids'] as const;
+
+/** What the native spawn needs to put a child in its instance cgroup (see Cgroups.create). */
+export interface InstanceCgroup {
+  /** The cgroup2 directory, for clone3's CLONE_INTO_CGROUP. */
+  readonly dirFd?: number;
+  /** Writable `cgroup.procs` files the child joins before exec: the fallback, and the only way without cgroup2. */
+  readonly procs: readonly number[];
+}
 
 export interface CgroupHost {
   /** Where the hierarchies are mounted. */
@@ -21,13 +29,18 @@ export interface CgroupHost {
  * controller, as on hybrid hosts where cgroup2 sits at /sys/fs/cgroup/unified without controllers). Every
  * instance, container or process, has the cgroup `<base>/wakegate/<scope>/<instance id>` (runc gets it as
  * the absolute cgroupsPath): gateways with different runtimeDirs never see each other's leftovers, and the
- * base is the service's own cgroup under systemd (see cgroup-base.ts).
+ * base is the service's own cgroup under systemd (see cgroup-base.ts). On a hybrid host, process instances
+ * use only the unified hierarchy: a child cloned into a cgroup2 cgroup costs no migration, while every v1
+ * cgroup.procs write waits for an RCU grace period (10-20 ms on a cold start). There they have no memory
+ * controller, which the process runtime does without: it sets no limits, and sums its pids' RSS instead.
  */
 export class Cgroups {
   readonly version: 1 | 2;
   readonly parent: string;
   readonly delegated: boolean;
   private readonly root: string;
+  /** Hybrid hosts: the cgroup2 mount without controllers, and the scope's path in it. */
+  private readonly unified?: { readonly root: string; readonly parent: string };
   /** Instances whose cgroup exists or is about to (runc creates it): the scope is removed only without any. */
   private readonly live = new Set<string>();
 
@@ -38,6 +51,11 @@ export class Cgroups {
     this.delegated = base.delegated;
     const scope = `wakegate/${createHash('sha256').update(runtimeDir).digest('hex').slice(0, 12)}`;
     this.parent = base.path ? `${base.path}/${scope}` : scope;
+    const unified = join(this.root, 'unified');
+    if (this.version === 1 && existsSync(join(unified, 'cgroup.controllers'))) {
+      const v2Base = cgroupBase(host.selfCgroup ?? readSelf(), 2, host.env ?? process.env).path;
+      this.unified = { root: unified, parent: v2Base ? `${v2Base}/${scope}` : scope };
+    }
   }
 
   /**
@@ -85,12 +103,14 @@ export class Cgroups {
   }
 
   /**
-   * Creates a process instance's cgroups and opens their `cgroup.procs` for writing, for the native spawn
-   * to put the child there before it execs. The caller closes the fds. Throws when nothing could be made
-   * (not root, no cgroupfs), having removed what it made.
+   * Creates a process instance's cgroups and opens what the native spawn needs to put the child there
+   * before it runs anything: the cgroup2 directory where there is one (pure v2, or hybrid's unified), and
+   * `cgroup.procs` for writing. The caller closes the fds. Throws when nothing could be made (not root,
+   * no cgroupfs), having removed what it made.
    */
-  create(id: string): number[] {
-    const dirs = this.version === 2 ? [join(this.root, this.parent, id)] : this.processHierarchies().map((h) => join(this.root, h, this.parent, id));
+  create(id: string): InstanceCgroup {
+    const v2Dir = this.v2Dir(id);
+    const dirs = v2Dir ? [v2Dir] : this.processHierarchies().map((h) => join(this.root, h, this.parent, id));
     if (dirs.length === 0) throw new Error(`no cgroup hierarchy to use under ${this.root}`);
     this.live.add(id);
     const fds: number[] = [];
@@ -100,12 +120,19 @@ export class Cgroups {
         mkdirAll('/', dir.slice(1));
         fds.push(openSync(join(dir, 'cgroup.procs'), 'w'));
       }
-      return fds;
+      const dirFd = v2Dir ? openSync(v2Dir, constants.O_RDONLY | constants.O_DIRECTORY) : undefined;
+      return { dirFd, procs: fds };
     } catch (err) {
       for (const fd of fds) closeSync(fd);
       this.release(id);
       throw err;
     }
+  }
+
+  /** The instance's cgroup2 directory (pure v2, or hybrid's unified hierarchy), if the host has cgroup2. */
+  private v2Dir(id: string): string | undefined {
+    if (this.version === 2) return join(this.root, this.parent, id);
+    return this.unified && join(this.unified.root, this.unified.parent, id);
   }
 
   private processHierarchies(): string[] {
@@ -127,12 +154,20 @@ export class Cgroups {
     }
   }
 
-  /** CPU time used by the instance's tasks, in ns (v1 cpuacct.usage, v2 cpu.stat usage_usec); null once gone. */
+  /**
+   * CPU time used by the instance's tasks, in ns (v1 cpuacct.usage; v2 cpu.stat usage_usec, which every
+   * cgroup2 cgroup has, controllers or not: hybrid's process instances); null once gone.
+   */
   cpuNs(id: string): number | null {
     try {
       if (this.version === 1) return Number(readFileSync(join(this.root, 'cpuacct', this.parent, id, 'cpuacct.usage'), 'utf8').trim());
-      const usec = /^usage_usec (\d+)$/m.exec(readFileSync(join(this.root, this.parent, id, 'cpu.stat'), 'utf8'))?.[1];
-      return usec === undefined ? null : Number(usec) * 1000;
+    } catch {
+      // a process instance of a hybrid host has no v1 cgroup: its unified one follows
+    }
+    const v2Dir = this.v2Dir(id);
+    try {
+      const usec = v2Dir && /^usage_usec (\d+)$/m.exec(readFileSync(join(v2Dir, 'cpu.stat'), 'utf8'))?.[1];
+      return usec ? Number(usec) * 1000 : null;
     } catch {
       return null;
     }
@@ -163,7 +198,9 @@ export class Cgroups {
     } catch {
       return [];
     }
-    return hierarchies.map((name) => join(this.root, name, this.parent)).filter((dir) => existsSync(dir));
+    const dirs = new Set(hierarchies.map((name) => join(this.root, name, this.parent)));
+    if (this.unified) dirs.add(join(this.unified.root, this.unified.parent));
+    return [...dirs].filter((dir) => existsSync(dir));
   }
 
   /** Instance ids with a cgroup directory left in any hierarchy. */
@@ -192,9 +229,12 @@ export class Cgroups {
     return [...pids];
   }
 
-  /** The path of a control file of the instance (`cgroup.kill`, `cgroup.freeze`, v1's `freezer.state`), if it exists. */
+  /**
+   * The path of a control file of the instance (cgroup2's `cgroup.kill`, `cgroup.freeze`, also hybrid's
+   * unified ones; v1's `freezer.state`), if it exists.
+   */
   controlFile(id: string, file: string): string | undefined {
-    const dir = this.version === 2 ? join(this.root, this.parent, id) : file.startsWith('freezer.') ? join(this.root, 'freezer', this.parent, id) : undefined;
+    const dir = file.startsWith('cgroup.') ? this.v2Dir(id) : this.version === 1 && file.startsWith('freezer.') ? join(this.root, 'freezer', this.parent, id) : undefined;
     const path = dir && join(dir, file);
     return path && existsSync(path) ? path : undefined;
   }

@@ -3,7 +3,7 @@ import type { AppSpec } from '../config/types.js';
 import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log.js';
 import type { ChildHandle } from '../native/index.js';
-import type { Cgroups } from './cgroup.js';
+import type { Cgroups, InstanceCgroup } from './cgroup.js';
 import { killCgroup, releaseCgroup } from './cgroup-kill.js';
 import { DEFAULT_PATH, resolveExecutable } from './executable.js';
 import { InstanceIds } from './instance-ids.js';
@@ -22,7 +22,7 @@ export interface ProcessRuntimeOptions {
  * Instances as plain child processes: no isolation, for development and for hosts without an OCI runtime.
  * The child gets a clean environment (the app's env, PATH and LISTEN_*), the app dir as cwd, its own
  * session and process group, and PR_SET_PDEATHSIG=SIGKILL. Each instance has a cgroup of its own, which
- * the child joins before it execs: a stop kills everything in it, whatever left the session, and what a
+ * the child is cloned into (or joins before it execs): a stop kills everything in it, whatever left the session, and what a
  * gateway killed outright leaves behind (a detached grandchild) is killed at the next start-up.
  */
 export class ProcessRuntime implements Runtime {
@@ -42,7 +42,7 @@ export class ProcessRuntime implements Runtime {
     const id = this.ids.next(app.name);
     const instanceLog = log.child({ instance: id });
     const cgroups = this.options.cgroups;
-    const procs = cgroups && this.cgroupFor(cgroups, id, log);
+    const cgroup = cgroups && this.cgroupFor(cgroups, id, log);
     let spawned: ReturnType<typeof spawnWithOutput>;
     try {
       spawned = spawnWithOutput(
@@ -50,19 +50,19 @@ export class ProcessRuntime implements Runtime {
         app.command,
         env,
         sockets.map((s) => s.fd),
-        { cwd: app.dir, uid: app.uid, gid: app.gid, setsid: true, listenFdNames: sockets.map((s) => s.name), deathSignal: 'SIGKILL', cgroupProcs: procs },
+        { cwd: app.dir, uid: app.uid, gid: app.gid, setsid: true, listenFdNames: sockets.map((s) => s.name), deathSignal: 'SIGKILL', cgroupFd: cgroup?.dirFd, cgroupProcs: cgroup?.procs },
         instanceLog,
       );
     } catch (err) {
-      if (procs) cgroups.release(id);
+      if (cgroup) cgroups.release(id);
       throw err;
     } finally {
-      for (const fd of procs ?? []) closeSync(fd);
+      for (const fd of cgroup ? [...cgroup.procs, ...(cgroup.dirFd === undefined ? [] : [cgroup.dirFd])] : []) closeSync(fd);
     }
-    return new ProcessInstance(id, spawned.child, spawned.output, procs ? cgroups : undefined, instanceLog);
+    return new ProcessInstance(id, spawned.child, spawned.output, cgroup ? cgroups : undefined, instanceLog);
   }
 
-  private cgroupFor(cgroups: Cgroups, id: string, log: Logger): number[] | undefined {
+  private cgroupFor(cgroups: Cgroups, id: string, log: Logger): InstanceCgroup | undefined {
     try {
       return cgroups.create(id);
     } catch (err) {
@@ -116,17 +116,27 @@ class ProcessInstance implements Instance {
     return this.stopping;
   }
 
+  /**
+   * Memory from the cgroup's memory controller where it has one; else (hybrid hosts' unified hierarchy,
+   * no cgroup) the sum of the RSS of its processes: the process runtime sets no memory limit to mirror.
+   */
   async stats(): Promise<InstanceStats> {
     const whole = this.cgroups?.memoryBytes(this.id);
     const cpuNs = this.cgroups?.cpuNs(this.id) ?? procCpuNs(this.pid);
     if (whole !== undefined && whole !== null) return { memoryBytes: whole, cpuNs };
-    try {
-      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-      const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
-      return { memoryBytes: kb === undefined ? null : Number(kb) * 1024, cpuNs };
-    } catch {
-      return { memoryBytes: null, cpuNs };
-    }
+    const pids = this.cgroups?.pidsOf(this.id) ?? [];
+    const sizes = (pids.length > 0 ? pids : [this.pid]).map(rssBytes).filter((n): n is number => n !== null);
+    return { memoryBytes: sizes.length === 0 ? null : sizes.reduce((a, b) => a + b, 0), cpuNs };
+  }
+}
+
+/** VmRSS of one pid in bytes; null once gone (or a zombie, which has no VmRSS line). */
+function rssBytes(pid: number): number | null {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? null : Number(kb) * 1024;
+  } catch {
+    return null;
   }
 }
 

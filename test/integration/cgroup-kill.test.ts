@@ -1,7 +1,7 @@
 // killCgroup against the real kernel, through each of its paths: v2 cgroup.kill, v1 freezer, and the
 // list-and-kill loop (a v1 tree with the pids hierarchy only). The victim is a shell that put a
 // grandchild into a session of its own; both must die.
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,16 +29,17 @@ function firstLine(fd: number): Promise<string> {
   });
 }
 
-async function killsEverything(t: Test, cgroups: Cgroups): Promise<void> {
+async function killsEverything(t: Test, cgroups: Cgroups, inside?: (id: string, pid: number) => void): Promise<void> {
   const id = `wakegate-killtest-${process.pid}`;
-  const procs = cgroups.create(id);
+  const cgroup = cgroups.create(id);
   const [read, write] = pipe();
   let child: ChildHandle;
   try {
-    child = spawn('/bin/sh', ['sh', '-c', 'setsid sleep 1000 & echo $!; exec sleep 1000'], {}, [], { stdio: [0, write, 2], cgroupProcs: procs });
+    child = spawn('/bin/sh', ['sh', '-c', 'setsid sleep 1000 & echo $!; exec sleep 1000'], {}, [], { stdio: [0, write, 2], cgroupFd: cgroup.dirFd, cgroupProcs: cgroup.procs });
   } finally {
     closeFd(write);
-    for (const fd of procs) closeFd(fd);
+    for (const fd of cgroup.procs) closeFd(fd);
+    if (cgroup.dirFd !== undefined) closeFd(cgroup.dirFd);
   }
   const grandchild = Number(await firstLine(read));
   t.teardown(() => {
@@ -46,6 +47,7 @@ async function killsEverything(t: Test, cgroups: Cgroups): Promise<void> {
     cgroups.release(id);
   });
   t.ok(cgroups.pidsOf(id).includes(grandchild), 'the detached grandchild is in the cgroup');
+  inside?.(id, child.pid);
   t.equal(await killCgroup(cgroups, id), true, 'the cgroup emptied');
   t.same(await child.exited, { code: null, signal: 'SIGKILL' }, 'the main process was killed');
   t.notOk(alive(grandchild), 'the detached grandchild was killed');
@@ -54,9 +56,27 @@ async function killsEverything(t: Test, cgroups: Cgroups): Promise<void> {
 }
 
 t.test('v1, with the freezer', { skip: !root ? 'cgroups need root' : !existsSync('/sys/fs/cgroup/freezer/cgroup.procs') ? 'no v1 freezer here' : false }, async (t) => {
-  const cgroups = new Cgroups(`/killtest-v1-${process.pid}`, { env: {} });
+  // Without the hybrid host's unified mount: a host with v1 only.
+  const only = mkdtempSync(path.join(os.tmpdir(), 'wg-cgv1-'));
+  t.teardown(() => rmSync(only, { recursive: true, force: true }));
+  for (const h of ['freezer', 'pids']) symlinkSync(`/sys/fs/cgroup/${h}`, path.join(only, h));
+  const cgroups = new Cgroups(`/killtest-v1-${process.pid}`, { root: only, env: {} });
   t.equal(cgroups.version, 1);
+  t.equal(cgroups.controlFile('x', 'cgroup.kill'), undefined, 'no cgroup2 to use');
   await killsEverything(t, cgroups);
+});
+
+const hybrid = existsSync('/sys/fs/cgroup/freezer/cgroup.procs') && existsSync('/sys/fs/cgroup/unified/cgroup.controllers');
+t.test('hybrid: a process instance lives in the unified hierarchy only', { skip: !root ? 'cgroups need root' : !hybrid ? 'not a hybrid host' : false }, async (t) => {
+  const cgroups = new Cgroups(`/killtest-hybrid-${process.pid}`, { env: {} });
+  t.equal(cgroups.version, 1);
+  await killsEverything(t, cgroups, (id, pid) => {
+    const unifiedDir = path.join('/sys/fs/cgroup/unified', cgroups.parent, id);
+    t.same(cgroups.dirsOf(id).filter((dir) => existsSync(dir)), [unifiedDir], 'its only cgroup is the unified one');
+    const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    t.match(lines, new RegExp(`^0::/${cgroups.parent}/${id}$`, 'm'), 'the child is in it');
+    t.notMatch(lines, new RegExp(`^\\d+:[^:]+:.*${id}`, 'm'), 'and in no v1 cgroup of the instance');
+  });
 });
 
 t.test('v1 without a freezer: list and kill until empty', { skip: !root ? 'cgroups need root' : !existsSync('/sys/fs/cgroup/pids/cgroup.procs') ? 'no v1 pids hierarchy here' : false }, async (t) => {

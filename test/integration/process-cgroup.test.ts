@@ -1,9 +1,13 @@
 // The process runtime puts each instance in a cgroup of its own: a process that left the instance's
 // session (setsid) still goes with it, at an idle stop and after the gateway was killed outright.
 import t, { type Test } from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Cgroups } from '../../src/runtime/cgroup.js';
-import { alive, FIXTURE_APP, get } from '../helpers/gateway.js';
+import os from 'node:os';
+import path from 'node:path';
+import { validateConfig } from '../../src/config/schema.js';
+import { ProcessRuntime } from '../../src/runtime/process.js';
+import { alive, captureLogger, FIXTURE_APP, get } from '../helpers/gateway.js';
 import { runGateway } from '../helpers/cli.js';
 
 const doc = {
@@ -16,6 +20,8 @@ interface Started {
   pid: number;
   grandchild: number;
 }
+
+const hybrid = existsSync('/sys/fs/cgroup/freezer/cgroup.procs') && existsSync('/sys/fs/cgroup/unified/cgroup.controllers');
 
 function sessionOf(pid: number): number {
   // /proc/<pid>/stat: pid (comm) state ppid pgrp session ...; comm may hold spaces, so split after ')'.
@@ -42,6 +48,10 @@ t.test('an idle stop kills a grandchild that did setsid, and removes the instanc
   const dirs = existing(cgroups, 'wakegate-det-1');
   t.ok(dirs.length > 0, 'the instance has cgroup directories');
   t.ok(cgroups.pidsOf('wakegate-det-1').includes(started.grandchild), 'the grandchild is in the instance cgroup');
+  if (hybrid) {
+    t.same(dirs, [`/sys/fs/cgroup/unified/${cgroups.parent}/wakegate-det-1`], 'hybrid host: the instance cgroup is in the unified hierarchy only');
+    t.match(readFileSync(`/proc/${started.pid}/cgroup`, 'utf8'), new RegExp(`^0::/${cgroups.parent}/wakegate-det-1$`, 'm'), 'and the app is in it');
+  }
   const exit = await gw.waitFor((l) => l.reason === 'idle');
   t.equal(exit.instance, 'wakegate-det-1', 'exit logged with the instance id');
   t.notOk(alive(started.pid), 'the app is gone');
@@ -65,4 +75,28 @@ t.test('after the gateway is SIGKILLed, the next start-up kills the instance lef
   t.notOk(alive(started.grandchild), 'the grandchild is gone');
   t.same(existing(cgroups, 'wakegate-det-1'), [], 'its cgroup directories are removed');
   t.equal((await get(second.port, 'det.localhost')).status, 200, 'the app serves again');
+});
+
+function rss(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+}
+
+t.test('hybrid host: memory is the RSS of every process of the instance, CPU its unified cpu.stat', { skip: hybrid ? false : 'not a hybrid host' }, async (t) => {
+  const runtimeDir = mkdtempSync(path.join(os.tmpdir(), 'wg-procmem-'));
+  t.teardown(() => rmSync(runtimeDir, { recursive: true, force: true }));
+  const command = ['/bin/sh', '-c', 'setsid sleep 1000 & echo $!; exec sleep 1000'];
+  const spec = validateConfig({ listen: { http: '127.0.0.1:0' }, runtimeDir, apps: { mem: { hosts: ['mem.localhost'], command, dir: runtimeDir, runtime: 'process' } } }, path.join(runtimeDir, 'x.yaml')).apps.mem!;
+  const cgroups = new Cgroups(runtimeDir, { env: {} });
+  const { log, waitFor } = captureLogger();
+  const instance = await new ProcessRuntime({ cgroups }).start(spec, [], log);
+  const grandchild = Number((await waitFor((l) => /^\d+$/.test(l.msg))).msg);
+  killOnTeardown(t, grandchild);
+  t.teardown(() => instance.stop(0));
+  t.same(cgroups.pidsOf(instance.id).sort(), [instance.pid, grandchild].sort(), 'both are in the instance cgroup');
+  t.equal(cgroups.memoryBytes(instance.id), null, 'precondition: no memory controller for it');
+  const stats = await instance.stats();
+  t.equal(stats.memoryBytes, rss(instance.pid) + rss(grandchild), 'the sum of both RSS');
+  t.type(stats.cpuNs, 'number', 'CPU time from cpu.stat');
+  await instance.stop(0);
+  t.notOk(alive(grandchild), 'the grandchild is killed at stop');
 });

@@ -1,5 +1,5 @@
 // Where instance cgroups go: the hierarchy root by hand, the service's own cgroup under systemd (Delegate=yes).
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,4 +55,23 @@ t.test('prepare on a delegated v2 tree: the gateway moves into its leaf, control
     t.ok(existsSync(path.join(dir, 'cgroup.subtree_control')), `controllers enabled in ${path.relative(root, dir)}`);
   }
   t.ok(existsSync(path.join(root, cgroups.parent)), 'the scope exists');
+});
+
+t.test('hybrid under systemd: process instances go to the unified hierarchy, at the 0:: line, and only there', async (t) => {
+  const root = fakeRoot(t, false);
+  for (const dir of ['freezer', 'pids', 'unified']) mkdirSync(path.join(root, dir));
+  for (const h of ['freezer', 'pids']) writeFileSync(path.join(root, h, 'cgroup.procs'), '');
+  writeFileSync(path.join(root, 'unified/cgroup.controllers'), '');
+  const self = hybrid.replace('0::/system.slice/wakegate.service', '0::/system.slice/wakegate.service/unified-side');
+  const cgroups = new Cgroups(runtimeDir, { root, selfCgroup: self, env: { INVOCATION_ID: 'abc' } });
+  t.equal(cgroups.version, 1);
+  const made = cgroups.create('wakegate-a-1');
+  t.teardown(() => [...made.procs, made.dirFd!].forEach((fd) => closeSync(fd)));
+  t.ok(made.dirFd !== undefined, 'a directory fd for CLONE_INTO_CGROUP');
+  t.equal(made.procs.length, 1, 'one cgroup.procs, for the fallback');
+  const dir = path.join(root, 'unified/system.slice/wakegate.service/unified-side', scope, 'wakegate-a-1');
+  t.ok(existsSync(dir), 'made at the 0:: line of the unified hierarchy');
+  t.same(cgroups.dirsOf('wakegate-a-1').filter((d) => existsSync(d)), [dir], 'no v1 directory made');
+  t.equal(cgroups.controlFile('wakegate-a-1', 'cgroup.procs'), path.join(dir, 'cgroup.procs'), 'control files are the unified ones');
+  t.same(cgroups.leftovers(), ['wakegate-a-1'], 'start-up clean-up finds it');
 });

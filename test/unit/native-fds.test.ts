@@ -1,6 +1,6 @@
 // Native edge cases: the CLOEXEC pass on kernels without close_range, and reaping a child nobody watches.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,6 +85,44 @@ t.test('cgroupProcs: the child is in the cgroup before it execs; a failed join f
   }
   t.ok(failure instanceof SyscallError, 'a SyscallError');
   t.match(failure, { syscall: 'cgroup.procs', errno: 'EBADF' }, 'from the cgroup step, before execve');
+});
+
+const cgroup2 = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((dir) => existsSync(path.join(dir, 'cgroup.controllers')));
+const cgroup2Skip = process.getuid?.() !== 0 ? 'cgroups need root' : !cgroup2 ? 'no cgroup2 mount on this host' : false;
+
+t.test('cgroupFd: the child is born in the cgroup2 cgroup (no cgroup.procs write); a bad fd fails the spawn', { skip: cgroup2Skip }, async (t) => {
+  const name = `wakegate-native-test-into-${process.pid}`;
+  const dir = path.join(cgroup2!, name);
+  mkdirSync(dir);
+  t.teardown(() => rmdirSync(dir));
+  const out = mkdtempSync(path.join(os.tmpdir(), 'wg-cginto-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const stdout = openSync(path.join(out, 'cgroup'), 'w');
+  const dirFd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  try {
+    // A read-only cgroup.procs as the fallback: were it used, the spawn would fail with EBADF.
+    const readOnly = openSync(path.join(dir, 'cgroup.procs'), 'r');
+    try {
+      const child = spawn('/bin/cat', ['cat', '/proc/self/cgroup'], {}, [], { stdio: [0, stdout, 2], cgroupFd: dirFd, cgroupProcs: [readOnly] });
+      t.same(await child.exited, { code: 0, signal: null });
+    } finally {
+      closeSync(readOnly);
+    }
+  } finally {
+    closeSync(stdout);
+    closeSync(dirFd);
+  }
+  t.match(readFileSync(path.join(out, 'cgroup'), 'utf8'), new RegExp(`^0::/${name}$`, 'm'), 'cat read its cgroup as its first act');
+  const notCgroup = openSync(out, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  t.teardown(() => closeSync(notCgroup));
+  let failure: unknown;
+  try {
+    spawn('/bin/true', ['true'], {}, [], { cgroupFd: notCgroup });
+  } catch (err) {
+    failure = err;
+  }
+  t.ok(failure instanceof SyscallError, 'a SyscallError');
+  t.match(failure, { syscall: 'clone_into_cgroup', errno: 'EBADF' }, 'from clone3, with no fork fallback');
 });
 
 t.test('signalListed: a pid no longer listed once pinned is left alone; a listed one is signalled', async (t) => {
