@@ -2,13 +2,10 @@
  * Typed facade over the native addon: argument shaping (envp, LISTEN_*), errno names and typed
  * errors. The addon stays policy-free; every decision about what a failure means is made here.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { SpawnError, SyscallError } from '../errors.js';
-import type { Binding, RawSpawnOptions } from './binding.js';
+import { SpawnError } from '../errors.js';
+import { addon, check, errnoName, fail, signalNames } from './addon.js';
+import type { RawSpawnOptions } from './binding.js';
 
 export interface SpawnOptions {
   cwd?: string;
@@ -50,29 +47,6 @@ const LISTEN_VARS = new Set(['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']);
 /** How a kernel without CLONE_INTO_CGROUP (< 5.7) or without clone3 (or a seccomp filter) answers. */
 const INTO_CGROUP_REFUSED = new Set([constants.errno.EINVAL, constants.errno.E2BIG, constants.errno.ENOSYS, constants.errno.EPERM]);
 
-// First name wins for aliases (EWOULDBLOCK/EAGAIN, SIGIOT/SIGABRT): os.constants lists the usual one first.
-const errnoNames = reverse(constants.errno);
-const signalNames = reverse(constants.signals);
-
-function reverse(table: Readonly<Record<string, number>>): ReadonlyMap<number, string> {
-  const map = new Map<number, string>();
-  for (const [name, value] of Object.entries(table)) if (!map.has(value)) map.set(value, name);
-  return map;
-}
-
-function errnoName(errno: number): string {
-  return errnoNames.get(errno) ?? `ERRNO_${errno}`;
-}
-
-/** `result` is the addon's -errno; the SyscallError carries the positive C errno, as in os.constants.errno. */
-function fail(syscall: string, result: number, detail?: string): never {
-  throw new SyscallError(syscall, errnoName(-result), -result, detail);
-}
-
-function check(syscall: string, result: number, detail?: string): number {
-  return result < 0 ? fail(syscall, result, detail) : result;
-}
-
 function signalNumber(signal: NodeJS.Signals): number {
   const n = (constants.signals as Readonly<Record<string, number>>)[signal];
   if (n === undefined) throw new TypeError(`unknown signal ${signal}`);
@@ -82,37 +56,6 @@ function signalNumber(signal: NodeJS.Signals): number {
 function signalName(n: number): NodeJS.Signals {
   // Real-time signals have no NodeJS.Signals name; the cast keeps the number visible instead of lying with null.
   return (signalNames.get(n) ?? `SIGRT_${n}`) as NodeJS.Signals;
-}
-
-let binding: Binding | undefined;
-
-/** Loaded on first use, so that code paths without children (e.g. `wakegate check`) work unbuilt. */
-function addon(): Binding {
-  if (binding) return binding;
-  const file = path.join(packageRoot(), 'native', 'build', 'Release', 'wakegate.node');
-  if (!existsSync(file)) {
-    throw new Error(`wakegate's native addon is not built (missing ${file}); run "npm ci" or "npx node-gyp rebuild --directory native"`);
-  }
-  try {
-    binding = createRequire(import.meta.url)(file) as Binding;
-  } catch (cause) {
-    throw new Error(`failed to load wakegate's native addon ${file}; rebuild it with "npm ci"`, { cause });
-  }
-  return binding;
-}
-
-/** The compiled file sits at dist/src/native/ and the source at src/native/: walk up instead of counting. */
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = path.join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'wakegate') {
-      return dir;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find wakegate's package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
 }
 
 class Child implements ChildHandle {
@@ -248,60 +191,4 @@ export function lockExclusive(fd: number, detail?: string): void {
   check('flock', addon().flock(fd, LOCK_EX | LOCK_NB), detail);
 }
 
-/** One readability watch from pollReadable. */
-export interface PollHandle {
-  /** Stops the watch for good; `cb` is not called after it returns. Safe to call more than once. */
-  stop(): void;
-}
-
-/**
- * Calls `cb` in every event-loop turn in which `fd` is readable (level-triggered): for a listening
- * socket, while a connection waits in its accept queue. Never reads or accepts. The watch keeps the
- * event loop alive, like a listening server, until stopped. A failed poll (the fd was closed under it)
- * reaches `cb` as a SyscallError once, after which the watch is inert until stopped. Stop the watch
- * before closing the fd. Throws SyscallError: EEXIST when this event loop already watches the fd (one
- * watch per fd), EBADF, EPERM for a regular file.
- */
-export function pollReadable(fd: number, cb: (error?: SyscallError) => void): PollHandle {
-  const native = addon();
-  const r = native.pollReadable(fd, (status) => cb(status < 0 ? new SyscallError('poll', errnoName(-status), -status, `fd ${fd}`) : undefined));
-  if (typeof r === 'number') fail('pollReadable', r, `fd ${fd}`);
-  return { stop: () => void native.pollStop(r) };
-}
-
-/**
- * A listening TCP socket on a numeric IPv4 or IPv6 address (no brackets), never accepted on by wakegate:
- * blocking, close-on-exec, SO_REUSEADDR, and IPV6_V6ONLY for IPv6 (an address means just that family).
- * Throws SyscallError with errno EADDRINUSE, EACCES (privileged port), EADDRNOTAVAIL, EINVAL (not an address).
- */
-export function inetListen(host: string, port: number, backlog: number): number {
-  return check('inetListen', addon().inetListen(host, port, backlog), `${host.includes(':') ? `[${host}]` : host}:${port}`);
-}
-
-export interface SockName {
-  readonly family: 'inet' | 'inet6' | 'unix';
-  /** The numeric IP, or the socket path ("" for an unnamed or abstract Unix socket). */
-  readonly address: string;
-  /** 0 for Unix sockets. */
-  readonly port: number;
-}
-
-/** What `fd` is bound to (the real port after binding port 0). Throws SyscallError (EBADF, ENOTSOCK). */
-export function getSockName(fd: number): SockName {
-  const r = addon().getsockname(fd);
-  return typeof r === 'number' ? fail('getsockname', r, `fd ${fd}`) : r;
-}
-
-/**
- * One netlink round trip (for sock_diag): `request` is a complete nlmsghdr + payload built by the caller;
- * the result holds every response message before NLMSG_DONE, headers included. It runs on a libuv
- * thread: a dump of every socket on a busy host takes milliseconds. Rejects with SyscallError (EPERM,
- * EPROTONOSUPPORT, ENOBUFS past 64 MiB, EAGAIN without an answer in 1 s, or the errno of an NLMSG_ERROR).
- */
-export function netlinkDump(protocol: number, request: Buffer): Promise<Buffer> {
-  const error = (r: number) => new SyscallError('netlink', errnoName(-r), -r, `protocol ${protocol}`);
-  return new Promise((resolve, reject) => {
-    const queued = addon().netlinkDump(protocol, request, (r) => (typeof r === 'number' ? reject(error(r)) : resolve(r)));
-    if (queued < 0) reject(error(queued));
-  });
-}
+export * from './sockets.js';
