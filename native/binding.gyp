@@ -7,6 +7,7 @@
         "src/util.c",
         "src/spawn.c",
         "src/child.c",
+        "src/clone.c",
         "src/exit.c",
         "src/fd.c",
         "src/lock.c",

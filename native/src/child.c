@@ -1,6 +1,7 @@
 /* The child side of spawn, between clone and execve. The parent is multi-threaded (V8, libuv's pool),
- * and clone copied only the calling thread, so any lock another thread held is held forever here:
- * only async-signal-safe calls, no malloc, no stdio, no snprintf. Everything was prepared in the plan. */
+ * and the child runs in the parent's memory (clone.c) while those threads go on: any lock one of them
+ * holds may stay held, and anything the child writes outside its stack and the plan, the parent sees.
+ * So: only async-signal-safe calls, no malloc, no stdio, no snprintf. Everything was prepared in the plan. */
 #include "wg.h"
 
 #include <errno.h>

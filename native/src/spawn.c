@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -93,34 +92,6 @@ static bool pid_slot(napi_env env, napi_value opts, struct wg_plan *p, size_t sl
   return true;
 }
 
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-
-/* clone3 hands back a pidfd atomically with the pid; fork + pidfd_open is safe too, because nobody
- * else reaps our children, so the pid cannot be reused before pidfd_open. With a cgroup fd the child is
- * born in that cgroup: no migration, so none of the rcu_sync grace periods a cgroup.procs write costs.
- * fork cannot do that, so then there is no fallback here: the caller retries with cgroupProcs. */
-static pid_t clone_child(int *pidfd, bool *forked, int cgroup_fd) {
-  struct clone_args args;
-  memset(&args, 0, sizeof args);
-  args.flags = CLONE_PIDFD;
-  args.pidfd = (uint64_t)(uintptr_t)pidfd;
-  args.exit_signal = SIGCHLD;
-  if (cgroup_fd >= 0) {
-    args.flags |= CLONE_INTO_CGROUP;
-    args.cgroup = (uint64_t)cgroup_fd;
-  }
-  *forked = false;
-  long pid = syscall(SYS_clone3, &args, sizeof args);
-  /* Seccomp profiles of older container runtimes answer clone3 with ENOSYS or EPERM. */
-  if (pid < 0 && cgroup_fd < 0 && (errno == ENOSYS || errno == EPERM)) {
-    *forked = true;
-    pid = fork();
-  }
-  return (pid_t)pid;
-}
-
 static void reap(pid_t pid) {
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
 }
@@ -143,8 +114,7 @@ static napi_value run(napi_env env, struct wg_plan *p) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
   bool forked = false;
-  pid_t pid = clone_child(&pidfd, &forked, p->cgroup_fd);
-  if (pid == 0) wg_child_exec(p);
+  pid_t pid = wg_clone(p, &pidfd, &forked);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(pipefd[1]);

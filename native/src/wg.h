@@ -50,6 +50,8 @@ enum wg_step {
 };
 
 _Noreturn void wg_child_exec(struct wg_plan *p);
+/* clone.c: clones the child, which runs wg_child_exec; the pid in the parent, -1 with errno. forked: fell back to fork. */
+pid_t wg_clone(struct wg_plan *p, int *pidfd, bool *forked);
 const char *wg_step_name(int step);
 
 /* N-API helpers (util.c). Those returning bool have thrown a TypeError when they return false. */
