@@ -5,7 +5,8 @@
  */
 import { socketColdStart, renderSocketColdStart, type SocketColdStartResult } from './socket-cold-start.js';
 import { renderSocketIdle, socketIdle, type SocketIdleResult } from './socket-idle.js';
-import { renderSocketThroughput, socketThroughput, SOCKET_BASELINES, type SocketThroughputResult } from './socket-throughput.js';
+import { median, socketThroughput, SOCKET_BASELINES, type SocketThroughputResult } from './socket-throughput.js';
+import { renderSocketThroughput } from './socket-throughput-report.js';
 import { mb, ms, ratio } from './stats.js';
 
 export interface SocketModeResult {
@@ -38,7 +39,9 @@ export function socketModeSummaryRows(r: SocketModeResult): string[][] {
     const a = t[ours];
     const b = t[base];
     if (a.status !== 'ok' || b.status !== 'ok') continue;
-    rows.push([`socket mode, ${ours} (req/s; goal ≥ 0.97x)`, a.reqPerSec.toFixed(0), `${b.reqPerSec.toFixed(0)} (${base})`, ratio(a.reqPerSec, b.reqPerSec)]);
+    const paired = r.throughput.pairedRatios[ours];
+    const headline = paired ? `${median(paired).toFixed(2)}x paired (medians ${ratio(a.reqPerSec, b.reqPerSec)})` : ratio(a.reqPerSec, b.reqPerSec);
+    rows.push([`socket mode, ${ours} (req/s; goal ≥ 0.97x)`, a.reqPerSec.toFixed(0), `${b.reqPerSec.toFixed(0)} (${base})`, headline]);
     if (ours === 'socket' && a.gatewayCpuUsPerRequest !== null) rows.push([`socket mode, gateway CPU per request (µs)`, a.gatewayCpuUsPerRequest.toFixed(2), '-', '-']);
   }
   const cold = new Map(r.coldStart.paths.map((p) => [p.path, p.summary]));

@@ -15,7 +15,6 @@ import { closeFd, inetListen, unixListen } from '../src/native/index.js';
 import { processStarter } from './bare.js';
 import { GatewayProcess, HELLO_DIR } from './gateway-process.js';
 import { Nginx, childPids, nginxBinary } from './nginx.js';
-import { markdownTable } from './stats.js';
 import { cpuTicks } from './throughput.js';
 import { freePort, toolVersion, untilServed, wrk, type WrkResult } from './wrk.js';
 
@@ -62,6 +61,13 @@ export interface SocketThroughputResult {
   /** The first round's order. */
   readonly order: readonly SocketPathName[];
   readonly paths: Readonly<Record<SocketPathName, SocketPathResult>>;
+  /**
+   * Each wakegate path over its baseline, round by round: the two ran back to back in the same round, so a
+   * drift in the machine's load between rounds cancels out. The headline is their median.
+   */
+  readonly pairedRatios: Readonly<Partial<Record<SocketPathName, readonly number[]>>>;
+  /** With 2 CPUs or more, wrk runs on its own CPUs and everything it loads on the others; null on one CPU. */
+  readonly pinned: { readonly wrk: string; readonly targets: string } | null;
   readonly loadAverage1m: { readonly before: number; readonly after: number };
   readonly wallMs: number;
 }
@@ -89,7 +95,10 @@ export async function socketThroughput(opts: { readonly quick: boolean }): Promi
   const loadBefore = os.loadavg()[0]!;
   // Short runs, many rounds: on a shared host another tenant's burst then spoils one run, not a whole path.
   const durationS = opts.quick ? 2 : 3;
-  const rounds = opts.quick ? 1 : 4;
+  const rounds = opts.quick ? 1 : 6;
+  const cpus = os.availableParallelism();
+  // wrk is the heaviest process here: on a CPU of its own it cannot steal time from one side of a pair only.
+  const pinned = cpus >= 2 ? { wrk: `1-${cpus - 1}`, targets: '0' } : null;
   const warmupS = 1;
   const tools = { wrk: toolVersion('wrk', ['-v']), nginx: toolVersion(nginxBinary(), ['-v']) };
   const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
@@ -98,6 +107,7 @@ export async function socketThroughput(opts: { readonly quick: boolean }): Promi
   const fds: number[] = [];
   const stops: Array<() => Promise<unknown>> = [];
   const paths = {} as Record<SocketPathName, SocketPathResult>;
+  const pairedRatios: Partial<Record<SocketPathName, number[]>> = {};
   try {
     // Baselines: the app spawned exactly as the process runtime spawns it, on a socket bound before it.
     const directPort = await freePort();
@@ -141,7 +151,7 @@ export async function socketThroughput(opts: { readonly quick: boolean }): Promi
         return { url: `http://127.0.0.1:${nginx.port}/`, nginx, gatewayPid: gateway.pid, appPid: () => instanceOf(gateway.pid, 'unix') };
       };
     }
-    const measure = measurer({ durationS, warmupS, hz });
+    const measure = measurer({ durationS, warmupS, hz, pinned });
     const ready = new Map<SocketPathName, Target>();
     const runs = new Map<SocketPathName, SocketRun[]>(ORDER.map((n) => [n, []]));
     for (let round = 0; round < rounds; round++) {
@@ -165,14 +175,18 @@ export async function socketThroughput(opts: { readonly quick: boolean }): Promi
       }
     }
     for (const name of ORDER) paths[name] ??= aggregate(runs.get(name)!, hz);
+    for (const [ours, base] of SOCKET_BASELINES) {
+      const [a, b] = [runs.get(ours)!, runs.get(base)!];
+      if (paths[ours].status === 'ok' && paths[base].status === 'ok') pairedRatios[ours] = a.map((r, i) => r.wrk.reqPerSec / b[i]!.wrk.reqPerSec);
+    }
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     for (const fd of fds) closeFd(fd);
     closeSync(devNull);
     rmSync(dir, { recursive: true, force: true });
   }
-  const common = { quick: opts.quick, durationS, warmupS, rounds, threads: THREADS, connections: CONNECTIONS, cpus: os.availableParallelism(), clockTicksPerS: hz };
-  return { ...common, app: 'examples/hello/server.mjs', tools, order: ORDER, paths, loadAverage1m: { before: loadBefore, after: os.loadavg()[0]! }, wallMs: Date.now() - t0 };
+  const common = { quick: opts.quick, durationS, warmupS, rounds, threads: THREADS, connections: CONNECTIONS, cpus, clockTicksPerS: hz };
+  return { ...common, app: 'examples/hello/server.mjs', tools, order: ORDER, paths, pairedRatios, pinned, loadAverage1m: { before: loadBefore, after: os.loadavg()[0]! }, wallMs: Date.now() - t0 };
 }
 
 function directApp(fd: number, fds: number[], stops: Array<() => Promise<unknown>>, devNull: number): ReturnType<ReturnType<typeof processStarter>> {
@@ -192,6 +206,14 @@ function instanceOf(gatewayPid: number, app: string): number {
   return match[0]!;
 }
 
+/** Every thread of each process onto `cpus` (the bench's own affinity for what it loads, both sides alike). */
+function pin(pids: readonly number[], cpus: string): void {
+  for (const pid of pids) {
+    const r = spawnSync('taskset', ['-a', '-c', '-p', cpus, String(pid)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`taskset -a -c -p ${cpus} ${pid} failed: ${r.error?.message ?? r.stderr.trim()}`);
+  }
+}
+
 function environ(pid: number): string[] {
   try {
     return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
@@ -200,12 +222,13 @@ function environ(pid: number): string[] {
   }
 }
 
-function measurer(o: { durationS: number; warmupS: number; hz: number }): (t: Target) => Promise<SocketRun> {
+function measurer(o: { durationS: number; warmupS: number; hz: number; pinned: SocketThroughputResult['pinned'] }): (t: Target) => Promise<SocketRun> {
   return async (target) => {
-    const run = (s: number): Promise<WrkResult> => wrk({ url: target.url, durationS: s, threads: THREADS, connections: CONNECTIONS });
-    await run(o.warmupS);
+    const run = (s: number): Promise<WrkResult> => wrk({ url: target.url, durationS: s, threads: THREADS, connections: CONNECTIONS, ...(o.pinned && { cpus: o.pinned.wrk }) });
     const appPid = target.appPid();
     const nginxPids = (): number[] => (target.nginx ? [target.nginx.masterPid, ...target.nginx.workers()] : []);
+    if (o.pinned) pin([appPid, ...nginxPids(), ...(target.gatewayPid === undefined ? [] : [target.gatewayPid])], o.pinned.targets);
+    await run(o.warmupS);
     const gateway = (): number | null => (target.gatewayPid === undefined ? null : cpuTicks([target.gatewayPid]));
     const gw0 = gateway();
     const ngx0 = cpuTicks(nginxPids());
@@ -239,48 +262,8 @@ function aggregate(runs: readonly SocketRun[], hz: number): SocketPathResult {
 }
 
 /** The middle value, or the mean of the two middle ones. */
-function median(values: readonly number[]): number {
+export function median(values: readonly number[]): number {
   const v = [...values].sort((a, b) => a - b);
   const mid = v.length >> 1;
   return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
-}
-
-const LABELS: Readonly<Record<SocketPathName, string>> = {
-  direct: 'direct: app on its own TCP socket',
-  socket: 'socket mode: app on a wakegate-held TCP socket',
-  'nginx-direct': 'nginx → app on its own Unix socket',
-  'nginx-socket': 'nginx → app on a wakegate-held Unix socket',
-};
-
-export function renderSocketThroughput(r: SocketThroughputResult): string[] {
-  const baseline = new Map(SOCKET_BASELINES);
-  const cpu = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
-  const rows = r.order.map((name): string[] => {
-    const p = r.paths[name];
-    if (p.status !== 'ok') return [LABELS[name], p.status === 'absent' ? `absent (${p.missing})` : `failed: ${p.error.split('\n')[0]}`, '', '', '', '', '', '', '', ''];
-    const base = baseline.get(name);
-    const b = base && r.paths[base];
-    return [
-      LABELS[name],
-      Math.round(p.reqPerSec).toLocaleString('en-US'),
-      b?.status === 'ok' ? `${(p.reqPerSec / b.reqPerSec).toFixed(3)}×` : '-',
-      (p.latencyUs.p50 / 1000).toFixed(2),
-      (p.latencyUs.p99 / 1000).toFixed(2),
-      `${Math.round(Math.min(...p.runs.map((x) => x.wrk.reqPerSec)))}–${Math.round(Math.max(...p.runs.map((x) => x.wrk.reqPerSec)))}`,
-      String(p.errors),
-      cpu(p.gatewayCpuUsPerRequest),
-      cpu(p.nginxCpuUsPerRequest),
-      p.appCpuUsPerRequest.toFixed(1),
-    ];
-  });
-  return [
-    `### Socket mode, warm: \`wrk -t${r.threads} -c${r.connections} -d${r.durationS}s --latency\`, ${r.rounds} run(s) per path, each after a ${r.warmupS} s warm-up`,
-    `\`${r.app}\` spawned as the process runtime spawns it, on a socket bound before it: by the bench (direct) or held by \`wakegate run\` ` +
-      `(\`apps.<name>.listen\`, woken by the warm-up's first connection). nginx: 1 worker, keepalive 64 to the Unix socket. ` +
-      `All targets stay up for the whole scenario; each round measures every path, the first in the order of the table, the next in reverse. ` +
-      `req/s and p50: the median run's (every run's req/s is in the JSON report); p99: the worst run's; CPU per request: over all runs. ${r.cpus} CPUs shared by wrk, proxy and app; ` +
-      `CPU from /proc/<pid>/stat (${r.clockTicksPerS} Hz). Load average (1 min) ${r.loadAverage1m.before.toFixed(2)} before, ` +
-      `${r.loadAverage1m.after.toFixed(2)} after. nginx: ${r.tools.nginx}.`,
-    markdownTable(['path', 'req/s', 'vs baseline', 'p50 ms', 'p99 ms', 'runs req/s (min–max)', 'errors', 'gateway CPU µs/req', 'nginx CPU µs/req', 'app CPU µs/req'], rows),
-  ];
 }

@@ -16,6 +16,8 @@ export interface WrkOptions {
   readonly threads: number;
   readonly connections: number;
   readonly headers?: readonly string[];
+  /** Runs wrk under `taskset -c <cpus>`, so that it does not share a CPU with what it loads. */
+  readonly cpus?: string;
 }
 
 export interface WrkResult {
@@ -43,8 +45,9 @@ export async function wrk(opts: WrkOptions): Promise<WrkResult> {
   for (const h of opts.headers ?? []) argv.push('-H', h);
   argv.push(opts.url);
   // The timeout only guards against a wedged wrk; it is well past the run plus wrk's 2 s request timeout.
-  const { stdout } = await run('wrk', argv, { timeout: (opts.durationS + 30) * 1000, encoding: 'utf8' });
-  return { ...parseWrk(stdout), argv: ['wrk', ...argv] };
+  const full = opts.cpus === undefined ? ['wrk', ...argv] : ['taskset', '-c', opts.cpus, 'wrk', ...argv];
+  const { stdout } = await run(full[0]!, full.slice(1), { timeout: (opts.durationS + 30) * 1000, encoding: 'utf8' });
+  return { ...parseWrk(stdout), argv: full };
 }
 
 export function parseWrk(out: string): Omit<WrkResult, 'argv'> {
