@@ -17,6 +17,7 @@ import { herd, renderHerd, type HerdResult } from './herd.js';
 import { recordMachine, type MachineInfo } from './machine.js';
 import { markdownTable, ms, ratio } from './stats.js';
 import { renderSocketMode, socketMode, socketModeSummaryRows, type SocketModeResult } from './socket-mode.js';
+import { renderSpawnCost, spawnCost, type SpawnCostResult } from './spawn-cost.js';
 import { renderThroughput, throughput, type ThroughputResult } from './throughput.js';
 
 export interface BenchReport {
@@ -33,6 +34,8 @@ export interface BenchReport {
   readonly churn: ChurnResult;
   /** Issue 10: the app's own sockets held by the gateway, which steps out of the data path. */
   readonly socketMode: SocketModeResult;
+  /** The spawn call against the gateway's own size, beside Node's child_process. */
+  readonly spawnCost: SpawnCostResult;
 }
 
 async function main(): Promise<void> {
@@ -57,6 +60,8 @@ async function main(): Promise<void> {
   progress('idle churn');
   const churned = await churn({ quick });
   const socket = await socketMode({ quick, runs, ...(runc && { runc }), progress });
+  progress('spawn cost against the gateway\'s size');
+  const spawned = await spawnCost({ runs: quick ? 10 : 100, ballastMiB: [256] });
 
   const report: BenchReport = {
     startedAt,
@@ -70,6 +75,7 @@ async function main(): Promise<void> {
     density: dens,
     churn: churned,
     socketMode: socket,
+    spawnCost: spawned,
   };
   process.stdout.write(`${render(report)}\n`);
   const dir = join(ROOT, 'bench/results');
@@ -123,6 +129,7 @@ function render(r: BenchReport): string {
     ...renderDensity(r.density),
     ...renderChurn(r.churn),
     ...renderSocketMode(r.socketMode),
+    ...renderSpawnCost(r.spawnCost),
   ].join('\n\n');
 }
 
@@ -159,6 +166,8 @@ function summaryRows(r: BenchReport): string[][] {
   rows.push([`churn: cold starts/s, errors (${c.apps} apps)`, `${c.coldStartsPerSec.toFixed(1)}, ${c.errors}`, '-', '-']);
   rows.push(['churn: gateway fds, RSS MB (idle at end vs before)', `${c.gateway.idle.fds}, ${(c.gateway.idle.rssBytes / 1024 ** 2).toFixed(1)}`, `${c.gateway.fresh.fds}, ${(c.gateway.fresh.rssBytes / 1024 ** 2).toFixed(1)}`, ratio(c.gateway.idle.rssBytes, c.gateway.fresh.rssBytes)]);
   rows.push(...socketModeSummaryRows(r.socketMode));
+  const big = r.spawnCost.points[r.spawnCost.points.length - 1];
+  if (big) rows.push([`spawn call p50 at ${(big.rssBytes / 1024 ** 2).toFixed(0)} MB gateway RSS (ms)`, ms(big.native.p50), `${ms(big.childProcess.p50)} (child_process.spawn)`, ratio(big.native.p50, big.childProcess.p50)]);
   return rows;
 }
 
