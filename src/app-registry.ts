@@ -8,6 +8,7 @@ import type { Logger } from './log.js';
 import type { Runtime } from './runtime/runtime.js';
 import { AppSockets, type HeldSocket, type SocketPlan } from './socket/app-sockets.js';
 import { KernelCounters, type HeldListener } from './socket/kernel-counters.js';
+import type { SockDiagState } from './socket/sock-diag-state.js';
 import { SocketActivation } from './socket/socket-activation.js';
 import type { SocketDir } from './upstream/app-socket.js';
 import { createUpstream } from './upstream/pool.js';
@@ -16,6 +17,8 @@ export interface RegistryDeps {
   readonly runtimeFor: (spec: AppSpec) => Runtime;
   readonly recorder: Recorder;
   readonly log: Logger;
+  /** The gateway's one view of whether sock_diag answers, shared with the idle sampler. */
+  readonly diag?: SockDiagState;
 }
 
 interface Entry {
@@ -49,7 +52,7 @@ export class AppRegistry {
   private routes = new Router<AppActivator>([]);
   /** Applies run one at a time: each opens sockets asynchronously against the entries the previous one left. */
   private applying: Promise<unknown> = Promise.resolve();
-  private readonly counters = new KernelCounters();
+  private readonly counters: KernelCounters;
   /** Apps of the current config whose sockets were refused at the last apply that tried them, with why. */
   private refusals = new Map<string, AppRefusal>();
 
@@ -57,7 +60,9 @@ export class AppRegistry {
   constructor(
     private readonly socketDir: SocketDir,
     private readonly deps: RegistryDeps,
-  ) {}
+  ) {
+    this.counters = new KernelCounters(deps.diag ? { diag: deps.diag } : {});
+  }
 
   get router(): Router<AppActivator> {
     return this.routes;
