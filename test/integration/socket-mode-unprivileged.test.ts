@@ -13,7 +13,7 @@ import { request } from 'undici';
 import type { AppSnapshot } from '../../src/admin/snapshot.js';
 import { CLI, followLog } from '../helpers/cli.js';
 import { alive, FIXTURE_APP } from '../helpers/gateway.js';
-import { localUser, type LocalUser } from '../helpers/local-user.js';
+import { localGroup, localUser, type LocalUser } from '../helpers/local-user.js';
 import { echo } from '../helpers/socket-mode.js';
 
 const exec = promisify(execFile);
@@ -47,18 +47,24 @@ function homeOf(t: Test, user: LocalUser): string {
 
 t.test('as a non-root uid, an app on a privileged port is refused alone; the other app serves', async (t) => {
   const user = await localUser(t);
+  const foreignGroup = await localGroup(t);
   const home = homeOf(t, user);
   const port = await freePrivilegedPort();
   const runtimeDir = join(home, 'run');
   const configFile = join(home, 'wakegate.json');
-  const app = (listen: string[]) => ({ listen, command: [process.execPath, 'echo.mjs'], dir: FIXTURE_APP, runtime: 'process', idleTimeout: '30s' });
+  const app = (listen: unknown[]) => ({ listen, command: [process.execPath, 'echo.mjs'], dir: FIXTURE_APP, runtime: 'process', idleTimeout: '30s' });
   writeFileSync(
     configFile,
     JSON.stringify({
       listen: { http: '127.0.0.1:0' },
       admin: { listen: '127.0.0.1:0' },
       runtimeDir,
-      apps: { low: app([`tcp:127.0.0.1:${port}`]), high: app(['tcp:127.0.0.1:0']) },
+      apps: {
+        low: app([`tcp:127.0.0.1:${port}`]),
+        high: app(['tcp:127.0.0.1:0']),
+        // A socket file for a group this uid is not in: chown(2) refuses it, between bind and listen.
+        grouped: app([{ address: `unix:${join(home, 'g.sock')}`, mode: '0660', group: foreignGroup.gid }]),
+      },
     }),
   );
   chownSync(configFile, user.uid, user.gid);
@@ -90,6 +96,12 @@ t.test('as a non-root uid, an app on a privileged port is refused alone; the oth
     'the refusal names the app, the address and the reason',
   );
 
+  t.match(lines.find((l) => l.level === 50 && l.app === 'grouped'), {
+    err: { code: 'WG_ERR_APP_SOCKET', errno: 'EPERM' },
+    msg: `app grouped cannot listen on unix:${join(home, 'g.sock')}: cannot give the socket file to group ${foreignGroup.gid}: the gateway must run as root or as a member of that group; app grouped is not served`,
+  });
+  t.notOk(existsSync(join(home, 'g.sock')), 'the socket file bound before the refused chown is removed');
+
   const admin = (await waitFor((l) => l.msg === 'admin listening')).address as { port: number };
   const get = async <T>(path: string): Promise<{ status: number; body: T }> => {
     const res = await request(`http://127.0.0.1:${admin.port}${path}`);
@@ -105,6 +117,7 @@ t.test('as a non-root uid, an app on a privileged port is refused alone; the oth
     refused: { code: 'WG_ERR_APP_SOCKET', address: `tcp:127.0.0.1:${port}`, problem: 'privileged', errno: 'EACCES', message: /needs CAP_NET_BIND_SERVICE/ },
   });
   t.match(high, { state: 'stopped', refused: null });
+  t.match(apps.find((a) => a.name === 'grouped'), { state: 'refused', refused: { errno: 'EPERM' } });
   t.match(await get('/apps/low'), { status: 200, body: { name: 'low', state: 'refused', refused: { problem: 'privileged' } } }, 'GET /apps/low shows it too');
   const start = await request(`http://127.0.0.1:${admin.port}/apps/low/start`, { method: 'POST' });
   t.equal(start.statusCode, 404, 'a refused app has nothing to start');
