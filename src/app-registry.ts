@@ -8,6 +8,7 @@ import type { Logger } from './log.js';
 import type { Runtime } from './runtime/runtime.js';
 import { AppSockets, type HeldSocket, type SocketPlan } from './socket/app-sockets.js';
 import { KernelCounters, type HeldListener } from './socket/kernel-counters.js';
+import type { SockDiagState } from './socket/sock-diag-state.js';
 import { SocketActivation } from './socket/socket-activation.js';
 import type { SocketDir } from './upstream/app-socket.js';
 import { createUpstream } from './upstream/pool.js';
@@ -16,12 +17,20 @@ export interface RegistryDeps {
   readonly runtimeFor: (spec: AppSpec) => Runtime;
   readonly recorder: Recorder;
   readonly log: Logger;
+  /** The gateway's one view of whether sock_diag answers, shared with the idle sampler. */
+  readonly diag?: SockDiagState;
 }
 
 interface Entry {
   readonly activator: AppActivator;
   readonly sockets: AppSockets;
   readonly activation: SocketActivation;
+}
+
+/** An app of the config whose own sockets could not be opened: not served, or (changed) on its previous config. */
+export interface AppRefusal {
+  readonly spec: AppSpec;
+  readonly error: AppSocketError;
 }
 
 export interface ReloadSummary {
@@ -43,13 +52,17 @@ export class AppRegistry {
   private routes = new Router<AppActivator>([]);
   /** Applies run one at a time: each opens sockets asynchronously against the entries the previous one left. */
   private applying: Promise<unknown> = Promise.resolve();
-  private readonly counters = new KernelCounters();
+  private readonly counters: KernelCounters;
+  /** Apps of the current config whose sockets were refused at the last apply that tried them, with why. */
+  private refusals = new Map<string, AppRefusal>();
 
   /** `socketDir` is held and emptied of stale sockets by its owner (RuntimeDir), which outlives this registry. */
   constructor(
     private readonly socketDir: SocketDir,
     private readonly deps: RegistryDeps,
-  ) {}
+  ) {
+    this.counters = new KernelCounters(deps.diag ? { diag: deps.diag } : {});
+  }
 
   get router(): Router<AppActivator> {
     return this.routes;
@@ -74,6 +87,16 @@ export class AppRegistry {
     return this.entries.get(name)?.sockets.list ?? [];
   }
 
+  /** The refused apps of the current config, in config order (for the admin API). */
+  refused(): AppRefusal[] {
+    return [...this.refusals.values()];
+  }
+
+  /** Why the app's sockets were refused at the last apply that changed it; undefined when they were not. */
+  refusal(name: string): AppRefusal | undefined {
+    return this.refusals.get(name);
+  }
+
   /** The app's sockets as KernelCounters takes them; the keys are `<app> <address>`, unique in the gateway. */
   listeners(name: string): HeldListener[] {
     return this.entries.get(name)?.sockets.listeners() ?? [];
@@ -93,6 +116,7 @@ export class AppRegistry {
   private async applyNow(config: GatewayConfig, drainMs: number): Promise<ReloadSummary & { removal: Promise<void> }> {
     const summary: ReloadSummary = { added: [], removed: [], changed: [], refused: [] };
     const plans = new Map<string, { sockets: AppSockets; plan: SocketPlan }>();
+    const refusals = new Map<string, AppRefusal>();
     try {
       for (const [name, spec] of Object.entries(config.apps)) {
         const old = this.entries.get(name);
@@ -104,6 +128,7 @@ export class AppRegistry {
           if (!(err instanceof AppSocketError)) throw err;
           this.deps.log.error({ err, app: name, address: err.address }, old ? `${err.message}; app ${name} keeps its previous config` : `${err.message}; app ${name} is not served`);
           summary.refused.push(name);
+          refusals.set(name, { spec, error: err });
         }
       }
     } catch (err) {
@@ -130,6 +155,7 @@ export class AppRegistry {
     }
     const gone = [...this.entries].filter(([name]) => !next.has(name));
     this.entries = next;
+    this.refusals = refusals;
     this.routes = new Router([...next.values()].map((e) => [e.activator.spec.hosts, e.activator] as const));
     summary.removed.push(...gone.map(([name]) => name));
     const removal = Promise.all(gone.map(([, entry]) => this.retire(entry, 'removed', drainMs))).then(() => {});

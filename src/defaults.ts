@@ -34,6 +34,11 @@ export const DEFAULTS = Object.freeze({
      */
     busyCpu: '2%',
   }),
+  /** Per entry of an app's `listen` (its object form). */
+  listenSocket: Object.freeze({
+    /** Of a `unix:` socket file: only the gateway's uid (and root) may connect. */
+    mode: '0600',
+  }),
   /** The front listener (`limits`). */
   limits: Object.freeze({
     headersTimeoutMs: 10_000,

@@ -18,6 +18,7 @@ import { createRuntimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
 import { RuntimeDir } from './runtime-dir.js';
 import { ActivitySampler, sampleTargets } from './socket/activity-sampler.js';
+import { SockDiagState } from './socket/sock-diag-state.js';
 
 export interface GatewayOptions {
   readonly log: Logger;
@@ -74,7 +75,10 @@ export class Gateway {
     // The metrics read the apps at scrape time; the registry exists by the first scrape.
     const metrics: PromRecorder = new PromRecorder((): AppActivator[] => registry.list());
     const recorders: Recorder[] = [new LogRecorder(log.child({ component: 'activator' })), metrics, ...(options.recorder ? [options.recorder] : [])];
-    const registry: AppRegistry = new AppRegistry(runtimeDir.apps, { runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor, recorder: fanOut(...recorders), log });
+    const diag = new SockDiagState(({ family, errno, error }) =>
+      log.warn({ family, errno, err: error }, `sock_diag refused (${errno}): socket-mode use is read from /proc/net from now on, without byte counts (see Kernel counters)`),
+    );
+    const registry: AppRegistry = new AppRegistry(runtimeDir.apps, { runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor, recorder: fanOut(...recorders), log, diag });
     try {
       await registry.apply(config, config.shutdownTimeoutMs);
     } catch (err) {
@@ -109,6 +113,8 @@ export class Gateway {
       () => sampleTargets(registry.list(), (name) => registry.sockets(name)),
       config.sampleIntervalMs,
       (err) => log.warn({ err }, 'cannot read the kernel counters of socket-mode apps; they count as busy until it works again'),
+      Date.now,
+      diag,
     );
     sampler.start();
     let address: BoundAddress;

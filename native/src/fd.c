@@ -2,22 +2,34 @@
 #include "wg.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-/* unixListen(path, backlog) -> fd. The gateway never accepts on it: connects queue in the backlog
- * until an instance, which inherits it as fd 3, accepts. It is created blocking, as systemd does by
- * default, because O_NONBLOCK lives in the shared file description: a nonblocking socket would make
- * a plain blocking accept() in the instance fail with EAGAIN. Apps that want nonblocking set it. */
+/* unixListen(path, backlog, mode, gid) -> fd. The gateway never accepts on it: connects queue in the
+ * backlog until an instance, which inherits it as fd 3, accepts. It is created blocking, as systemd does
+ * by default, because O_NONBLOCK lives in the shared file description: a nonblocking socket would make
+ * a plain blocking accept() in the instance fail with EAGAIN. Apps that want nonblocking set it.
+ *
+ * The socket file gets its group (gid >= 0) and then its mode (mode >= 0) between bind and listen: a
+ * connect to a bound socket that does not listen yet is refused (ECONNREFUSED), so no client can get in
+ * while the file still has the mode the umask gave it, nor queue a connection that the final mode would
+ * have kept out. Group before mode, so the group never has write on a file that is not yet its own. A
+ * failure there removes the file again. fchmod/fchown on the socket fd would change the socket's own
+ * inode, not the file connect(2) checks; hence the path. */
 napi_value wg_unix_listen(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  int32_t backlog;
-  if (!wg_args(env, info, 2, argv) || !wg_get_int32(env, argv[1], "backlog", &backlog)) return NULL;
+  napi_value argv[4];
+  int32_t backlog, mode;
+  int64_t gid; /* gids go up to 2^32 - 2, past int32 */
+  if (!wg_args(env, info, 4, argv) || !wg_get_int32(env, argv[1], "backlog", &backlog) || !wg_get_int32(env, argv[2], "mode", &mode)) return NULL;
+  if (!wg_check(env, napi_get_value_int64(env, argv[3], &gid))) return NULL;
+  if (gid > (int64_t)UINT32_MAX - 1 || mode > 07777) return wg_int(env, -EINVAL);
   char *path = wg_get_string(env, argv[0], "path");
   if (!path) return NULL;
   struct sockaddr_un addr;
@@ -30,11 +42,21 @@ napi_value wg_unix_listen(napi_env env, napi_callback_info info) {
     return wg_int(env, len == 0 ? -EINVAL : -ENAMETOOLONG);
   }
   memcpy(addr.sun_path, path, len);
-  free(path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return wg_int(env, -errno);
-  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, backlog) < 0) {
+  if (fd < 0) {
     int err = errno;
+    free(path);
+    return wg_int(env, -err);
+  }
+  int err = 0;
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    err = errno;
+  } else if ((gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0) || (mode >= 0 && chmod(path, (mode_t)mode) < 0) || listen(fd, backlog) < 0) {
+    err = errno;
+    unlink(path);
+  }
+  free(path);
+  if (err != 0) {
     close(fd);
     return wg_int(env, -err);
   }

@@ -1,16 +1,28 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AppActivator } from '../activator/app-activator.js';
-import type { ListenAddress } from '../config/types.js';
-import { BadRequestError, ForbiddenError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../errors.js';
+import type { AppSpec, ListenAddress } from '../config/types.js';
+import { type AppSocketError, BadRequestError, ForbiddenError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../errors.js';
 import { sendError } from '../front/error-response.js';
 import { listenOn, type BoundAddress } from '../listen.js';
 import type { Logger } from '../log.js';
 import { crossSiteProblem } from './cross-site.js';
-import { snapshot, type AppSocketView } from './snapshot.js';
+import { refusedSnapshot, snapshot, type AppSnapshot, type AppSocketView } from './snapshot.js';
+
+/** An app of the config whose sockets were refused (AppRegistry has this shape). */
+export interface RefusedApp {
+  readonly spec: AppSpec;
+  readonly error: AppSocketError;
+}
 
 export interface AdminDeps {
-  readonly apps: { get(name: string): AppActivator | undefined; list(): AppActivator[]; sockets(name: string): readonly AppSocketView[] };
+  readonly apps: {
+    get(name: string): AppActivator | undefined;
+    list(): AppActivator[];
+    sockets(name: string): readonly AppSocketView[];
+    refused(): readonly RefusedApp[];
+    refusal(name: string): RefusedApp | undefined;
+  };
   /** The Prometheus exposition: content type and text. */
   readonly metrics: () => Promise<{ contentType: string; text: string }>;
   /** How long a drain may wait for in-flight requests. */
@@ -68,17 +80,30 @@ export class AdminServer {
     if (path === '/healthz') return void json(res, 200, (only(req, 'GET'), { status: 'ok' }));
     if (path === '/apps') {
       only(req, 'GET');
-      return void json(res, 200, await Promise.all(this.deps.apps.list().map((app) => snapshot(app, this.deps.apps.sockets(app.name)))));
+      const served = await Promise.all(this.deps.apps.list().map((app) => this.snapshotOf(app)));
+      const names = new Set(served.map((a) => a.name));
+      const refused = this.deps.apps.refused().filter((r) => !names.has(r.spec.name));
+      return void json(res, 200, [...served, ...refused.map((r) => refusedSnapshot(r.spec, r.error))]);
     }
     const match = /^\/apps\/([^/]+)(?:\/(start|stop|drain))?$/.exec(path);
     if (!match) throw new NotFoundError(`path ${path}`);
     const name = decodeSegment(match[1]!);
     const app = this.deps.apps.get(name);
-    if (!app) throw new NotFoundError(`app ${JSON.stringify(name)}`);
     const route = this.routes[match[2] ?? 'status']!;
+    if (!app) {
+      // A refused app is shown, but there is nothing to start, stop or drain.
+      const refused = this.deps.apps.refusal(name);
+      if (!refused || match[2] !== undefined) throw new NotFoundError(`app ${JSON.stringify(name)}`);
+      only(req, route.method);
+      return void json(res, 200, refusedSnapshot(refused.spec, refused.error));
+    }
     only(req, route.method);
     await route.handle(app);
-    json(res, match[2] === 'start' ? 202 : 200, await snapshot(app, this.deps.apps.sockets(app.name)));
+    json(res, match[2] === 'start' ? 202 : 200, await this.snapshotOf(app));
+  }
+
+  private snapshotOf(app: AppActivator): Promise<AppSnapshot> {
+    return snapshot(app, this.deps.apps.sockets(app.name), this.deps.apps.refusal(app.name)?.error);
   }
 
   private readonly routes: Record<string, Route> = {

@@ -1,4 +1,6 @@
 import type { AppActivator } from '../activator/app-activator.js';
+import type { AppSpec } from '../config/types.js';
+import type { AppSocketError } from '../errors.js';
 import type { BoundAddress } from '../listen.js';
 import { addressText } from '../socket/listen-socket.js';
 
@@ -6,6 +8,15 @@ import { addressText } from '../socket/listen-socket.js';
 export interface AppSocketView {
   readonly name: string;
   readonly bound: BoundAddress;
+}
+
+/** Why the app's own sockets were refused (WG_ERR_APP_SOCKET), as the error line logged it. */
+export interface AppRefusalView {
+  readonly code: string;
+  readonly address: string;
+  readonly problem: string;
+  readonly errno: string | null;
+  readonly message: string;
 }
 
 /** The JSON an operator gets for one app from GET /apps and /apps/:name (documented in the README). */
@@ -40,9 +51,14 @@ export interface AppSnapshot {
   readonly idleStopInMs: number | null;
   /** Crash-loop backoff left before the next start is allowed; 0 when none. */
   readonly backoffMs: number;
+  /**
+   * Set when the app's sockets were refused at the last start or reload: the app is then not served
+   * (state `refused`), or, refused at a reload, still served on its previous config.
+   */
+  readonly refused: AppRefusalView | null;
 }
 
-export async function snapshot(app: AppActivator, sockets: readonly AppSocketView[] = []): Promise<AppSnapshot> {
+export async function snapshot(app: AppActivator, sockets: readonly AppSocketView[] = [], refusal?: AppSocketError): Promise<AppSnapshot> {
   const instance = app.instance;
   const stats = instance ? await instance.stats().catch(() => ({ memoryBytes: null, cpuNs: null })) : { memoryBytes: null, cpuNs: null };
   const cold = app.record.lastColdStart;
@@ -68,5 +84,34 @@ export async function snapshot(app: AppActivator, sockets: readonly AppSocketVie
     idleStopAt: deadline === undefined ? null : new Date(deadline).toISOString(),
     idleStopInMs: deadline === undefined ? null : Math.max(0, deadline - Date.now()),
     backoffMs: app.backoffRemainingMs,
+    refused: refusal ? refusalView(refusal) : null,
   };
+}
+
+/** An app the config declares but the gateway does not serve, since its sockets were refused. */
+export function refusedSnapshot(spec: AppSpec, error: AppSocketError): AppSnapshot {
+  return {
+    name: spec.name,
+    state: 'refused',
+    runtime: spec.runtime,
+    runtimeConfigured: spec.runtime,
+    hosts: spec.hosts,
+    instance: null,
+    memoryBytes: null,
+    requests: 0,
+    inflight: 0,
+    queued: 0,
+    connections: 0,
+    sockets: [],
+    lastColdStart: null,
+    lastExit: null,
+    idleStopAt: null,
+    idleStopInMs: null,
+    backoffMs: 0,
+    refused: refusalView(error),
+  };
+}
+
+function refusalView(error: AppSocketError): AppRefusalView {
+  return { code: error.code, address: error.address, problem: error.problem, errno: error.errno ?? null, message: error.message };
 }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { lookupGroup, lookupUser, MAX_ID, primaryGidOf } from './accounts.js';
 import { type Issues, absolutePath, appListenAddress, duration, field, integer, keyPath, kind, list, mapping, render, size, string } from './checks.js';
 import type { AppListen, WakeIgnore } from './types.js';
+import { parseFileMode, UnitError } from './units.js';
+import { DEFAULTS } from '../defaults.js';
 
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Below this, runc's own init plus any language runtime is OOM-killed before the app listens.
@@ -111,18 +113,39 @@ export function wakeIgnore(issues: Issues, v: unknown, path: string): WakeIgnore
 
 const FD_NAME_RE = /^[A-Za-z0-9_.-]{1,255}$/;
 
-/** One `listen` entry: an address string, or `{ address, name }`; `name` defaults to the app's. */
+/** One `listen` entry: an address string, or `{ address, name, mode, group }`; `name` defaults to the app's. */
 export function appListen(issues: Issues, v: unknown, path: string, app: string, baseDir: string): AppListen | undefined {
   if (typeof v === 'string') {
     const address = appListenAddress(issues, v, path, baseDir);
-    return address && { address, name: app };
+    return address && { address, name: app, ...(address.kind === 'unix' && { mode: DEFAULT_SOCKET_MODE }) };
   }
-  const m = mapping(issues, v, path, ['address', 'name']);
+  const m = mapping(issues, v, path, ['address', 'name', 'mode', 'group']);
   if (!m) return undefined;
   if (m.address === undefined) return issues.add(keyPath(path, 'address'), 'required; expected an address like "tcp:127.0.0.1:7000" or "unix:/path"');
+  const before = issues.count;
   const address = appListenAddress(issues, m.address, keyPath(path, 'address'), baseDir);
   const name = field(issues, m, 'name', path, (is, n, p) =>
     typeof n === 'string' && FD_NAME_RE.test(n) ? n : is.add(p, `expected 1-255 letters, digits, '_', '.' or '-' (a LISTEN_FDNAMES entry), got ${render(n)}`),
   );
-  return address && { address, name: name ?? app };
+  const mode = field(issues, m, 'mode', path, fileMode);
+  const gid = field(issues, m, 'group', path, group);
+  if (address?.kind === 'tcp') {
+    for (const key of ['mode', 'group']) if (m[key] !== undefined) issues.add(keyPath(path, key), 'only for a unix: socket; a TCP socket has no file whose permissions could be set');
+  } else if (m.group !== undefined && m.mode === undefined) {
+    issues.add(keyPath(path, 'group'), `needs a mode that lets the group connect, such as mode: "0660" (the default ${DEFAULTS.listenSocket.mode} lets only the gateway's uid in)`);
+  }
+  if (!address || issues.count > before) return undefined;
+  if (address.kind === 'tcp') return { address, name: name ?? app };
+  return { address, name: name ?? app, mode: mode ?? DEFAULT_SOCKET_MODE, ...(gid !== undefined && { group: gid }) };
+}
+
+const DEFAULT_SOCKET_MODE = parseFileMode(DEFAULTS.listenSocket.mode);
+
+function fileMode(issues: Issues, v: unknown, path: string): number | undefined {
+  try {
+    return parseFileMode(v);
+  } catch (err) {
+    if (err instanceof UnitError) return issues.add(path, `${err.message}, got ${render(v)}`);
+    throw err;
+  }
 }

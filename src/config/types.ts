@@ -23,6 +23,10 @@ export interface AppListen {
   readonly address: ListenAddress;
   /** Its LISTEN_FDNAMES entry: 1-255 of [A-Za-z0-9_.-]; the app name unless configured. */
   readonly name: string;
+  /** `unix:` only: permission bits of the socket file (connect needs write); 0600 unless configured. */
+  readonly mode?: number;
+  /** `unix:` only: gid of the socket file, resolved from a name at load; absent: the gateway's group. */
+  readonly group?: number;
 }
 
 export interface AppSpec {

@@ -71,3 +71,18 @@ export function parseCpuShare(v: unknown): number {
   if (!m) throw new UnitError('a CPU share like 2%');
   return Number(m[1]) / 100;
 }
+
+const MODE_RE = /^(?:0o?)?([0-7]{1,4})$/;
+
+/**
+ * A file mode as an octal string: `0660`, `660` or `0o660`; returns the number (0o660). Bits beyond 0777
+ * (setuid, setgid, sticky) are refused: they mean nothing on a socket, and asking for them is a typo.
+ * A YAML number is refused too: an unquoted 0660 is read as decimal 660.
+ */
+export function parseFileMode(v: unknown): number {
+  const m = typeof v === 'string' ? MODE_RE.exec(v) : null;
+  if (!m) throw new UnitError(typeof v === 'number' ? 'an octal string like "0660", quoted (an unquoted 0660 is the decimal number 660)' : 'an octal mode like "0660"');
+  const mode = parseInt(m[1]!, 8);
+  if (mode > 0o777) throw new UnitError('a mode of at most 0777 (setuid, setgid and sticky bits mean nothing on a socket)');
+  return mode;
+}

@@ -48,7 +48,8 @@ export interface Binding {
   /** Blocks until the child behind pidfd exits and reaps it; 0 or -errno (ECHILD if already reaped). */
   reap(pidfd: number): number;
   /** A listening AF_UNIX stream socket (blocking, O_CLOEXEC); -ENAMETOOLONG past sun_path. */
-  unixListen(path: string, backlog: number): number;
+  /** mode and gid: -1 leaves them as bind made them. */
+  unixListen(path: string, backlog: number, mode: number, gid: number): number;
   close(fd: number): number;
   /** [read, write], both O_CLOEXEC, or -errno. */
   pipe(): [number, number] | number;

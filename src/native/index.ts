@@ -162,9 +162,17 @@ export function signalListed(pids: readonly number[], listed: () => ReadonlySet<
   return sent;
 }
 
+/** Who may connect to a Unix socket file: set on it after bind, before listen (so before any client can connect). */
+export interface SocketFileAccess {
+  /** Permission bits (connect needs write); absent: what bind and the umask made. */
+  readonly mode?: number;
+  /** Group of the file; absent: the gateway's. Needs root, or the gateway in that group (else EPERM). */
+  readonly gid?: number;
+}
+
 /** A listening Unix stream socket at `path` that wakegate holds and never accepts on. Throws SyscallError. */
-export function unixListen(path: string, backlog: number): number {
-  return check('unixListen', addon().unixListen(path, backlog), path);
+export function unixListen(path: string, backlog: number, access: SocketFileAccess = {}): number {
+  return check('unixListen', addon().unixListen(path, backlog, access.mode ?? -1, access.gid ?? -1), path);
 }
 
 /** Throws SyscallError (EBADF etc.). */

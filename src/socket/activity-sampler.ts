@@ -7,6 +7,7 @@ import type { AppState } from '../activator/recorder.js';
 import type { InstanceStats } from '../runtime/runtime.js';
 import { AppUsage } from './app-usage.js';
 import { type HeldListener, KernelCounters, type ListenerCounters, ownSocketInodes } from './kernel-counters.js';
+import { SockDiagState } from './sock-diag-state.js';
 
 export interface ActivitySample {
   readonly connections: number;
@@ -44,9 +45,9 @@ export interface SamplerStats {
 }
 
 export class ActivitySampler {
-  private readonly counters = new KernelCounters();
+  private readonly counters: KernelCounters;
   /** A second sampler for re-counts of app sockets: a partial sample must not reset the first one's byte baselines. */
-  private readonly recounter = new KernelCounters();
+  private readonly recounter: KernelCounters;
   private readonly usage = new Map<string, AppUsage>();
   private own: ReadonlySet<number> = new Set();
   private timer: NodeJS.Timeout | undefined;
@@ -58,14 +59,19 @@ export class ActivitySampler {
   private failing = false;
 
   /**
-   * `onError` gets the first of a run of failed samples; meanwhile every running app counts as busy.
+   * `onError` gets the first of a run of failed samples; meanwhile every running app counts as busy. `diag`
+   * is the gateway's one view of whether sock_diag answers (shared with its other KernelCounters).
    */
   constructor(
     private readonly targets: () => Iterable<SampledTarget>,
     private intervalMs: number,
     private readonly onError: (err: unknown) => void,
     private readonly now: () => number = Date.now,
-  ) {}
+    diag: SockDiagState = new SockDiagState(),
+  ) {
+    this.counters = new KernelCounters({ diag });
+    this.recounter = new KernelCounters({ diag });
+  }
 
   get stats(): SamplerStats {
     return { ...this.counts };
@@ -141,32 +147,33 @@ export class ActivitySampler {
       keysOf.set(t, keys);
     }
     const counters = await this.counters.sample(held, { exclude: this.own });
-    await this.recountAppSockets(held, counters);
+    const recounted = await this.recountAppSockets(held, counters);
+    // Rows from /proc/net/unix have no peers, so the gateway's own pool cannot be told from a foreign proxy
+    // there: app sockets are left out of such a sample, and the front's own counting decides for HTTP apps.
+    const noPeers = this.counters.sources.unix === 'proc' || (recounted && this.recounter.sources.unix === 'proc');
     const now = this.now();
-    await Promise.all(live.map((t) => this.judge(t, keysOf.get(t)!, counters, now)));
+    await Promise.all(live.map((t) => this.judge(t, keysOf.get(t)!, counters, now, noPeers)));
   }
 
   /**
    * Connections on an HTTP app socket may be the gateway's own pool, opened since its inodes were last
    * listed: list them again and recount those sockets, only then. The front counts those requests itself.
    */
-  private async recountAppSockets(held: ReadonlyArray<HeldListener & { appSocket: boolean }>, counters: Map<string, ListenerCounters>): Promise<void> {
+  private async recountAppSockets(held: ReadonlyArray<HeldListener & { appSocket: boolean }>, counters: Map<string, ListenerCounters>): Promise<boolean> {
     const suspects = held.filter((l) => l.appSocket && (counters.get(l.key)?.connections ?? 0) > 0);
-    if (suspects.length === 0) return;
+    if (suspects.length === 0) return false;
     this.own = ownSocketInodes();
     this.counts.ownRefreshes++;
     for (const [key, c] of await this.recounter.sample(suspects, { exclude: this.own })) counters.set(key, c);
+    return true;
   }
 
-  private async judge(t: SampledTarget, keys: readonly string[], counters: ReadonlyMap<string, ListenerCounters>, now: number): Promise<void> {
+  private async judge(t: SampledTarget, keys: readonly string[], counters: ReadonlyMap<string, ListenerCounters>, now: number, noPeers: boolean): Promise<void> {
     const { app } = t;
     const instance = app.instance;
     if (!instance || app.state !== 'running') return;
     let usage = this.usage.get(app.name);
     if (usage?.instanceId !== instance.id) this.usage.set(app.name, (usage = new AppUsage(instance.id)));
-    // The /proc fallback has no Unix peers, so the gateway's own pool cannot be told from a foreign proxy:
-    // app sockets are left out then, and the front's own counting decides for HTTP apps.
-    const noPeers = this.counters.fallbackReason !== null;
     const found = keys
       .filter((_k, i) => !(noPeers && t.listeners[i]!.appSocket))
       .map((k) => counters.get(k))

@@ -4,7 +4,7 @@ import type { BoundAddress } from '../listen.js';
 import type { HandedSocket } from '../runtime/runtime.js';
 import { AppSocket, type SocketDir } from '../upstream/app-socket.js';
 import { type HeldListener, socketInode } from './kernel-counters.js';
-import { ListenSocket, addressText } from './listen-socket.js';
+import { ListenSocket, type SocketAccess, addressText } from './listen-socket.js';
 
 /** One socket an app's instances get: its HTTP app socket, or one of its own `listen` sockets. */
 export interface HeldSocket {
@@ -26,6 +26,8 @@ export interface HeldSocket {
 interface Held extends HeldSocket {
   /** What makes two configs' sockets the same one: `http`, or the address (port 0 by its text). */
   readonly identity: string;
+  /** One of the app's own `listen` sockets; undefined for the HTTP app socket. */
+  readonly own?: ListenSocket;
   close(): void;
 }
 
@@ -33,6 +35,8 @@ interface Held extends HeldSocket {
 export interface SocketPlan {
   readonly next: readonly Held[];
   readonly opened: readonly Held[];
+  /** Kept Unix sockets whose file got a new mode or group, with what they had: abort puts it back. */
+  readonly restyled: ReadonlyArray<{ readonly socket: ListenSocket; readonly from: SocketAccess }>;
 }
 
 /**
@@ -70,17 +74,19 @@ export class AppSockets {
     const have = new Map([...this.#current, ...this.#retired].map((s) => [s.identity, s]));
     const next: Held[] = [];
     const opened: Held[] = [];
+    const restyled: Array<{ socket: ListenSocket; from: SocketAccess }> = [];
     try {
       if (spec.hosts.length > 0) next.push(have.get('http') ?? remember(opened, this.http()));
       for (const entry of spec.listen) {
         const old = have.get(identityOf(entry));
+        if (old) restyle(old, entry, restyled);
         next.push(old ? renamed(old, entry.name) : remember(opened, await this.open(entry, spec.backlog)));
       }
     } catch (err) {
-      for (const s of opened) s.close();
+      this.abort({ next, opened, restyled });
       throw err;
     }
-    return { next, opened };
+    return { next, opened, restyled };
   }
 
   /** Switches to the plan's sockets; the ones it leaves out are closed by closeRetired. */
@@ -93,6 +99,13 @@ export class AppSockets {
 
   abort(plan: SocketPlan): void {
     for (const s of plan.opened) s.close();
+    for (const { socket, from } of [...plan.restyled].reverse()) {
+      try {
+        socket.setAccess(from);
+      } catch {
+        // Left owner-only by the failed step: narrower than before, never wider.
+      }
+    }
   }
 
   /** Closes the sockets a reload removed; only while no instance runs, which may hold them. */
@@ -134,7 +147,7 @@ export class AppSockets {
   }
 
   private async open(entry: AppListen, backlog: number): Promise<Held> {
-    const socket = await ListenSocket.open(this.app, entry.address, { name: entry.name, backlog });
+    const socket = await ListenSocket.open(this.app, entry.address, { name: entry.name, backlog, ...accessOptions(entry) });
     const text = addressText(entry.address);
     return {
       identity: identityOf(entry),
@@ -147,6 +160,7 @@ export class AppSockets {
       },
       inode: socketInode(socket.fd),
       key: `${this.app} ${text}`,
+      own: socket,
       close: () => socket.close(),
     };
   }
@@ -154,6 +168,24 @@ export class AppSockets {
 
 function identityOf(entry: AppListen): string {
   return addressKey(entry.address) ?? addressText(entry.address);
+}
+
+function accessOptions(entry: AppListen): { mode?: number; group?: number } {
+  return { ...(entry.mode !== undefined && { mode: entry.mode }), ...(entry.group !== undefined && { group: entry.group }) };
+}
+
+/**
+ * A kept Unix socket whose entry now asks for another mode or group gets it on its file in place (a new
+ * socket at the same path would take the path from the instance that holds the old one). Throws
+ * AppSocketError, the file as it was.
+ */
+function restyle(old: Held, entry: AppListen, restyled: Array<{ socket: ListenSocket; from: SocketAccess }>): void {
+  const from = old.own?.access;
+  if (!old.own || !from || entry.mode === undefined) return;
+  const to: SocketAccess = { mode: entry.mode, group: entry.group };
+  if (from.mode === to.mode && from.group === to.group) return;
+  old.own.setAccess(to);
+  restyled.push({ socket: old.own, from });
 }
 
 function remember(opened: Held[], s: Held): Held {

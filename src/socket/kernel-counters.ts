@@ -7,12 +7,12 @@
  */
 import { fstatSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { SyscallError } from '../errors.js';
 import { netlinkDump } from '../native/index.js';
 import { TCP_LISTEN, type TcpSocketRow, inetDiagRequest, parseInetDiag } from './inet-diag.js';
 import { type HeldListener, type ListenerCounters, countTcp, countUnix } from './listener-tally.js';
 import { NETLINK_SOCK_DIAG } from './netlink-message.js';
 import { procNetTcp, procNetUnix } from './proc-net.js';
+import { SockDiagState } from './sock-diag-state.js';
 import { type UnixSocketRow, parseUnixDiag, unixDiagRequest } from './unix-diag.js';
 
 export type { HeldListener, ListenerCounters } from './listener-tally.js';
@@ -27,26 +27,39 @@ export interface SampleOptions {
   readonly exclude?: ReadonlySet<number>;
 }
 
-/** Errors that mean sock_diag will not work in this process, ever: stop asking. */
-const PERMANENT = new Set(['EPERM', 'EACCES', 'EPROTONOSUPPORT', 'EAFNOSUPPORT', 'ENOENT', 'EOPNOTSUPP', 'EINVAL']);
-
 export class KernelCounters {
-  #netlink: { tcp: boolean; unix: boolean };
-  #fallbackReason: string | null = null;
+  readonly #netlink: boolean;
+  readonly #diag: SockDiagState;
+  /** Where the previous sample's rows came from, per family. */
+  #sources: { tcp: CounterSource; unix: CounterSource };
   /** Bytes per TCP connection at the previous sample, for bytesMoved. */
   #previous = new Map<number, number>();
   /** The sample in flight, which the next one waits for. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  /** `source: 'proc'` skips sock_diag altogether (tests, or a host where it is known to be blocked). */
-  constructor(opts: { readonly source?: CounterSource } = {}) {
-    const netlink = opts.source !== 'proc';
-    this.#netlink = { tcp: netlink, unix: netlink };
+  /**
+   * `source: 'proc'` skips sock_diag altogether (tests, or a host where it is known to be blocked). `diag`
+   * is shared by a gateway's samplers, so that one refusal switches (and is reported) once for all.
+   */
+  constructor(opts: { readonly source?: CounterSource; readonly diag?: SockDiagState } = {}) {
+    this.#netlink = opts.source !== 'proc';
+    this.#diag = opts.diag ?? new SockDiagState();
+    const first = this.#netlink ? 'netlink' : 'proc';
+    this.#sources = { tcp: first, unix: first };
   }
 
-  /** Why the /proc fallback is in use (the first failure), or null while sock_diag answers. */
+  /** Why the /proc fallback is in use for good (the first permanent refusal), or null while sock_diag answers. */
   get fallbackReason(): string | null {
-    return this.#fallbackReason;
+    return this.#netlink ? this.#diag.reason : 'sock_diag not used';
+  }
+
+  /**
+   * Where the previous sample's rows came from, per family. `proc` rows have no byte counts and no Unix
+   * peers (so the gateway's own connections cannot be told apart); also after a failure that is not
+   * permanent, for that sample only.
+   */
+  get sources(): { readonly tcp: CounterSource; readonly unix: CounterSource } {
+    return { ...this.#sources };
   }
 
   /**
@@ -78,7 +91,7 @@ export class KernelCounters {
 
   /** Rows of the held listeners, of connections on their ports, and of the gateway's own client ends. */
   async #tcpRows(wanted: ReadonlySet<number>, exclude: ReadonlySet<number>): Promise<TcpSocketRow[]> {
-    if (this.#netlink.tcp) {
+    if (this.#netlink && this.#diag.answers('tcp')) {
       try {
         const dumps = await Promise.all([4, 6].map((f) => netlinkDump(NETLINK_SOCK_DIAG, inetDiagRequest(f as 4 | 6))));
         // Two passes: the held listeners' ports first, so that only the sockets on them get a row.
@@ -86,30 +99,29 @@ export class KernelCounters {
         const ports = new Set(held.map((r) => r.family * 65536 + r.localPort));
         const onPorts = (family: 4 | 6, state: number, port: number, inode: number) =>
           state !== TCP_LISTEN && (exclude.has(inode) || (inode !== 0 && ports.has(family * 65536 + port)));
+        this.#sources.tcp = 'netlink';
         return [...held, ...dumps.flatMap((d) => parseInetDiag(d, onPorts))];
       } catch (err) {
-        this.#degrade('tcp', err);
+        this.#diag.failed('tcp', err);
       }
     }
+    this.#sources.tcp = 'proc';
     const [v4, v6] = await Promise.all(['/proc/net/tcp', '/proc/net/tcp6'].map((f) => readFile(f, 'latin1')));
     return [...procNetTcp(4, v4), ...procNetTcp(6, v6)];
   }
 
   async #unixRows(): Promise<UnixSocketRow[]> {
-    if (this.#netlink.unix) {
+    if (this.#netlink && this.#diag.answers('unix')) {
       try {
-        return parseUnixDiag(await netlinkDump(NETLINK_SOCK_DIAG, unixDiagRequest()));
+        const rows = parseUnixDiag(await netlinkDump(NETLINK_SOCK_DIAG, unixDiagRequest()));
+        this.#sources.unix = 'netlink';
+        return rows;
       } catch (err) {
-        this.#degrade('unix', err);
+        this.#diag.failed('unix', err);
       }
     }
+    this.#sources.unix = 'proc';
     return procNetUnix(await readFile('/proc/net/unix', 'latin1'));
-  }
-
-  #degrade(kind: 'tcp' | 'unix', err: unknown): void {
-    if (!(err instanceof SyscallError)) throw err;
-    this.#fallbackReason ??= `${kind} sock_diag: ${err.message}`;
-    if (PERMANENT.has(err.errno)) this.#netlink[kind] = false;
   }
 }
 

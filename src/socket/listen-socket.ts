@@ -1,6 +1,7 @@
-import { chmodSync, lstatSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, realpathSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { ListenAddress } from '../config/types.js';
+import { parseFileMode } from '../config/units.js';
 import { DEFAULTS } from '../defaults.js';
 import { AppSocketError, RuntimeDirUnsafeError, SocketPathTakenError, SyscallError, type AppSocketProblem } from '../errors.js';
 import { clearStaleSocket, type BoundAddress } from '../listen.js';
@@ -11,9 +12,19 @@ export interface ListenSocketOptions {
   /** The name in LISTEN_FDNAMES; default the app's name. */
   readonly name?: string;
   readonly backlog?: number;
-  /** Mode of a Unix socket file; connecting needs write permission, so 0600 lets only the gateway's uid (and root) in. */
+  /** Mode of a Unix socket file; connecting needs write permission, so 0600 (the default) lets only the gateway's uid (and root) in. */
   readonly mode?: number;
+  /** Group of a Unix socket file; absent: the gateway's. */
+  readonly group?: number;
 }
+
+/** Who may connect to a held Unix socket file. */
+export interface SocketAccess {
+  readonly mode: number;
+  readonly group: number | undefined;
+}
+
+const DEFAULT_MODE = parseFileMode(DEFAULTS.listenSocket.mode);
 
 /** An address as the config writes it: `tcp:127.0.0.1:80`, `tcp:[::1]:8443`, `unix:/srv/run/db.sock`. */
 export function addressText(address: ListenAddress): string {
@@ -30,6 +41,9 @@ export class ListenSocket {
   #fd: number;
   /** dev:ino of the socket file this object bound, so close() never removes a file someone put there since. */
   readonly #inode: string | undefined;
+  /** Unix: the socket file's path as bound (its directory resolved), and who may connect to it now. */
+  readonly #file: string | undefined;
+  #access: SocketAccess | undefined;
 
   private constructor(
     readonly app: string,
@@ -40,9 +54,17 @@ export class ListenSocket {
     /** What the socket is bound to: the real port when the config said 0. */
     readonly bound: BoundAddress,
     inode: string | undefined,
+    file?: { readonly path: string; readonly access: SocketAccess },
   ) {
     this.#fd = fd;
     this.#inode = inode;
+    this.#file = file?.path;
+    this.#access = file?.access;
+  }
+
+  /** Unix: the socket file's mode and group as last set; undefined for TCP. */
+  get access(): SocketAccess | undefined {
+    return this.#access;
   }
 
   get kind(): 'tcp' | 'unix' {
@@ -75,17 +97,53 @@ export class ListenSocket {
       return new ListenSocket(app, address, name, fd, { kind: 'tcp', host: got.address, port: got.port }, undefined);
     }
     const path = await prepareUnixPath(app, address);
-    const fd = listenOr(app, address, () => unixListen(path, backlog));
+    const access: SocketAccess = { mode: options.mode ?? DEFAULT_MODE, group: options.group };
+    // Mode and group are set between bind and listen (native unixListen): until listen, a connect is
+    // refused, so no client gets in under the umask's mode, nor queues a connection the mode forbids.
+    const fd = listenOr(app, address, () => unixListen(path, backlog, { mode: access.mode, ...(access.group !== undefined && { gid: access.group }) }), access.group);
     try {
-      // With the usual umask (022) the file is not writable, so not connectable, by others even before this.
-      chmodSync(path, options.mode ?? 0o600);
       const stat = lstatSync(path);
-      return new ListenSocket(app, address, name, fd, { kind: 'unix', path: address.path }, `${stat.dev}:${stat.ino}`);
+      return new ListenSocket(app, address, name, fd, { kind: 'unix', path: address.path }, `${stat.dev}:${stat.ino}`, { path, access });
     } catch (err) {
       closeFd(fd);
       rmSync(path, { force: true });
       throw refused(app, address, 'failed', (err as NodeJS.ErrnoException).code, `cannot set up the socket file: ${(err as Error).message}`, err);
     }
+  }
+
+  /**
+   * Reload: gives the held socket file a new mode and group in place, so the socket, its queued connections
+   * and the instance holding it are kept; connections already made are not affected (connect(2) checks
+   * the file, once). On the way the file is owner-only (0600 at most), so no one gets more than the old or
+   * the new access grants. On failure (EPERM: a group the gateway is not in) the old access is put back
+   * and AppSocketError thrown.
+   */
+  setAccess(access: SocketAccess): void {
+    const old = this.#access;
+    const file = this.#file;
+    if (!old || !file || this.#fd < 0) return;
+    if (old.mode === access.mode && old.group === access.group) return;
+    try {
+      this.#apply(file, access);
+    } catch (err) {
+      try {
+        this.#apply(file, old);
+      } catch {
+        // The file stays owner-only (the first step): safe, if narrower than before.
+      }
+      const code = (err as NodeJS.ErrnoException).code;
+      const reason = code === 'EPERM' && access.group !== undefined ? groupReason(access.group) : `cannot change the socket file: ${(err as Error).message}`;
+      throw refused(this.app, this.address, 'failed', code, reason, err);
+    }
+    this.#access = access;
+  }
+
+  #apply(file: string, access: SocketAccess): void {
+    const stat = lstatSync(file);
+    if (`${stat.dev}:${stat.ino}` !== this.#inode) throw Object.assign(new Error(`${file} is no longer the socket the gateway bound`), { code: 'ESTALE' });
+    chmodSync(file, (stat.mode & 0o700) & access.mode);
+    lchownSync(file, -1, access.group ?? process.getgid?.() ?? -1);
+    chmodSync(file, access.mode);
   }
 
   /** Closes the fd and removes the socket file it bound, if that file is still the one. Idempotent. */
@@ -108,18 +166,26 @@ function refused(app: string, address: ListenAddress, problem: AppSocketProblem,
 }
 
 /** Runs the native listen and turns its errno into the reason an operator can act on. */
-function listenOr(app: string, address: ListenAddress, listen: () => number): number {
+function listenOr(app: string, address: ListenAddress, listen: () => number, group?: number): number {
   try {
     return listen();
   } catch (err) {
     if (!(err instanceof SyscallError)) throw err;
-    const [problem, reason] = reasonFor(address, err.errno);
+    const [problem, reason] = reasonFor(address, err.errno, group);
     throw refused(app, address, problem, err.errno, reason, err);
   }
 }
 
-function reasonFor(address: ListenAddress, errno: string): [AppSocketProblem, string] {
+function groupReason(group: number): string {
+  return `cannot give the socket file to group ${group}: the gateway must run as root or as a member of that group`;
+}
+
+function reasonFor(address: ListenAddress, errno: string, group: number | undefined): [AppSocketProblem, string] {
   switch (errno) {
+    case 'EPERM':
+      // bind(2) of a Unix socket reports EACCES, not EPERM: this is the chown to the configured group.
+      if (address.kind === 'unix' && group !== undefined) return ['failed', groupReason(group)];
+      return ['failed', `listen failed: ${errno}`];
     case 'EADDRINUSE':
       return ['in-use', 'address already in use'];
     case 'EACCES':

@@ -1,4 +1,4 @@
-import { chmodSync, lchownSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { SyscallError } from '../errors.js';
@@ -48,18 +48,12 @@ export class AppSocket {
     removeStaleSocket(connectPath, path);
     let fd: number;
     try {
-      fd = unixListen(connectPath, DEFAULTS.internal.backlog);
+      // Group and mode are set between bind and listen (see unixListen): no client connects before.
+      const access = dir.group === undefined ? { mode: 0o600 } : { mode: 0o660, gid: dir.group };
+      fd = unixListen(connectPath, DEFAULTS.internal.backlog, access);
     } catch (err) {
       // Name the socket as operators know it; the /proc path alone says nothing.
       if (err instanceof SyscallError) throw new SyscallError(err.syscall, err.errno, err.errnoNumber, `${path}, bound as ${connectPath}`);
-      throw err;
-    }
-    try {
-      // Group first, then the mode: the group never gets write on a socket it does not own yet.
-      if (dir.group !== undefined) lchownSync(connectPath, -1, dir.group);
-      chmodSync(connectPath, dir.group === undefined ? 0o600 : 0o660);
-    } catch (err) {
-      closeFd(fd);
       throw err;
     }
     return new AppSocket(path, connectPath, fd);

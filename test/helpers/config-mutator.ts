@@ -138,7 +138,7 @@ function seedObjects(): JsonObject[] {
           cpuWeight: 100,
           group: 100,
         },
-        bare: { hosts: ['bare.localhost'], command: ['./run.sh'], dir: 'app', listen: ['tcp:127.0.0.1:7000', { address: 'unix:run/bare.sock', name: 'ctl' }] },
+        bare: { hosts: ['bare.localhost'], command: ['./run.sh'], dir: 'app', listen: ['tcp:127.0.0.1:7000', { address: 'unix:run/bare.sock', name: 'ctl', mode: '0660', group: 'daemon' }] },
         db: { command: ['./db'], dir: 'app', listen: ['[::1]:5432', ':0'], backlog: 128 },
         boxed: { hosts: ['boxed.example', '*.boxed.example'], bundle: 'bundle', runtime: 'oci', user: 'nobody', memory: '1G' },
       },
@@ -256,7 +256,7 @@ const KNOWN_KEYS = [
   'listen', 'http', 'admin', 'token', 'runtimeDir', 'trustedProxies', 'shutdownTimeout', 'log', 'level', 'requests', 'oci', 'runtime',
   'defaults', 'apps', 'hosts', 'command', 'dir', 'env', 'bundle', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit',
   'maxConnectionAge', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'paths', 'userAgents', 'response', 'status', 'body',
-  'retryAfter', 'responseTimeout', 'backlog', 'busyCpu', 'sampleInterval', 'address', 'name', 'limits', 'headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders',
+  'retryAfter', 'responseTimeout', 'backlog', 'busyCpu', 'sampleInterval', 'address', 'name', 'mode', 'limits', 'headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders',
 ];
 const ODD_KEYS = [
   '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', 'polluted', '', ' ', 'a.b', 'a b', '<<', '0', '-1',
@@ -272,6 +272,7 @@ const PLAUSIBLE: Readonly<Record<string, readonly Json[]>> = {
   sampleInterval: ['1s', '100ms', '99ms', '0', 0, '1h'],
   address: ['tcp:127.0.0.1:7000', 'unix:/tmp/y.sock', 'tcp:', 5],
   name: ['ctl', 'a:b', '', 'x'.repeat(256)],
+  mode: ['0660', '660', '0o600', '0777', '1777', '0800', 660, '', 'rw'],
   token: ['0123456789abcdef', 'short', 'x'.repeat(64)],
   runtimeDir: ['/run/x', 'rel', '.'],
   trustedProxies: [['::/0'], ['1.2.3.4/33'], ['10.0.0.0/8', 'fe80::/10'], ['1.2.3.4/'], ['not-an-ip']],

@@ -33,7 +33,7 @@ t.test('listen: addresses in the listen.http syntax, with an optional tcp: prefi
     { address: { kind: 'tcp', host: '0.0.0.0', port: 5432 }, name: 'db' },
     { address: { kind: 'tcp', host: '::1', port: 8443 }, name: 'db' },
     { address: { kind: 'tcp', host: '0.0.0.0', port: 7000 }, name: 'db' },
-    { address: { kind: 'unix', path: join(FIXTURES, 'run/db.sock') }, name: 'ctl' },
+    { address: { kind: 'unix', path: join(FIXTURES, 'run/db.sock') }, name: 'ctl', mode: 0o600 },
     { address: { kind: 'tcp', host: '127.0.0.1', port: 0 }, name: 'db' },
   ]);
   t.equal(db.backlog, 4096, 'the built-in backlog');
@@ -57,12 +57,34 @@ t.test('bad listen entries are config errors with their path', async (t) => {
     [[{ name: 'x' }], 'apps.a.listen[0].address: required; expected an address like "tcp:127.0.0.1:7000" or "unix:/path"'],
     [[{ address: ':7000', name: 'a:b' }], `apps.a.listen[0].name: expected 1-255 letters, digits, '_', '.' or '-' (a LISTEN_FDNAMES entry), got "a:b"`],
     [[{ address: ':7000', name: 'x'.repeat(256) }], `apps.a.listen[0].name: expected 1-255 letters, digits, '_', '.' or '-' (a LISTEN_FDNAMES entry), got "${'x'.repeat(36)}...`],
-    [[{ address: ':7000', port: 1 }], 'apps.a.listen[0].port: unknown key; expected one of: address, name'],
+    [[{ address: ':7000', port: 1 }], 'apps.a.listen[0].port: unknown key; expected one of: address, name, mode, group'],
     [[':7000', 'tcp:0.0.0.0:7000'], 'apps.a.listen[1]: address "tcp:0.0.0.0:7000" is listed twice'],
   ];
   for (const [listen, issue] of cases) t.same(issuesOf({ a: { ...APP, listen } }), [issue], issue);
   t.same(issuesOf({ a: APP }), ['apps.a.hosts: required; expected a non-empty array of host names (or `listen` sockets of its own)'], 'neither hosts nor listen');
   t.same(issuesOf({ a: { ...APP, listen: [':7000'] } }, { defaults: { listen: [':7001'] } }), ['defaults.listen: only allowed per app, not in defaults']);
+});
+
+t.test('mode and group of a unix: listen socket: an octal string and a group name or gid', async (t) => {
+  const cfg = load({
+    db: { ...APP, listen: ['unix:/srv/a.sock', { address: 'unix:/srv/b.sock', mode: '0660', group: 'daemon' }, { address: 'unix:/srv/c.sock', mode: '640', group: 4242 }, { address: 'unix:/srv/d.sock', mode: '0o666' }] },
+  });
+  t.same(
+    cfg.apps.db!.listen.map((l) => [l.mode, l.group]),
+    [[0o600, undefined], [0o660, 1], [0o640, 4242], [0o666, undefined]],
+    'the default 0600; a group name resolved to its gid',
+  );
+  const cases: [unknown, string][] = [
+    [{ address: 'unix:/srv/x.sock', mode: '1777' }, 'apps.a.listen[0].mode: expected a mode of at most 0777 (setuid, setgid and sticky bits mean nothing on a socket), got "1777"'],
+    [{ address: 'unix:/srv/x.sock', mode: '4660' }, 'apps.a.listen[0].mode: expected a mode of at most 0777 (setuid, setgid and sticky bits mean nothing on a socket), got "4660"'],
+    [{ address: 'unix:/srv/x.sock', mode: '0680' }, 'apps.a.listen[0].mode: expected an octal mode like "0660", got "0680"'],
+    [{ address: 'unix:/srv/x.sock', mode: 660 }, 'apps.a.listen[0].mode: expected an octal string like "0660", quoted (an unquoted 0660 is the decimal number 660), got 660'],
+    [{ address: 'unix:/srv/x.sock', mode: '0660', group: 'no-such-group-wg' }, 'apps.a.listen[0].group: no group named "no-such-group-wg" in /etc/group'],
+    [{ address: 'unix:/srv/x.sock', group: 'daemon' }, `apps.a.listen[0].group: needs a mode that lets the group connect, such as mode: "0660" (the default 0600 lets only the gateway's uid in)`],
+    [{ address: 'tcp:127.0.0.1:7000', mode: '0660' }, 'apps.a.listen[0].mode: only for a unix: socket; a TCP socket has no file whose permissions could be set'],
+    [{ address: '127.0.0.1:7000', group: 0 }, 'apps.a.listen[0].group: only for a unix: socket; a TCP socket has no file whose permissions could be set'],
+  ];
+  for (const [entry, issue] of cases) t.same(issuesOf({ a: { ...APP, listen: [entry] } }), [issue], issue);
 });
 
 t.test('one address, one holder: two apps, or an app and the gateway, are a config error naming both', async (t) => {

@@ -15,7 +15,8 @@ interface Default { readonly value: Scalar; readonly duration: boolean }
 /**
  * DEFAULTS under the names the config uses: a `…Ms` key is a duration written without the suffix, a nested
  * object is a dotted key (`log.level`), `limits` keys keep their section (`limits.maxHeaders`), and `gateway`
- * and `app` keys have none (an app setting is written per app or in `defaults`).
+ * and `app` keys have none (an app setting is written per app or in `defaults`); `listenSocket` keys are
+ * those of an entry of an app's `listen` (`listen[].mode`).
  */
 function configDefaults(): Map<string, Default> {
   const out = new Map<string, Default>();
@@ -31,6 +32,7 @@ function configDefaults(): Map<string, Default> {
   walk('', DEFAULTS.gateway);
   walk('', DEFAULTS.app);
   walk('limits.', DEFAULTS.limits);
+  walk('listen[].', DEFAULTS.listenSocket);
   return out;
 }
 
@@ -86,7 +88,7 @@ const defaults = configDefaults();
 const table = tableRows();
 
 t.test('the mapping finds the settings it should', async (t) => {
-  for (const key of ['shutdownTimeout', 'idleTimeout', 'runtime', 'log.level', 'limits.maxUrlLength', 'limits.headersTimeout']) t.ok(defaults.has(key), key);
+  for (const key of ['shutdownTimeout', 'idleTimeout', 'runtime', 'log.level', 'limits.maxUrlLength', 'limits.headersTimeout', 'listen[].mode']) t.ok(defaults.has(key), key);
   t.equal(defaults.get('limits.headersTimeout')?.duration, true);
   t.ok(sameValue('8Ki', { value: 8192, duration: false }) && sameValue('1h', { value: 3_600_000, duration: true }));
   t.notOk(sameValue('8K', { value: 8000, duration: false }) || sameValue('60', { value: 60_000, duration: true }));

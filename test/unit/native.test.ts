@@ -1,6 +1,6 @@
 // The native addon, checked from inside real children: each child reports what it inherited.
 import { spawn as nodeSpawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -191,6 +191,21 @@ t.test('unixListen: clients connect to the backlog, a child accepts on fd 3', as
   t.same(await child.exited, { code: 0, signal: null });
   t.throws(() => unixListen(path.join(dir, 'x'.repeat(120)), 1), { code: 'WG_ERR_SYSCALL', errno: 'ENAMETOOLONG', syscall: 'unixListen' });
   t.throws(() => unixListen(sock, 1), { code: 'WG_ERR_SYSCALL', errno: 'EADDRINUSE' }, 'the caller owns stale paths');
+});
+
+t.test('unixListen gives the socket file the mode asked for, whatever the umask, and the group; a bad mode makes nothing', async (t) => {
+  const dir = tempDir(t);
+  const sock = path.join(dir, 'access.sock');
+  const before = process.umask(0); // the widest a bind can make it: 0777
+  try {
+    owned(t, unixListen(sock, 16, { mode: 0o640, gid: 1 }));
+  } finally {
+    process.umask(before);
+  }
+  t.equal(lstatSync(sock).mode & 0o7777, 0o640, 'the mode asked for, not the umask’s');
+  t.equal(lstatSync(sock).gid, 1);
+  t.throws(() => unixListen(path.join(dir, 'bad.sock'), 16, { mode: 0o10000 }), { code: 'WG_ERR_SYSCALL', errno: 'EINVAL' });
+  t.notOk(existsSync(path.join(dir, 'bad.sock')), 'refused before bind: nothing made');
 });
 
 t.test('closeFd and pipe', async (t) => {
