@@ -15,6 +15,7 @@ import { density, renderDensity, type DensityResult } from './density.js';
 import { ROOT } from './gateway-process.js';
 import { herd, renderHerd, type HerdResult } from './herd.js';
 import { recordMachine, type MachineInfo } from './machine.js';
+import { renderRestart, restartSummaryRows, restartUnderLoad, type RestartResult } from './restart.js';
 import { markdownTable, ms, ratio } from './stats.js';
 import { renderSocketMode, socketMode, socketModeSummaryRows, type SocketModeResult } from './socket-mode.js';
 import { renderThroughput, throughput, type ThroughputResult } from './throughput.js';
@@ -33,6 +34,8 @@ export interface BenchReport {
   readonly churn: ChurnResult;
   /** Issue 10: the app's own sockets held by the gateway, which steps out of the data path. */
   readonly socketMode: SocketModeResult;
+  /** Issue 11: requests refused and failed per restart, under systemd with the fd store and plain. */
+  readonly restart: RestartResult;
 }
 
 async function main(): Promise<void> {
@@ -57,6 +60,7 @@ async function main(): Promise<void> {
   progress('idle churn');
   const churned = await churn({ quick });
   const socket = await socketMode({ quick, runs, ...(runc && { runc }), progress });
+  const restart = await restartUnderLoad({ quick, progress });
 
   const report: BenchReport = {
     startedAt,
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
     density: dens,
     churn: churned,
     socketMode: socket,
+    restart,
   };
   process.stdout.write(`${render(report)}\n`);
   const dir = join(ROOT, 'bench/results');
@@ -123,6 +128,7 @@ function render(r: BenchReport): string {
     ...renderDensity(r.density),
     ...renderChurn(r.churn),
     ...renderSocketMode(r.socketMode),
+    ...renderRestart(r.restart),
   ].join('\n\n');
 }
 
@@ -159,6 +165,7 @@ function summaryRows(r: BenchReport): string[][] {
   rows.push([`churn: cold starts/s, errors (${c.apps} apps)`, `${c.coldStartsPerSec.toFixed(1)}, ${c.errors}`, '-', '-']);
   rows.push(['churn: gateway fds, RSS MB (idle at end vs before)', `${c.gateway.idle.fds}, ${(c.gateway.idle.rssBytes / 1024 ** 2).toFixed(1)}`, `${c.gateway.fresh.fds}, ${(c.gateway.fresh.rssBytes / 1024 ** 2).toFixed(1)}`, ratio(c.gateway.idle.rssBytes, c.gateway.fresh.rssBytes)]);
   rows.push(...socketModeSummaryRows(r.socketMode));
+  rows.push(...restartSummaryRows(r.restart));
   return rows;
 }
 

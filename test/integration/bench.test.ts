@@ -24,7 +24,7 @@ t.test('BENCH_QUICK=1 runs every scenario and writes its report and charts', asy
   });
   const created = readdirSync(dir).filter((f) => !before.has(f));
   t.teardown(() => created.forEach((f) => rmSync(join(dir, f), { force: true })));
-  const headings = ['### Summary', '### Cold start', '### Herd', '### Density', '### Idle churn', '### Socket mode, warm', '### Socket-mode cold start', '### Socket mode, idle cost'];
+  const headings = ['### Summary', '### Cold start', '### Herd', '### Density', '### Idle churn', '### Socket mode, warm', '### Socket-mode cold start', '### Socket mode, idle cost', '### Restart under load'];
   for (const heading of headings) t.match(stdout, heading, `prints ${heading}`);
   const json = created.find((f) => f.endsWith('.json'));
   t.ok(json, 'wrote a JSON report');
