@@ -36,3 +36,4 @@ export function socketInfo(fd: number): SocketInfo {
 export function setCloexec(fd: number): void {
   check('fcntl', addon().setCloexec(fd), `fd ${fd}`);
 }
+export { errnoName } from './addon.js';
