@@ -88,12 +88,34 @@ export class ListenSocket {
     }
   }
 
-  /** Closes the fd and removes the socket file it bound, if that file is still the one. Idempotent. */
-  close(): void {
+  /**
+   * A socket bound to `address` by a previous gateway (or a socket unit) and passed back by the service
+   * manager; the caller has matched it to the address. Nothing is bound or changed.
+   */
+  static adopt(app: string, address: ListenAddress, name: string, fd: number): ListenSocket {
+    if (address.kind === 'tcp') {
+      const got = getSockName(fd);
+      return new ListenSocket(app, address, name, fd, { kind: 'tcp', host: got.address, port: got.port }, undefined);
+    }
+    let inode: string | undefined;
+    try {
+      const stat = lstatSync(address.path);
+      inode = `${stat.dev}:${stat.ino}`;
+    } catch {
+      inode = undefined;
+    }
+    return new ListenSocket(app, address, name, fd, { kind: 'unix', path: address.path }, inode);
+  }
+
+  /**
+   * Closes the fd and removes the socket file it bound, if that file is still the one, unless `keepFile`
+   * (the socket lives on in the service manager's fd store). Idempotent.
+   */
+  close(keepFile = false): void {
     if (this.#fd < 0) return;
     closeFd(this.#fd);
     this.#fd = -1;
-    if (this.address.kind !== 'unix') return;
+    if (this.address.kind !== 'unix' || keepFile) return;
     try {
       const stat = lstatSync(this.address.path);
       if (`${stat.dev}:${stat.ino}` === this.#inode) rmSync(this.address.path, { force: true });
