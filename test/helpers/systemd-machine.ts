@@ -89,7 +89,7 @@ export class Machine {
     if (existsSync(modules) && realpathSync(modules) !== modules) binds.push(`--bind-ro=${realpathSync(modules)}`);
     const argv = [
       '-q', '-D', '/', '--volatile=yes', `--machine=${name}`, '--register=no', '--keep-unit', '--console=pipe', ...binds,
-      '-b', 'systemd.mask=systemd-firstboot.service', 'systemd.wants=basic.target',
+      '-b', 'systemd.mask=systemd-firstboot.service', 'systemd.unit=basic.target',
     ];
     const joinCgroups = cgroups.map((dir) => `echo $$ > ${dir}/cgroup.procs`).join('; ');
     // The shell joins the cgroups first, then becomes nspawn, so nspawn and everything below it start there.

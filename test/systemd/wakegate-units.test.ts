@@ -69,7 +69,7 @@ t.test('wakegate under systemd 252', { skip }, async (t) => {
         await machine.systemctl('restart', 'wakegate.service');
         pids.push(await mainPid(machine));
         // Load before, during and after each restart: the new gateway must answer before the next one.
-        await untilAnswered(load, 20);
+        await untilAnswered(load, 50);
       }
     } finally {
       const tally = await load.stop();
