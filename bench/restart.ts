@@ -26,6 +26,8 @@ export interface RestartPath {
   readonly total: RestartCounts;
   /** Wall time of each restart command (systemctl restart; kill + start until listening). */
   readonly restartMs: Summary;
+  /** The first few failed requests' reasons. */
+  readonly failures: readonly string[];
 }
 
 export type MaybePath = RestartPath | { readonly status: 'skipped'; readonly reason: string };
@@ -56,6 +58,7 @@ async function measure(port: number, restarts: number, restart: () => Promise<vo
   const load = new RestartLoad({ port, hostHeader: HOST, newConnectionClients: 1, keepAliveClients: 0, intervalMs: INTERVAL_MS });
   const perRestart: RestartCounts[] = [];
   const took: number[] = [];
+  let failures: string[] = [];
   try {
     await answered(load, SETTLE_ANSWERS);
     for (let i = 0; i < restarts; i++) {
@@ -67,10 +70,10 @@ async function measure(port: number, restarts: number, restart: () => Promise<vo
       perRestart.push(since(before, load.snapshot()));
     }
   } finally {
-    await load.stop();
+    failures = (await load.stop()).failures;
   }
   const total = perRestart.reduce((a, b) => ({ ok: a.ok + b.ok, refused: a.refused + b.refused, failed: a.failed + b.failed, retried: a.retried + b.retried }), { ok: 0, refused: 0, failed: 0, retried: 0 });
-  return { status: 'ok', restarts, perRestart, total, restartMs: summarize(took) };
+  return { status: 'ok', restarts, perRestart, total, restartMs: summarize(took), failures };
 }
 
 /** Bounded: a path that stops answering is a bench failure, not a hang. */
