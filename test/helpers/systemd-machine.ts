@@ -28,6 +28,18 @@ export interface RunOptions {
   readonly allowFailure?: boolean;
 }
 
+/**
+ * What runc needs to make a container inside the machine, where the gateway's `oci` runtime runs:
+ * - the unified hierarchy (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1: cgroup2, here the host's hybrid one without
+ *   controllers), because in legacy mode nspawn mounts the v1 controllers read-only, and runc (and the
+ *   process runtime's v1 cgroups) cannot create the tenant's cgroup below the delegated service
+ *   (`mkdir /sys/fs/cgroup/cpuset/system.slice: read-only file system`);
+ * - every capability and the keyring, mount and privileged system calls, which nspawn's defaults refuse
+ *   (runc: `unable to join session keyring`, then `error during container init: operation not permitted`).
+ * The machine is a test fixture run as root; it isolates nothing that the host needs kept from it.
+ */
+const CONTAINER_ARGS = ['--capability=all', '--system-call-filter=@keyring', '--system-call-filter=@mount', '--system-call-filter=@privileged'];
+
 const HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
 const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', SYSTEMD_PAGER: 'cat', SYSTEMD_COLORS: '0' };
 
@@ -89,12 +101,12 @@ export class Machine {
     if (existsSync(modules) && realpathSync(modules) !== modules) binds.push(`--bind-ro=${realpathSync(modules)}`);
     const argv = [
       '-q', '-D', '/', '--volatile=yes', `--machine=${name}`, '--register=no', '--keep-unit', '--console=pipe', ...binds,
-      '-b', 'systemd.mask=systemd-firstboot.service', 'systemd.unit=basic.target',
+      ...CONTAINER_ARGS, '-b', 'systemd.mask=systemd-firstboot.service', 'systemd.unit=basic.target',
     ];
     const joinCgroups = cgroups.map((dir) => `echo $$ > ${dir}/cgroup.procs`).join('; ');
     // The shell joins the cgroups first, then becomes nspawn, so nspawn and everything below it start there.
     const nspawn = spawn('/bin/sh', ['-c', `${joinCgroups}; exec "$0" "$@"`, findTool('systemd-nspawn')!, ...argv], {
-      env: { ...ENV, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '0' },
+      env: { ...ENV, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const machine = new Machine(name, nspawn, cgroups);

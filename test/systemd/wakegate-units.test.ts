@@ -132,16 +132,37 @@ t.test('wakegate under systemd 252', { skip }, async (t) => {
     t.match(log, /[Ww]atchdog timeout/, 'systemd says the watchdog fired');
   });
 
+  await t.test('oci runtime: restarted under load into a config of runc containers, 0 refused, 0 failed', async (t) => {
+    if (!needServing(t)) return;
+    machine.writeFile('/etc/wakegate/wakegate.yaml', wakegateConfig(ports, { withoutEcho: true, runtime: 'oci' }));
+    const load = new RestartLoad({ port: ports.http, hostHeader: HELLO, newConnectionClients: 2, keepAliveClients: 2, intervalMs: 5 });
+    try {
+      await untilAnswered(load, 20);
+      // The old gateway stops its process instance; the new one cold-starts hello in a container.
+      await machine.systemctl('restart', 'wakegate.service');
+      await untilAnswered(load, 50);
+    } finally {
+      const tally = await load.stop();
+      report(t, 'restart into oci', tally);
+      t.equal(tally.refused, 0);
+      t.equal(tally.failed, 0, `no request failed ${JSON.stringify(tally.failures)}`);
+    }
+    const answer = await get(ports.http, HELLO);
+    t.match(answer.body, /\(pid 1\)/, `served from a container, its app PID 1 of its own pid namespace: ${answer.body}`);
+  });
+
   await t.test('systemctl stop leaves no tenant process and no tenant cgroup', async (t) => {
     if (!needServing(t)) return;
     t.equal((await get(ports.http, HELLO)).status, 200, 'hello runs');
     const unitCgroup = await machine.show('wakegate.service', 'ControlGroup');
-    const tenants = await machine.run(['sh', '-c', `find /sys/fs/cgroup/systemd${unitCgroup} -mindepth 1 -type d`]);
-    t.ok(tenants.stdout.trim().split('\n').length >= 1, `the tenant's cgroup is inside the service's: ${tenants.stdout}`);
-    t.match((await machine.run(['ps', '-eo', 'args'])).stdout, /server\.mjs/, 'the tenant process runs');
+    const tenant = (await machine.run(['pgrep', '-f', 'server\\.mjs'])).stdout.trim().split('\n');
+    t.equal(tenant.length, 1, `one tenant process runs (${tenant.join(', ')})`);
+    const cgroup = (await machine.run(['cat', `/proc/${tenant[0]}/cgroup`])).stdout;
+    const own = /^0::(.*)$/m.exec(cgroup)?.[1] ?? '';
+    t.ok(own.startsWith(`${unitCgroup}/`), `the tenant's cgroup ${own} is inside the service's ${unitCgroup}`);
     await machine.systemctl('stop', 'wakegate.service', 'wakegate.socket', 'wakegate-admin.socket');
     t.notMatch((await machine.run(['ps', '-eo', 'args'])).stdout, /server\.mjs|echo\.mjs|cli\.js run/, 'no tenant and no gateway process');
-    const left = await machine.run(['test', '-e', `/sys/fs/cgroup/systemd${unitCgroup}`], { allowFailure: true });
+    const left = await machine.run(['test', '-e', `/sys/fs/cgroup${unitCgroup}`], { allowFailure: true });
     t.not(left.code, 0, 'the service cgroup, with every tenant cgroup in it, is gone');
     t.equal(await machine.show('wakegate.service', 'NFileDescriptorStore'), '0', 'a stop empties the fd store');
   });
