@@ -89,3 +89,18 @@ t.test('hand-over: gateway B adopts what A stored, and serves connections that w
   t.ok(readyB, 'B is READY');
   t.notOk(m.received.some((n) => n.pid === pid && n.fields.FDSTORE === '1'), 'B stores nothing again: it bound nothing');
 });
+
+t.test('an app removed between two runs: its stored socket is released (FDSTOREREMOVE), not refused', async (t) => {
+  const m = await sdManager(t);
+  const a = await runGateway(t, { apps: { one: fixtureApp(['one.localhost']), two: fixtureApp(['two.localhost']) } }, undefined, { env: { NOTIFY_SOCKET: m.socket } });
+  await m.waitFor(is('READY', '1'));
+  a.child.kill('SIGTERM');
+  await a.exited;
+  a.writeConfig({ apps: { one: fixtureApp(['one.localhost']) } });
+  const pid = await m.spawn([process.execPath, CLI, 'run', '-c', a.configFile], { PATH: process.env.PATH ?? '', NOTIFY_SOCKET: m.socket });
+  t.match(await m.waitForLine((l) => l.msg.startsWith('released stored socket')), { name: 'app.two.http' });
+  t.match(await m.waitFor((n) => n.pid === pid && n.fields.FDSTOREREMOVE === '1'), { fields: { FDNAME: 'app.two.http' } });
+  await m.waitFor((n) => n.pid === pid && n.fields.READY === '1');
+  t.same((await m.store()).map(([name]) => name).sort(), ['app.one.http', 'http']);
+  t.notOk(existsSync(join(a.runtimeDir, 'apps', 'two.sock')), 'its stale file is gone too');
+});
