@@ -84,7 +84,10 @@ export class RestartLoad {
     return new Promise((resolve) => {
       let reused = false;
       let answered = false;
+      let settled = false;
       const done = (outcome: Outcome, why?: string): void => {
+        if (settled) return;
+        settled = true;
         if (outcome === 'failed' && why && this.tally.failures.length < 10) this.tally.failures.push(why);
         resolve(outcome);
       };
@@ -106,6 +109,8 @@ export class RestartLoad {
         res.resume();
         res.on('end', () => (res.statusCode && res.statusCode < 300 ? done('ok') : done('failed', `status ${res.statusCode}`)));
         res.on('error', (err) => done('failed', `response: ${err.message}`));
+        // A connection closed in the middle of the body ends neither in 'end' nor always in 'error'.
+        res.on('close', () => done('failed', 'closed before the end of the response'));
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (answered) return;
