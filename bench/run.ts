@@ -15,6 +15,7 @@ import { density, renderDensity, type DensityResult } from './density.js';
 import { ROOT } from './gateway-process.js';
 import { herd, renderHerd, type HerdResult } from './herd.js';
 import { recordMachine, type MachineInfo } from './machine.js';
+import { renderRestart, restartSummaryRows, restartUnderLoad, type RestartResult } from './restart.js';
 import { markdownTable, ms, ratio } from './stats.js';
 import { renderSocketMode, socketMode, socketModeSummaryRows, type SocketModeResult } from './socket-mode.js';
 import { renderSpawnCost, spawnCost, type SpawnCostResult } from './spawn-cost.js';
@@ -36,6 +37,8 @@ export interface BenchReport {
   readonly socketMode: SocketModeResult;
   /** The spawn call against the gateway's own size, beside Node's child_process. */
   readonly spawnCost: SpawnCostResult;
+  /** Issue 11: requests refused and failed per restart, under systemd with the fd store and plain. */
+  readonly restart: RestartResult;
 }
 
 async function main(): Promise<void> {
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
   const socket = await socketMode({ quick, runs, ...(runc && { runc }), progress });
   progress('spawn cost against the gateway\'s size');
   const spawned = await spawnCost({ runs: quick ? 10 : 100, ballastMiB: [256] });
+  const restart = await restartUnderLoad({ quick, progress });
 
   const report: BenchReport = {
     startedAt,
@@ -76,6 +80,7 @@ async function main(): Promise<void> {
     churn: churned,
     socketMode: socket,
     spawnCost: spawned,
+    restart,
   };
   process.stdout.write(`${render(report)}\n`);
   const dir = join(ROOT, 'bench/results');
@@ -130,6 +135,7 @@ function render(r: BenchReport): string {
     ...renderChurn(r.churn),
     ...renderSocketMode(r.socketMode),
     ...renderSpawnCost(r.spawnCost),
+    ...renderRestart(r.restart),
   ].join('\n\n');
 }
 
@@ -168,6 +174,7 @@ function summaryRows(r: BenchReport): string[][] {
   rows.push(...socketModeSummaryRows(r.socketMode));
   const big = r.spawnCost.points[r.spawnCost.points.length - 1];
   if (big) rows.push([`spawn call p50 at ${(big.rssBytes / 1024 ** 2).toFixed(0)} MB gateway RSS (ms)`, ms(big.native.p50), `${ms(big.childProcess.p50)} (child_process.spawn)`, ratio(big.native.p50, big.childProcess.p50)]);
+  rows.push(...restartSummaryRows(r.restart));
   return rows;
 }
 

@@ -13,7 +13,8 @@
         "src/lock.c",
         "src/poll.c",
         "src/inet.c",
-        "src/netlink.c"
+        "src/netlink.c",
+        "src/sd.c"
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],

@@ -6,7 +6,7 @@ import { AppSocketError } from './errors.js';
 import { Router } from './front/router.js';
 import type { Logger } from './log.js';
 import type { Runtime } from './runtime/runtime.js';
-import { AppSockets, type HeldSocket, type SocketPlan } from './socket/app-sockets.js';
+import { AppSockets, type HeldSocket, type SocketKeeper, type SocketPlan } from './socket/app-sockets.js';
 import { KernelCounters, type HeldListener } from './socket/kernel-counters.js';
 import type { SockDiagState } from './socket/sock-diag-state.js';
 import { SocketActivation } from './socket/socket-activation.js';
@@ -19,6 +19,8 @@ export interface RegistryDeps {
   readonly log: Logger;
   /** The gateway's one view of whether sock_diag answers, shared with the idle sampler. */
   readonly diag?: SockDiagState;
+  /** Passed sockets to adopt, and the fd store that keeps the gateway's own (see src/systemd/). */
+  readonly keeper?: SocketKeeper;
 }
 
 interface Entry {
@@ -121,7 +123,7 @@ export class AppRegistry {
       for (const [name, spec] of Object.entries(config.apps)) {
         const old = this.entries.get(name);
         if (old && isDeepStrictEqual(old.activator.spec, spec)) continue;
-        const sockets = old?.sockets ?? new AppSockets(name, this.socketDir);
+        const sockets = old?.sockets ?? new AppSockets(name, this.socketDir, this.deps.keeper);
         try {
           plans.set(name, { sockets, plan: await sockets.prepare(spec) });
         } catch (err) {
@@ -162,13 +164,16 @@ export class AppRegistry {
     return { ...summary, removal };
   }
 
-  /** Drains and stops every app and closes every socket (gateway shutdown). */
-  async closeAll(drainMs: number): Promise<void> {
+  /**
+   * Drains and stops every app and closes every socket (gateway shutdown). With `keepSockets` the app
+   * sockets stay in the fd store and keep their files, for the next gateway to adopt.
+   */
+  async closeAll(drainMs: number, keepSockets = false): Promise<void> {
     await this.applying;
     const all = [...this.entries.values()];
     this.entries = new Map();
     this.routes = new Router([]);
-    await Promise.all(all.map((entry) => this.retire(entry, 'shutdown', drainMs)));
+    await Promise.all(all.map((entry) => this.retire(entry, 'shutdown', drainMs, keepSockets)));
   }
 
   private create(spec: AppSpec, sockets: AppSockets): Entry {
@@ -186,10 +191,10 @@ export class AppRegistry {
     return { activator, sockets, activation: new SocketActivation(activator, sockets, this.counters, log) };
   }
 
-  private async retire(entry: Entry, reason: 'removed' | 'shutdown', drainMs: number): Promise<void> {
+  private async retire(entry: Entry, reason: 'removed' | 'shutdown', drainMs: number, keepSockets = false): Promise<void> {
     // Not watched from now on: a connection arriving meanwhile must not try to wake an app on its way out.
     entry.activation.close();
     await entry.activator.close(reason, drainMs);
-    entry.sockets.closeAll();
+    entry.sockets.closeAll(keepSockets);
   }
 }

@@ -6,6 +6,7 @@ import { ConfigError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { createLogger, type Logger } from './log.js';
 import { RunSignals } from './run-signals.js';
+import { systemdService } from './systemd/systemd-service.js';
 
 const HELP = `wakegate: a socket-activated, on-demand container gateway
 
@@ -19,7 +20,8 @@ Usage:
   wakegate --help | --version
 
 Signals (run): SIGHUP reloads FILE; SIGTERM or SIGINT shut down gracefully.
-Environment: WAKEGATE_LOG_LEVEL overrides log.level.
+Environment: WAKEGATE_LOG_LEVEL overrides log.level. Under systemd: LISTEN_FDS, LISTEN_PID and
+LISTEN_FDNAMES (passed sockets), NOTIFY_SOCKET (Type=notify, fd store), WATCHDOG_USEC, WATCHDOG_PID.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -83,12 +85,15 @@ async function run(file: string): Promise<number> {
     return 1;
   }
   const log = createLogger(config.log.level);
-  const gateway = await Gateway.start(config, { log });
+  // Before anything is bound: the passed sockets are taken (and the variables unset) as sd_listen_fds does.
+  const service = systemdService(process.env, log);
+  const gateway = await Gateway.start(config, { log, service });
   signals.attach({ log, reload: () => reload(gateway, file, log), shutdown: () => gateway.shutdown() });
   return signals.done;
 }
 
 async function reload(gateway: Gateway, file: string, log: Logger): Promise<void> {
+  gateway.reloading();
   try {
     const next = await loadConfig(file);
     // Checked again here: the shutdown may have begun while the file was being read.
@@ -99,6 +104,8 @@ async function reload(gateway: Gateway, file: string, log: Logger): Promise<void
     // The old config keeps serving: a bad edit must not take tenants down.
     if (err instanceof ConfigError) log.error({ file, issues: err.issues }, 'failed to reload config, keeping the old one');
     else log.error({ err, file }, 'failed to reload config, keeping the old one');
+  } finally {
+    gateway.reloaded();
   }
 }
 

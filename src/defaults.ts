@@ -88,5 +88,14 @@ export const DEFAULTS = Object.freeze({
     cgroupEmptyMs: 5_000,
     /** How often the accept queues of a socket-woken app are read while it starts, to see its first accept. */
     acceptPollMs: 25,
+    /** Under systemd: how often STATUS= is brought up to date (sent only when it changed). */
+    statusIntervalMs: 1_000,
+    /** Under systemd: WATCHDOG=1 every this share of WATCHDOG_USEC, as sd_watchdog_enabled(3) advises. */
+    watchdogFraction: 0.5,
+    /**
+     * At shutdown, how long an idle keep-alive connection stays open: a client that sends its next request
+     * within it gets an answer with `Connection: close` instead of a connection reset under its request.
+     */
+    keepAliveCloseGraceMs: 500,
   }),
 });

@@ -19,6 +19,12 @@ import type { Runtime } from './runtime/runtime.js';
 import { RuntimeDir } from './runtime-dir.js';
 import { ActivitySampler, sampleTargets } from './socket/activity-sampler.js';
 import { SockDiagState } from './socket/sock-diag-state.js';
+import { DEFAULTS } from './defaults.js';
+import { closeFd } from './native/index.js';
+import { prepareAdoption, type Adoption } from './systemd/adoption.js';
+import { frontSocket } from './systemd/front-socket.js';
+import { Heartbeat, statusLine } from './systemd/heartbeat.js';
+import { NO_SERVICE, type SystemdService } from './systemd/systemd-service.js';
 
 export interface GatewayOptions {
   readonly log: Logger;
@@ -28,6 +34,8 @@ export interface GatewayOptions {
   readonly recorder?: Recorder;
   /** Receives each finished request besides the metrics. */
   readonly onRequest?: (app: string, status: number, seconds: number) => void;
+  /** Passed sockets, notify socket and watchdog (src/systemd/); none by default. */
+  readonly service?: SystemdService;
 }
 
 /** What a reload swaps; the front reads it on every request, so it exists before the front listens. */
@@ -44,6 +52,8 @@ interface Parts {
   readonly runtimeDir: RuntimeDir;
   readonly unsubscribe: () => void;
   readonly sampler: ActivitySampler;
+  readonly service: SystemdService;
+  readonly heartbeat: Heartbeat;
 }
 
 /** Wires the components for one config; holds no policy of its own. */
@@ -61,15 +71,18 @@ export class Gateway {
   static async start(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
     // Locked before anything touches the directory (the oci runtime's clean-up, the app sockets), so that
     // a second gateway on it refuses having changed nothing.
-    const runtimeDir = RuntimeDir.open(config.runtimeDir, config.socketGroup);
-    return Gateway.wire(config, options, runtimeDir).catch((err: unknown) => {
+    // Passed sockets are matched before anything is bound, so that a mismatch refuses start-up unchanged.
+    const adoption = await prepareAdoption(options.service ?? NO_SERVICE, config, options.log);
+    const runtimeDir = RuntimeDir.open(config.runtimeDir, config.socketGroup, adoption.keepFiles);
+    return Gateway.wire(config, options, runtimeDir, adoption).catch((err: unknown) => {
       runtimeDir.close();
       throw err;
     });
   }
 
-  private static async wire(config: GatewayConfig, options: GatewayOptions, runtimeDir: RuntimeDir): Promise<Gateway> {
+  private static async wire(config: GatewayConfig, options: GatewayOptions, runtimeDir: RuntimeDir, adoption: Adoption): Promise<Gateway> {
     const { log } = options;
+    const service = options.service ?? NO_SERVICE;
     const current: Current = { config, trusted: new TrustedProxies(config.trustedProxies) };
     const runtimes = options.runtimeFor ? undefined : await createRuntimes(config, log.child({ component: 'runtime' }));
     // The metrics read the apps at scrape time; the registry exists by the first scrape.
@@ -78,12 +91,21 @@ export class Gateway {
     const diag = new SockDiagState(({ family, errno, error }) =>
       log.warn({ family, errno, err: error }, `sock_diag refused (${errno}): socket-mode use is read from /proc/net from now on, without byte counts (see Kernel counters)`),
     );
-    const registry: AppRegistry = new AppRegistry(runtimeDir.apps, { runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor, recorder: fanOut(...recorders), log, diag });
+    const registry: AppRegistry = new AppRegistry(runtimeDir.apps, {
+      runtimeFor: options.runtimeFor ?? runtimes!.runtimeFor,
+      recorder: fanOut(...recorders),
+      log,
+      diag,
+      ...(adoption.keeper && { keeper: adoption.keeper }),
+    });
     try {
       await registry.apply(config, config.shutdownTimeoutMs);
     } catch (err) {
       await registry.closeAll(0);
       throw err;
+    } finally {
+      // Passed for apps that were refused: they stay in the store for a later start, not in this process.
+      for (const fd of adoption.keeper?.untaken() ?? []) closeFd(fd);
     }
     // Everything the front and the admin read is wired before either listens: a request may come at once.
     const handler = new RequestHandler({
@@ -120,16 +142,19 @@ export class Gateway {
     let address: BoundAddress;
     let adminAddress: BoundAddress | undefined;
     try {
-      address = await listener.listen(config.listen.http);
-      adminAddress = admin && config.admin ? await admin.listen(config.admin.listen) : undefined;
+      address = await listener.listen(config.listen.http, await frontSocket('http', config.listen.http, adoption.plan.http, service.notifier));
+      adminAddress = admin && config.admin ? await admin.listen(config.admin.listen, await frontSocket('admin', config.admin.listen, adoption.plan.admin, service.notifier)) : undefined;
     } catch (err) {
       unsubscribe();
       await Promise.all([listener.close(0), admin?.close(), sampler.close(), registry.closeAll(0)]);
       throw err;
     }
-    const gateway = new Gateway(current, { registry, listener, admin, oci: runtimes?.oci, runtimeDir, unsubscribe, sampler }, address, adminAddress, log);
+    const heartbeat = new Heartbeat(service.notifier, () => statusLine(registry.list().map((a) => a.state)), DEFAULTS.internal.statusIntervalMs, service.watchdogMs);
+    const gateway = new Gateway(current, { registry, listener, admin, oci: runtimes?.oci, runtimeDir, unsubscribe, sampler, service, heartbeat }, address, adminAddress, log);
     log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir, maxConnections: guard.maxConnections }, 'wakegate listening');
     if (adminAddress) log.info({ address: adminAddress, token: config.admin?.token !== undefined }, 'admin listening');
+    service.notifier.ready();
+    heartbeat.start();
     return gateway;
   }
 
@@ -166,15 +191,36 @@ export class Gateway {
     this.current.trusted = new TrustedProxies(config.trustedProxies);
     this.parts.sampler.setInterval(config.sampleIntervalMs);
     this.log.info({ added: result.added, removed: result.removed, changed: result.changed, refused: result.refused }, 'config reloaded');
+    this.parts.heartbeat.refresh();
     return result;
   }
 
-  /** Stops accepting, lets in-flight requests finish within shutdownTimeout, stops every instance. */
+  /** Tells systemd a reload began (SIGHUP); `reloaded` tells it the gateway serves again. */
+  reloading(): void {
+    this.parts.service.notifier.reloading();
+  }
+
+  reloaded(): void {
+    if (!this.closing) this.parts.service.notifier.ready();
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish within shutdownTimeout, then stops every instance: the
+   * front first, so that a request on a kept-alive connection is still served (told `Connection: close`)
+   * rather than refused by an app already on its way out. Under systemd the sockets' queues live on in the
+   * fd store (or the socket unit), and the app sockets keep their files, for the next gateway.
+   */
   shutdown(): Promise<void> {
     this.closing ??= (async () => {
       const grace = this.current.config.shutdownTimeoutMs;
+      const { notifier } = this.parts.service;
+      notifier.stopping();
       this.log.info({ graceMs: grace }, 'shutting down');
-      await Promise.all([this.parts.listener.close(grace), this.parts.sampler.close(), this.parts.registry.closeAll(grace)]);
+      const started = performance.now();
+      await Promise.all([this.parts.listener.close(grace), this.parts.sampler.close()]);
+      const left = Math.max(0, grace - (performance.now() - started));
+      await this.parts.registry.closeAll(left, notifier.active);
+      this.parts.heartbeat.close();
       await this.parts.admin?.close();
       this.parts.oci?.close();
       this.parts.unsubscribe();

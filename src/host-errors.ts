@@ -133,3 +133,48 @@ export class AppSocketError extends WakegateError {
     super(`app ${app} cannot listen on ${address}: ${reason}`, options);
   }
 }
+
+/** Why a socket passed in LISTEN_FDS cannot be used, for InheritedSocketError. */
+export type InheritedSocketProblem = 'environment' | 'not-socket' | 'not-stream' | 'not-listening' | 'family';
+
+/**
+ * What systemd (or another service manager) passed in LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES is unusable: the
+ * variables are malformed, or an fd is not a listening stream socket of an address family the gateway
+ * serves. Start-up is refused before anything is bound. `fd` is -1 for a problem of the variables.
+ */
+export class InheritedSocketError extends WakegateError {
+  readonly code = 'WG_ERR_INHERITED_SOCKET';
+  constructor(
+    readonly fd: number,
+    /** Its LISTEN_FDNAMES entry, `unknown` when none is given. */
+    readonly fdName: string,
+    readonly problem: InheritedSocketProblem,
+    readonly reason: string,
+  ) {
+    super(fd < 0 ? `cannot use the sockets passed by the service manager: ${reason}` : `cannot use the socket passed as fd ${fd} (name ${fdName}): ${reason}`);
+  }
+}
+
+/**
+ * A socket passed in LISTEN_FDS does not fit the config: it matches no configured address, or its name
+ * (`http`, `admin`, `app.<name>`) points at a configured address it is not bound to. Start-up is refused
+ * before anything is bound; fix the socket unit or the config (`systemctl stop` empties the fd store).
+ */
+export class InheritedSocketMismatchError extends WakegateError {
+  readonly code = 'WG_ERR_INHERITED_SOCKET_MISMATCH';
+  constructor(
+    readonly fd: number,
+    /** Its LISTEN_FDNAMES entry. */
+    readonly fdName: string,
+    /** What it is bound to: `tcp:127.0.0.1:8080`, `unix:/run/x.sock`. */
+    readonly address: string,
+    /** What the config expects for that name, if the name points at one. */
+    readonly expected: string | undefined,
+  ) {
+    super(
+      expected === undefined
+        ? `the socket passed as fd ${fd} (name ${fdName}, bound to ${address}) matches no configured address`
+        : `the socket passed as fd ${fd} (name ${fdName}) is bound to ${address}, but the config has ${expected} for it`,
+    );
+  }
+}

@@ -9,9 +9,12 @@ import { removeStaleSocket } from './runtime/dirs.js';
 /** A bound listener's address: host and port for TCP, the path for a Unix socket. */
 export type BoundAddress = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
 
-/** Binds `server` to a configured address; resolves with what it is bound to (port 0 becomes the real port). */
-export async function listenOn(server: Server, address: ListenAddress, onError: (err: Error) => void): Promise<BoundAddress> {
-  if (address.kind === 'unix') await clearStaleSocket(address.path);
+/**
+ * Binds `server` to a configured address, or serves on `fd`, a socket already listening on it (passed by
+ * systemd); resolves with what it is bound to (port 0 becomes the real port).
+ */
+export async function listenOn(server: Server, address: ListenAddress, onError: (err: Error) => void, fd?: number): Promise<BoundAddress> {
+  if (address.kind === 'unix' && fd === undefined) await clearStaleSocket(address.path);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     const done = (): void => {
@@ -20,7 +23,10 @@ export async function listenOn(server: Server, address: ListenAddress, onError: 
       const bound = server.address() as AddressInfo | string;
       resolve(typeof bound === 'string' ? { kind: 'unix', path: bound } : { kind: 'tcp', host: bound.address, port: bound.port });
     };
-    if (address.kind === 'unix') {
+    // Node's listen(2) on an adopted socket sets its backlog again: the same one, not Node's 511.
+    if (fd !== undefined) {
+      server.listen({ fd, backlog: DEFAULTS.internal.backlog }, done);
+    } else if (address.kind === 'unix') {
       server.listen({ path: address.path, backlog: DEFAULTS.internal.backlog }, done);
     } else {
       server.listen({ host: address.host, port: address.port, backlog: DEFAULTS.internal.backlog }, done);

@@ -34,9 +34,11 @@ export class RuntimeDir {
    * `group` (socketGroup) is the gid that may connect to the app sockets: runtimeDir and apps/ are then
    * given to it with mode 0710, search only, so it can neither list nor change them; the checks are the
    * same with or without it (a group-writable directory is refused whatever its group).
-   * Throws RuntimeDirUnsafeError, RuntimeDirLockedError, or a system error naming the path.
+   * `keep`: inodes of socket files in apps/ that are not stale: the previous gateway's app sockets, passed
+   * back from the fd store and adopted. Throws RuntimeDirUnsafeError, RuntimeDirLockedError, or a system
+   * error naming the path.
    */
-  static open(path: string, group?: number): RuntimeDir {
+  static open(path: string, group?: number, keep: ReadonlySet<number> = new Set()): RuntimeDir {
     makeParents(dirname(path), group);
     const dir = openOwnDir(path, path);
     let lock: number | undefined;
@@ -52,7 +54,7 @@ export class RuntimeDir {
       if (group === undefined) fchmodSync(apps, 0o700);
       else shareDirWithGroup(apps, group, appsPath);
       const reach = `/proc/self/fd/${apps}`;
-      removeSockets(reach);
+      removeSockets(reach, keep);
       const sockets: SocketDir = { path: appsPath, reach: (name) => `${reach}/${name}`, ...(group !== undefined && { group }) };
       return new RuntimeDir(path, { dir, lock, apps }, sockets);
     } catch (err) {
@@ -143,10 +145,12 @@ function holderPid(fd: number): number | undefined {
   return /^[1-9]\d*$/.test(text) ? Number(text) : undefined;
 }
 
-/** Sockets left by a gateway that died: we hold the lock, so none of them is anyone's any more. */
-function removeSockets(reach: string): void {
+/** Sockets left by a gateway that died: we hold the lock, so none of them is anyone's any more, but those we adopt. */
+function removeSockets(reach: string, keep: ReadonlySet<number>): void {
   for (const name of readdirSync(reach)) {
     const entry = join(reach, name);
-    if (name.endsWith('.sock') && lstatSync(entry).isSocket()) rmSync(entry, { force: true });
+    if (!name.endsWith('.sock')) continue;
+    const stat = lstatSync(entry);
+    if (stat.isSocket() && !keep.has(stat.ino)) rmSync(entry, { force: true });
   }
 }

@@ -17,6 +17,9 @@ NAPI_MODULE_INIT() {
     {"inetListen", NULL, wg_inet_listen, NULL, NULL, NULL, napi_enumerable, NULL},
     {"getsockname", NULL, wg_getsockname, NULL, NULL, NULL, napi_enumerable, NULL},
     {"netlinkDump", NULL, wg_netlink_dump, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"notify", NULL, wg_notify, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"socketInfo", NULL, wg_socket_info, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setCloexec", NULL, wg_set_cloexec, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -78,5 +78,8 @@ napi_value wg_poll_stop(napi_env env, napi_callback_info info);
 napi_value wg_inet_listen(napi_env env, napi_callback_info info);
 napi_value wg_getsockname(napi_env env, napi_callback_info info);
 napi_value wg_netlink_dump(napi_env env, napi_callback_info info);
+napi_value wg_notify(napi_env env, napi_callback_info info);
+napi_value wg_socket_info(napi_env env, napi_callback_info info);
+napi_value wg_set_cloexec(napi_env env, napi_callback_info info);
 
 #endif

@@ -54,9 +54,10 @@ export class AdminServer {
     });
   }
 
-  listen(address: ListenAddress): Promise<BoundAddress> {
+  /** `fd`: a socket already listening on `address` (passed by systemd) to serve on instead of binding. */
+  listen(address: ListenAddress, fd?: number): Promise<BoundAddress> {
     this.overUnixSocket = address.kind === 'unix';
-    return listenOn(this.server, address, (err) => this.deps.log.error({ err }, 'admin listener failed'));
+    return listenOn(this.server, address, (err) => this.deps.log.error({ err }, 'admin listener failed'), fd);
   }
 
   close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BUILTIN_LIMITS } from '../config/schema.js';
 import type { Limits, ListenAddress } from '../config/types.js';
@@ -54,6 +54,11 @@ export class HttpListener {
   private readonly server: Server;
   /** Responses in progress per connection, to know whether an error answer would corrupt one. */
   private readonly live = new WeakMap<Socket, Set<ServerResponse>>();
+  private readonly inflight = new Set<ServerResponse>();
+  /** Set by close(): every answer from now on ends its connection (`Connection: close`). */
+  private closing = false;
+  /** Set once the keep-alive grace is over: a connection is closed as soon as it is idle. */
+  private closeIdle = false;
   private readonly refusals: EventTally;
 
   constructor(
@@ -102,24 +107,38 @@ export class HttpListener {
     this.server.on('drop', () => this.refusals.add('limit'));
   }
 
-  listen(address: ListenAddress): Promise<BoundAddress> {
+  /** `fd`: a socket already listening on `address` (passed by systemd) to serve on instead of binding. */
+  listen(address: ListenAddress, fd?: number): Promise<BoundAddress> {
     return listenOn(this.server, address, (err: NodeJS.ErrnoException) => {
       // Once libuv's reserve fd is gone too, each failed accept reaches us: one line a second, not one per try.
       if (err.code && FD_ERRORS.has(err.code)) this.refusals.add(err.code);
       else this.log.error({ err }, 'front listener failed');
-    });
+    }, fd);
   }
 
-  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. */
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. A
+   * kept-alive client is not cut under a request it may be sending: every answer from now on carries
+   * `Connection: close`, and an idle connection is closed only after a short grace (keepAliveCloseGrace),
+   * by which time an active client has had its answer and its notice. Connections not yet accepted stay in
+   * the kernel's queue: under systemd the next gateway accepts them.
+   */
   close(graceMs: number): Promise<void> {
+    this.closing = true;
+    for (const res of this.inflight) if (!res.headersSent) res.shouldKeepAlive = false;
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
-      this.server.close(() => {
+      const idle = setTimeout(() => {
+        this.closeIdle = true;
+        this.server.closeIdleConnections();
+      }, Math.min(DEFAULTS.internal.keepAliveCloseGraceMs, graceMs));
+      // net's close, not http's: http's also closes every idle connection at once.
+      NetServer.prototype.close.call(this.server, () => {
         clearTimeout(timer);
+        clearTimeout(idle);
         this.refusals.flush();
         resolve();
       });
-      this.server.closeIdleConnections();
     });
   }
 
@@ -152,7 +171,14 @@ export class HttpListener {
     let set = this.live.get(socket);
     if (!set) this.live.set(socket, (set = new Set()));
     set.add(res);
-    res.once('close', () => set.delete(res));
+    this.inflight.add(res);
+    if (this.closing) res.shouldKeepAlive = false;
+    res.once('close', () => {
+      set.delete(res);
+      this.inflight.delete(res);
+      // A response that began with keep-alive before the shutdown leaves an idle connection behind.
+      if (this.closeIdle) setImmediate(() => this.server.closeIdleConnections());
+    });
   }
 
   private responding(socket: Socket): boolean {

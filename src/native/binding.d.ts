@@ -37,6 +37,9 @@ export type RawPollCallback = (status: number) => void;
 
 export type RawSockName = { readonly family: 'inet' | 'inet6' | 'unix'; readonly address: string; readonly port: number };
 
+/** getsockopt SO_DOMAIN (AF_*), SO_TYPE (SOCK_*) and SO_ACCEPTCONN of an fd. */
+export type RawSocketInfo = { readonly domain: number; readonly type: number; readonly listening: boolean };
+
 export interface Binding {
   /** `file` is used as given (no PATH search); `argv` includes argv[0]. fds[i] lands at 3+i. */
   spawn(file: string, argv: readonly string[], envp: readonly string[], fds: readonly number[], opts: RawSpawnOptions): RawSpawnResult;
@@ -64,4 +67,9 @@ export interface Binding {
   getsockname(fd: number): RawSockName | number;
   /** Sends `request` (a whole nlmsghdr + payload) on a fresh AF_NETLINK socket of `protocol`, on a libuv thread. `cb` gets every response message up to NLMSG_DONE (excluded), concatenated, or -errno: the kernel's error for NLMSG_ERROR, -ENOBUFS past 64 MiB, -EAGAIN if no answer within 1 s. Returns 0, or -errno when nothing was queued. */
   netlinkDump(protocol: number, request: Buffer, cb: (result: Buffer | number) => void): number;
+  /** One blocking sendmsg on a fresh AF_UNIX SOCK_DGRAM socket to `path` ('@' = abstract), with SCM_RIGHTS for `fds` if any; 0 or -errno (-E2BIG past 253 fds). */
+  notify(path: string, message: string, fds: readonly number[]): number;
+  socketInfo(fd: number): RawSocketInfo | number;
+  /** Sets FD_CLOEXEC; 0 or -errno. */
+  setCloexec(fd: number): number;
 }

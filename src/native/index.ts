@@ -200,3 +200,4 @@ export function lockExclusive(fd: number, detail?: string): void {
 }
 
 export * from './sockets.js';
+export * from './systemd.js';

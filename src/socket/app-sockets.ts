@@ -6,6 +6,24 @@ import { AppSocket, type SocketDir } from '../upstream/app-socket.js';
 import { type HeldListener, socketInode } from './kernel-counters.js';
 import { ListenSocket, type SocketAccess, addressText } from './listen-socket.js';
 
+/**
+ * Where sockets may come from besides a fresh bind, and who keeps them across a gateway restart (the
+ * service manager's fd store, src/systemd/); declared here, where it is consumed.
+ */
+export interface SocketKeeper {
+  /** A passed socket for the app's HTTP app socket (its file at the path checked), taken at most once; else undefined. */
+  takeHttp(app: string): number | undefined;
+  /** A passed socket bound to `entry`'s address, taken at most once; else undefined. */
+  takeListen(app: string, entry: AppListen): number | undefined;
+  /** The store name of a socket the gateway binds itself. */
+  nameHttp(app: string): string;
+  nameListen(app: string, entry: AppListen): string;
+  /** A socket bound by the gateway is in use: keep a copy for the next gateway. */
+  keep(fdName: string, fd: number): void;
+  /** A socket is closed for good (a reload removed it, or its app): drop the copy. */
+  drop(fdName: string): void;
+}
+
 /** One socket an app's instances get: its HTTP app socket, or one of its own `listen` sockets. */
 export interface HeldSocket {
   /** The LISTEN_FDNAMES entry. */
@@ -28,7 +46,12 @@ interface Held extends HeldSocket {
   readonly identity: string;
   /** One of the app's own `listen` sockets; undefined for the HTTP app socket. */
   readonly own?: ListenSocket;
-  close(): void;
+  /** Its name in the fd store; undefined without a keeper. */
+  readonly fdName: string | undefined;
+  /** Passed by the service manager rather than bound here: it holds a copy already. */
+  readonly adopted: boolean;
+  /** `keepFile`: leave a Unix socket's file for the next gateway, which adopts the socket. */
+  close(keepFile?: boolean): void;
 }
 
 /** The sockets a new spec needs, opened but not yet in use; `commit` or `abort` it. */
@@ -52,6 +75,7 @@ export class AppSockets {
   constructor(
     readonly app: string,
     private readonly dir: SocketDir,
+    private readonly keeper?: SocketKeeper,
   ) {}
 
   get list(): readonly HeldSocket[] {
@@ -91,6 +115,7 @@ export class AppSockets {
 
   /** Switches to the plan's sockets; the ones it leaves out are closed by closeRetired. */
   commit(plan: SocketPlan): void {
+    for (const s of plan.opened) if (!s.adopted && s.fdName !== undefined) this.keeper?.keep(s.fdName, s.fd);
     const keep = new Set(plan.next.map((s) => s.identity));
     this.#retired = [...this.#retired, ...this.#current].filter((s) => !keep.has(s.identity) && s.fd >= 0);
     this.#retired = [...new Map(this.#retired.map((s) => [s.identity, s])).values()];
@@ -112,22 +137,36 @@ export class AppSockets {
   closeRetired(): void {
     const retired = this.#retired;
     this.#retired = [];
-    for (const s of retired) s.close();
+    for (const s of retired) this.discard(s);
   }
 
-  /** Closes every socket and removes the socket files it created (removal, shutdown). */
-  closeAll(): void {
+  /**
+   * Closes every socket and removes the socket files it created (removal, shutdown); with `keep` (a
+   * shutdown whose sockets live on in the fd store) the current ones keep their files and store entries.
+   */
+  closeAll(keep = false): void {
     this.closeRetired();
     const current = this.#current;
     this.#current = [];
-    for (const s of current) s.close();
+    for (const s of current) {
+      if (keep) s.close(true);
+      else this.discard(s);
+    }
+  }
+
+  private discard(s: Held): void {
+    s.close();
+    if (s.fdName !== undefined) this.keeper?.drop(s.fdName);
   }
 
   private http(): Held {
-    const socket = AppSocket.create(this.dir, this.app);
+    const passed = this.keeper?.takeHttp(this.app);
+    const socket = passed === undefined ? AppSocket.create(this.dir, this.app) : AppSocket.adopt(this.dir, this.app, passed);
     let closed = false;
     const held: Held = {
       identity: 'http',
+      fdName: this.keeper?.nameHttp(this.app),
+      adopted: passed !== undefined,
       name: this.app,
       kind: 'unix',
       address: 'http',
@@ -137,20 +176,24 @@ export class AppSockets {
       },
       inode: socketInode(socket.fd),
       key: `${this.app} http`,
-      close: () => {
+      close: (keepFile) => {
         if (closed) return;
         closed = true;
-        socket.close();
+        socket.close(keepFile);
       },
     };
     return held;
   }
 
   private async open(entry: AppListen, backlog: number): Promise<Held> {
-    const socket = await ListenSocket.open(this.app, entry.address, { name: entry.name, backlog, ...accessOptions(entry) });
+    const passed = this.keeper?.takeListen(this.app, entry);
+    const access = accessOptions(entry);
+    const socket = passed === undefined ? await ListenSocket.open(this.app, entry.address, { name: entry.name, backlog, ...access }) : ListenSocket.adopt(this.app, entry.address, entry.name, passed, access);
     const text = addressText(entry.address);
     return {
       identity: identityOf(entry),
+      fdName: this.keeper?.nameListen(this.app, entry),
+      adopted: passed !== undefined,
       name: entry.name,
       kind: socket.kind,
       address: text,
@@ -161,7 +204,7 @@ export class AppSockets {
       inode: socketInode(socket.fd),
       key: `${this.app} ${text}`,
       own: socket,
-      close: () => socket.close(),
+      close: (keepFile) => socket.close(keepFile),
     };
   }
 }

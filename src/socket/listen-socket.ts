@@ -112,6 +112,32 @@ export class ListenSocket {
   }
 
   /**
+   * A socket bound to `address` by a previous gateway (or a socket unit) and passed back by the service
+   * manager; the caller has matched it to the address. Nothing is bound; a Unix socket's file gets the
+   * configured mode and group (the config may have changed while no gateway ran).
+   */
+  static adopt(app: string, address: ListenAddress, name: string, fd: number, access: Pick<ListenSocketOptions, 'mode' | 'group'> = {}): ListenSocket {
+    if (address.kind === 'tcp') {
+      const got = getSockName(fd);
+      return new ListenSocket(app, address, name, fd, { kind: 'tcp', host: got.address, port: got.port }, undefined);
+    }
+    try {
+      const stat = lstatSync(address.path);
+      // As found: a reload may then change the file's mode and group in place, as for a socket bound here.
+      const found: SocketAccess = { mode: stat.mode & 0o777, group: stat.gid };
+      const socket = new ListenSocket(app, address, name, fd, { kind: 'unix', path: address.path }, `${stat.dev}:${stat.ino}`, { path: address.path, access: found });
+      socket.setAccess({ mode: access.mode ?? DEFAULT_MODE, group: access.group });
+      return socket;
+    } catch (err) {
+      if (err instanceof AppSocketError) {
+        closeFd(fd);
+        throw err;
+      }
+      return new ListenSocket(app, address, name, fd, { kind: 'unix', path: address.path }, undefined);
+    }
+  }
+
+  /**
    * Reload: gives the held socket file a new mode and group in place, so the socket, its queued connections
    * and the instance holding it are kept; connections already made are not affected (connect(2) checks
    * the file, once). On the way the file is owner-only (0600 at most), so no one gets more than the old or
@@ -146,12 +172,15 @@ export class ListenSocket {
     chmodSync(file, access.mode);
   }
 
-  /** Closes the fd and removes the socket file it bound, if that file is still the one. Idempotent. */
-  close(): void {
+  /**
+   * Closes the fd and removes the socket file it bound, if that file is still the one, unless `keepFile`
+   * (the socket lives on in the service manager's fd store). Idempotent.
+   */
+  close(keepFile = false): void {
     if (this.#fd < 0) return;
     closeFd(this.#fd);
     this.#fd = -1;
-    if (this.address.kind !== 'unix') return;
+    if (this.address.kind !== 'unix' || keepFile) return;
     try {
       const stat = lstatSync(this.address.path);
       if (`${stat.dev}:${stat.ino}` === this.#inode) rmSync(this.address.path, { force: true });

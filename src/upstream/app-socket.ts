@@ -59,8 +59,18 @@ export class AppSocket {
     return new AppSocket(path, connectPath, fd);
   }
 
-  close(): void {
+  /**
+   * The app socket a previous gateway held, passed back by the service manager: `fd` is the listening
+   * socket whose file is `<dir>/<app>.sock` (the caller has checked the inode). Nothing is bound or changed.
+   */
+  static adopt(dir: SocketDir, app: string, fd: number): AppSocket {
+    const name = `${app}.sock`;
+    return new AppSocket(join(dir.path, name), dir.reach(name), fd);
+  }
+
+  /** `keepFile`: the socket lives on in the service manager's fd store, and its successor connects by this path. */
+  close(keepFile = false): void {
     closeFd(this.fd);
-    rmSync(this.connectPath, { force: true });
+    if (!keepFile) rmSync(this.connectPath, { force: true });
   }
 }

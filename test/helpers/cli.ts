@@ -28,6 +28,8 @@ export interface SpawnOptions {
   readonly wrap?: readonly string[];
   /** Runs at the end of the test, after the gateway has exited. */
   readonly cleanup?: () => void;
+  /** Added to the gateway's environment (NOTIFY_SOCKET, WATCHDOG_USEC, ...). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Runs `wakegate run` as a real process on a config written to a temp dir; killed with `t` if still alive. */
@@ -61,7 +63,7 @@ export type SpawnedGateway = Pick<GatewayProcess, 'child' | 'pid' | 'lines' | 'c
  */
 export function spawnGateway(t: Test, configFile: string, options: SpawnOptions = {}): SpawnedGateway {
   const [file, ...prefix] = [...(options.wrap ?? []), process.execPath];
-  const child = spawn(file!, [...prefix, CLI, 'run', '-c', configFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WAKEGATE_LOG_LEVEL: 'debug' } });
+  const child = spawn(file!, [...prefix, CLI, 'run', '-c', configFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WAKEGATE_LOG_LEVEL: 'debug', ...options.env } });
   const lines = followLog(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   t.teardown(async () => {

@@ -7,7 +7,8 @@ import { SOCKET_ACTIVATE, type ColdStartPath } from '../../bench/cold-start.js';
 import type { BenchReport } from '../../bench/run.js';
 import type { SocketColdPath } from '../../bench/socket-cold-start.js';
 import { ROOT } from '../helpers/gateway.js';
-import { missingTool, needTools } from '../helpers/tools.js';
+import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
+import { missingTool, missingTools, needTools } from '../helpers/tools.js';
 
 const exec = promisify(execFile);
 
@@ -24,7 +25,7 @@ t.test('BENCH_QUICK=1 runs every scenario and writes its report and charts', asy
   });
   const created = readdirSync(dir).filter((f) => !before.has(f));
   t.teardown(() => created.forEach((f) => rmSync(join(dir, f), { force: true })));
-  const headings = ['### Summary', '### Cold start', '### Herd', '### Density', '### Idle churn', '### Socket mode, warm', '### Socket-mode cold start', '### Socket mode, idle cost'];
+  const headings = ['### Summary', '### Cold start', '### Herd', '### Density', '### Idle churn', '### Socket mode, warm', '### Socket-mode cold start', '### Socket mode, idle cost', '### Restart under load'];
   for (const heading of headings) t.match(stdout, heading, `prints ${heading}`);
   const json = created.find((f) => f.endsWith('.json'));
   t.ok(json, 'wrote a JSON report');
@@ -68,6 +69,13 @@ t.test('BENCH_QUICK=1 runs every scenario and writes its report and charts', asy
   }
   t.match(sm.idle, { baseline: { apps: 0, running: 0 }, idle: { apps: 100, running: 0 }, running: { apps: 100, running: 3 } }, 'idle cost: 0 apps, 100 stopped, 3 running');
   t.match(stdout, /\| socket mode, socket \(req\/s/, 'the summary has the socket-mode rows');
+  // Restart under load (issue 11): the plain baseline always, the systemd path where a machine can boot.
+  const rs = report.restart;
+  t.ok(rs.plain.restarts > 0 && rs.plain.perRestart.length === rs.plain.restarts, 'plain restarts measured, each one');
+  const machineSkip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting systemd in a machine needs root');
+  if (machineSkip) void t.skip(`restart under systemd: ${machineSkip}`, () => {});
+  else t.ok(rs.systemd.status === 'ok' && rs.systemd.perRestart.length === rs.systemd.restarts, 'systemctl restarts measured, each one');
+  t.match(stdout, /\| restart under load: refused, failed per restart/, 'the summary has the restart row');
   t.equal(created.filter((f) => f.endsWith('.svg')).length, 2, 'cold-start and throughput charts');
   for (const svg of created.filter((f) => f.endsWith('.svg'))) t.match(readFileSync(join(dir, svg), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
 });

@@ -1,0 +1,124 @@
+// wakegate installed in a booted machine (systemd-machine.ts) as README "Run it under systemd" says: the
+// shipped units copied to /etc/systemd/system, the config at /etc/wakegate/wakegate.yaml, the project at
+// /opt/wakegate. The only changes to the shipped units are drop-ins, as an operator would write them: the
+// listen addresses (free ports, since the machine shares the host's network with other tests) and,
+// where a test needs it, a shorter WatchdogSec.
+import { createServer, connect } from 'node:net';
+import { request } from 'node:http';
+import type { Machine } from './systemd-machine.js';
+
+export const UNITS = ['wakegate.service', 'wakegate.socket', 'wakegate-admin.socket'] as const;
+
+export interface Ports { readonly http: number; readonly admin: number; readonly echo: number }
+
+/** Ports the kernel has just handed out as free on 127.0.0.1 (closed again, for systemd to bind). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  })));
+  const ports = servers.map((s) => { const a = s.address(); return typeof a === 'object' && a ? a.port : 0; });
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+export interface ConfigOptions {
+  /** Leave the socket-mode app out (a reload that removes an app). */
+  readonly withoutEcho?: boolean;
+  readonly runtime?: 'process' | 'oci';
+}
+
+/** The config: `hello`, an HTTP app (one fd-store entry: its app socket), and `echo`, a socket-mode app (one more). */
+export function wakegateConfig(ports: Ports, opts: ConfigOptions = {}): string {
+  const echo = opts.withoutEcho ? '' : `  echo:
+    listen: ["127.0.0.1:${ports.echo}"]
+    command: ["node", "echo.mjs"]
+    dir: /opt/wakegate/examples/echo
+`;
+  return `listen: { http: "127.0.0.1:${ports.http}" }
+admin: { listen: "127.0.0.1:${ports.admin}" }
+runtimeDir: /run/wakegate
+shutdownTimeout: 5s
+defaults: { runtime: ${opts.runtime ?? 'process'}, idleTimeout: 10m, startTimeout: 20s }
+apps:
+  hello:
+    hosts: ["hello.localhost"]
+    command: ["node", "server.mjs"]
+    dir: /opt/wakegate/examples/hello
+${echo}`;
+}
+
+export interface InstallOptions {
+  readonly watchdogSec?: number;
+  readonly config?: ConfigOptions;
+}
+
+/** Installs the units and the config and reloads systemd; starts nothing. */
+export async function installWakegate(machine: Machine, ports: Ports, opts: InstallOptions = {}): Promise<void> {
+  await machine.run(['cp', ...UNITS.map((u) => `/opt/wakegate/units/${u}`), '/etc/systemd/system/']);
+  // An empty ListenStream= first resets the shipped address, as systemd.socket(5) documents.
+  machine.writeFile('/etc/systemd/system/wakegate.socket.d/port.conf', `[Socket]\nListenStream=\nListenStream=127.0.0.1:${ports.http}\n`);
+  machine.writeFile('/etc/systemd/system/wakegate-admin.socket.d/port.conf', `[Socket]\nListenStream=\nListenStream=127.0.0.1:${ports.admin}\n`);
+  if (opts.watchdogSec !== undefined) {
+    machine.writeFile('/etc/systemd/system/wakegate.service.d/watchdog.conf', `[Service]\nWatchdogSec=${opts.watchdogSec}s\n`);
+  }
+  machine.writeFile('/etc/wakegate/wakegate.yaml', wakegateConfig(ports, opts.config));
+  await machine.systemctl('daemon-reload');
+}
+
+export interface Answer { readonly status: number; readonly body: string }
+
+/** One request on a new connection, bounded by `timeoutMs`. */
+export function get(port: number, hostHeader: string, path = '/', timeoutMs = 20_000): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { host: hostHeader }, agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { body += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from 127.0.0.1:${port} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Sends `text` to a TCP echo server and resolves with what comes back, bounded by `timeoutMs`. */
+export function echo(port: number, text: string, timeoutMs = 20_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let got = '';
+    const timer = setTimeout(() => socket.destroy(new Error(`no echo from 127.0.0.1:${port} within ${timeoutMs} ms`)), timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(text));
+    socket.on('data', (chunk: string) => {
+      got += chunk;
+      if (got.length >= text.length) { clearTimeout(timer); socket.end(); resolve(got); }
+    });
+    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+}
+
+/** Waits (bounded) until `read()` returns `want`, for state that systemd exposes only as a property. */
+export async function until<T>(what: string, read: () => Promise<T>, want: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await read();
+    if (want(last)) return last;
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The main pid of wakegate.service as the machine sees it ('0' when it has none). */
+export async function mainPid(machine: Machine): Promise<number> {
+  return Number(await machine.show('wakegate.service', 'MainPID'));
+}
+
+/** The gateway's journal (for failure messages). */
+export async function journal(machine: Machine, lines = 60): Promise<string> {
+  return (await machine.run(['journalctl', '--no-pager', '-o', 'cat', '-n', String(lines), '-u', 'wakegate.service'], { allowFailure: true })).stdout;
+}
