@@ -20,8 +20,10 @@ export async function listenOn(server: Server, address: ListenAddress, onError: 
     const done = (): void => {
       server.off('error', reject);
       server.on('error', onError);
-      const bound = server.address() as AddressInfo | string;
-      resolve(typeof bound === 'string' ? { kind: 'unix', path: bound } : { kind: 'tcp', host: bound.address, port: bound.port });
+      // Node knows no path for a Unix socket it was handed by fd (address() is null): it is the configured one.
+      const bound = server.address() as AddressInfo | string | null;
+      if (bound === null || typeof bound === 'string') resolve({ kind: 'unix', path: bound ?? (address.kind === 'unix' ? address.path : '') });
+      else resolve({ kind: 'tcp', host: bound.address, port: bound.port });
     };
     // Node's listen(2) on an adopted socket sets its backlog again: the same one, not Node's 511.
     if (fd !== undefined) {

@@ -55,6 +55,8 @@ export class HttpListener {
   /** Responses in progress per connection, to know whether an error answer would corrupt one. */
   private readonly live = new WeakMap<Socket, Set<ServerResponse>>();
   private readonly inflight = new Set<ServerResponse>();
+  /** Every open client connection, including those node:http no longer tracks (answered by sendRawError, upgraded). */
+  private readonly sockets = new Set<Socket>();
   /** Set by close(): every answer from now on ends its connection (`Connection: close`). */
   private closing = false;
   /** Set once the keep-alive grace is over: a connection is closed as soon as it is idle. */
@@ -105,6 +107,10 @@ export class HttpListener {
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.guarded(socket, () => this.onClientError(err, socket)));
     if (cap !== undefined) this.server.maxConnections = cap;
     this.server.on('drop', () => this.refusals.add('limit'));
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
   }
 
   /** `fd`: a socket already listening on `address` (passed by systemd) to serve on instead of binding. */
@@ -127,7 +133,10 @@ export class HttpListener {
     this.closing = true;
     for (const res of this.inflight) if (!res.headersSent) res.shouldKeepAlive = false;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+      const timer = setTimeout(() => {
+        this.server.closeAllConnections();
+        for (const socket of this.sockets) socket.destroy();
+      }, graceMs);
       const idle = setTimeout(() => {
         this.closeIdle = true;
         this.server.closeIdleConnections();

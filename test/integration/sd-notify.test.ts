@@ -7,7 +7,7 @@ import t from 'tap';
 import { fixtureApp, get } from '../helpers/gateway.js';
 import { CLI, runGateway } from '../helpers/cli.js';
 import { sdManager, type Notification } from '../helpers/sd-manager.js';
-import { echoApp } from '../helpers/socket-mode.js';
+import { echoApp, socketDir } from '../helpers/socket-mode.js';
 import { addressHash } from '../../src/systemd/fd-names.js';
 
 const is = (key: string, value?: string) => (n: Notification) => (value === undefined ? key in n.fields : n.fields[key] === value);
@@ -65,26 +65,30 @@ t.test('READY, STATUS, WATCHDOG, FDSTORE; RELOADING then READY on SIGHUP; FDSTOR
 t.test('hand-over: gateway B adopts what A stored, and serves connections that waited while no gateway ran', async (t) => {
   const m = await sdManager(t);
   const apps = { one: fixtureApp(['one.localhost']), db: echoApp('process', { listen: ['tcp:127.0.0.1:0'] }) };
-  const a = await runGateway(t, { apps }, undefined, { env: { NOTIFY_SOCKET: m.socket } });
+  const adminPath = join(socketDir(t), 'admin.sock');
+  const a = await runGateway(t, { apps, admin: { listen: `unix:${adminPath}` } }, undefined, { env: { NOTIFY_SOCKET: m.socket } });
   await m.waitFor(is('READY', '1'));
   const dbPort = (a.lines.find((l) => l.msg === 'app socket listening' && l.app === 'db')!.bound as { port: number }).port;
   t.equal((await get(a.port, 'one.localhost')).status, 200, 'A serves');
   a.child.kill('SIGTERM');
   t.same(await a.exited, { code: 0, signal: null });
 
+  t.ok(existsSync(adminPath), 'the admin socket file outlives A (bound by the gateway, not by Node, which would unlink it)');
   // No gateway runs now: these connect to the queues the store holds, and wait.
+  const admin = rawGet({ path: adminPath }, 'localhost');
   const front = rawGet({ port: a.port }, 'one.localhost');
   const direct = rawGet({ path: join(a.runtimeDir, 'apps', 'one.sock') }, 'one.localhost');
   const store = await m.store();
-  t.same(store.map(([name]) => name).sort(), ['app.one.http', `app.db.${addressHash('tcp:127.0.0.1:0')}`, 'http'].sort());
+  t.same(store.map(([name]) => name).sort(), ['admin', 'app.one.http', `app.db.${addressHash('tcp:127.0.0.1:0')}`, 'http'].sort());
 
   const pid = await m.spawn([process.execPath, CLI, 'run', '-c', a.configFile], { PATH: process.env.PATH ?? '', NOTIFY_SOCKET: m.socket, WAKEGATE_LOG_LEVEL: 'debug' });
-  const adopting = await m.waitForLine((l) => l.msg === 'adopting 3 passed sockets');
+  const adopting = await m.waitForLine((l) => l.msg === 'adopting 4 passed sockets');
   t.same((adopting.sockets as Array<{ name: string }>).map((s) => s.name), store.map(([name]) => name), 'B takes every stored socket back');
   t.match(await m.waitForLine((l) => l.msg === 'wakegate listening'), { address: { port: a.port } }, 'on the same front port');
   t.match(await m.waitForLine((l) => l.msg === 'app socket listening' && l.app === 'db'), { bound: { port: dbPort } }, 'and the same kernel-chosen app port');
   t.match(await front, /^HTTP\/1\.1 200 /, 'the connection that waited on the front is served by B');
   t.match(await direct, /^HTTP\/1\.1 200 /, 'and the one that waited on the app socket file');
+  t.match(await admin, /^HTTP\/1\.1 404 /, 'and the one that waited on the admin socket (GET / is no admin route)');
   const readyB = await m.waitFor((n) => n.pid === pid && n.fields.READY === '1');
   t.ok(readyB, 'B is READY');
   t.notOk(m.received.some((n) => n.pid === pid && n.fields.FDSTORE === '1'), 'B stores nothing again: it bound nothing');
