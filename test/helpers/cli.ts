@@ -30,6 +30,8 @@ export interface SpawnOptions {
   readonly cleanup?: () => void;
   /** Added to the gateway's environment (NOTIFY_SOCKET, WATCHDOG_USEC, ...). */
   readonly env?: Readonly<Record<string, string>>;
+  /** The gateway's stderr (and its wrapper's) as a pipe, e.g. to read what systemd-socket-activate says; default inherited. */
+  readonly stderr?: 'pipe';
 }
 
 /** Runs `wakegate run` as a real process on a config written to a temp dir; killed with `t` if still alive. */
@@ -63,7 +65,7 @@ export type SpawnedGateway = Pick<GatewayProcess, 'child' | 'pid' | 'lines' | 'c
  */
 export function spawnGateway(t: Test, configFile: string, options: SpawnOptions = {}): SpawnedGateway {
   const [file, ...prefix] = [...(options.wrap ?? []), process.execPath];
-  const child = spawn(file!, [...prefix, CLI, 'run', '-c', configFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WAKEGATE_LOG_LEVEL: 'debug', ...options.env } });
+  const child = spawn(file!, [...prefix, CLI, 'run', '-c', configFile], { stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'], env: { ...process.env, WAKEGATE_LOG_LEVEL: 'debug', ...options.env } });
   const lines = followLog(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   t.teardown(async () => {

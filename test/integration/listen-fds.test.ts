@@ -1,13 +1,12 @@
 // Adoption of passed sockets without booting systemd: systemd-socket-activate binds, waits for the first
 // connection and execs the gateway with LISTEN_FDS, as a socket unit does.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { fixtureApp, get } from '../helpers/gateway.js';
-import { CLI, configDoc, followLog, runGateway } from '../helpers/cli.js';
+import { configDoc, runGateway, spawnGateway } from '../helpers/cli.js';
 import { echoApp } from '../helpers/socket-mode.js';
 
 /** A port that was free a moment ago (systemd-socket-activate needs a number). */
@@ -37,27 +36,20 @@ function activate(listen: ReadonlyArray<string>, names: readonly string[], extra
  * sockets (it says so on stderr); killed at the end of `t`.
  */
 async function activated(t: Test, file: string, wrap: string[], sockets: number) {
-  const child = spawn(wrap[0]!, [...wrap.slice(1), process.execPath, CLI, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  });
+  const gw = spawnGateway(t, file, { wrap, stderr: 'pipe' });
+  const { child } = gw;
+  const exited = gw.exited.then(({ code }) => code);
   let stderr = '';
   let listening = 0;
   await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (c: Buffer) => {
+    child.stderr!.on('data', (c: Buffer) => {
       stderr += c.toString();
       listening = stderr.split('\n').filter((l) => l.startsWith('Listening on ')).length;
       if (listening === sockets) resolve();
     });
     void exited.then(() => reject(new Error(`activator exited: ${stderr}`)));
   });
-  return { child, exited, ...followLog(child), stderr: () => stderr };
+  return { ...gw, exited, stderr: () => stderr };
 }
 
 /** Sends a request on a connection made before the gateway runs: it waits in the passed socket's queue. */
