@@ -98,7 +98,7 @@ export async function socketThroughput(opts: { readonly quick: boolean }): Promi
   const rounds = opts.quick ? 1 : 6;
   const cpus = os.availableParallelism();
   // wrk is the heaviest process here: on a CPU of its own it cannot steal time from one side of a pair only.
-  const pinned = cpus >= 2 ? { wrk: `1-${cpus - 1}`, targets: '0' } : null;
+  const pinned = cpus >= 2 ? { wrk: cpus === 2 ? '1' : `1-${cpus - 1}`, targets: '0' } : null;
   const warmupS = 1;
   const tools = { wrk: toolVersion('wrk', ['-v']), nginx: toolVersion(nginxBinary(), ['-v']) };
   const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
