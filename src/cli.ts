@@ -2,10 +2,11 @@
 import { parseArgs } from 'node:util';
 import { runStatus } from './admin/status-command.js';
 import { loadConfig } from './config/load.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, SystemdUnavailableError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { createLogger, type Logger } from './log.js';
 import { RunSignals } from './run-signals.js';
+import { connectSystemd, systemdApps } from './systemd/systemd-probe.js';
 import { systemdService } from './systemd/systemd-service.js';
 
 const HELP = `wakegate: a socket-activated, on-demand container gateway
@@ -64,10 +65,13 @@ async function main(argv: string[]): Promise<number> {
 async function check(file: string): Promise<number> {
   try {
     const config = await loadConfig(file);
+    const onSystemd = systemdApps(config.apps);
+    // A config that cannot run here is not ok: the bus is asked now rather than at the first start.
+    if (onSystemd.length > 0) (await connectSystemd(onSystemd, createLogger('error'))).close();
     process.stdout.write(`${config.file}: ok (${Object.keys(config.apps).length} apps)\n`);
     return 0;
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!(err instanceof ConfigError || err instanceof SystemdUnavailableError)) throw err;
     process.stderr.write(`${err.message}\n`);
     return 1;
   }

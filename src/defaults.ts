@@ -97,5 +97,13 @@ export const DEFAULTS = Object.freeze({
      * within it gets an answer with `Connection: close` instead of a connection reset under its request.
      */
     keepAliveCloseGraceMs: 500,
+    /** runtime systemd: bound on one D-Bus call to systemd, and on the job a start or stop queues. */
+    dbusCallTimeoutMs: 10_000,
+    dbusJobTimeoutMs: 10_000,
+    /** runtime systemd: reconnection to a lost system bus, first delay and cap (doubling in between). */
+    dbusReconnectInitialMs: 100,
+    dbusReconnectMaxMs: 5_000,
+    /** runtime systemd: how long a unit may take to be collected once its processes are gone. */
+    dbusUnitGoneMs: 5_000,
   }),
 });

@@ -13,8 +13,7 @@ import { LogRecorder } from './metrics/log-recorder.js';
 import { PromRecorder } from './metrics/prom.js';
 import { frontConnectionCap, openFileLimit } from './front/connection-cap.js';
 import { onOutputDropped } from './runtime/output.js';
-import type { OciRuntime } from './runtime/oci.js';
-import { createRuntimes } from './runtime/runtimes.js';
+import { createRuntimes, type Runtimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
 import { RuntimeDir } from './runtime-dir.js';
 import { ActivitySampler, sampleTargets } from './socket/activity-sampler.js';
@@ -48,7 +47,7 @@ interface Parts {
   readonly registry: AppRegistry;
   readonly listener: HttpListener;
   readonly admin: AdminServer | undefined;
-  readonly oci: OciRuntime | undefined;
+  readonly runtimes: Runtimes | undefined;
   readonly runtimeDir: RuntimeDir;
   readonly unsubscribe: () => void;
   readonly sampler: ActivitySampler;
@@ -150,7 +149,7 @@ export class Gateway {
       throw err;
     }
     const heartbeat = new Heartbeat(service.notifier, () => statusLine(registry.list().map((a) => a.state)), DEFAULTS.internal.statusIntervalMs, service.watchdogMs);
-    const gateway = new Gateway(current, { registry, listener, admin, oci: runtimes?.oci, runtimeDir, unsubscribe, sampler, service, heartbeat }, address, adminAddress, log);
+    const gateway = new Gateway(current, { registry, listener, admin, runtimes, runtimeDir, unsubscribe, sampler, service, heartbeat }, address, adminAddress, log);
     log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir, maxConnections: guard.maxConnections }, 'wakegate listening');
     if (adminAddress) log.info({ address: adminAddress, token: config.admin?.token !== undefined }, 'admin listening');
     service.notifier.ready();
@@ -222,7 +221,7 @@ export class Gateway {
       await this.parts.registry.closeAll(left, notifier.active);
       this.parts.heartbeat.close();
       await this.parts.admin?.close();
-      this.parts.oci?.close();
+      this.parts.runtimes?.close();
       this.parts.unsubscribe();
       this.parts.runtimeDir.close();
       this.log.info('shutdown complete');

@@ -22,7 +22,7 @@ import type { AppListen, AppSpec, RuntimeKind, WakeIgnore } from './types.js';
 import { DEFAULTS } from '../defaults.js';
 import { parseCpuShare } from './units.js';
 
-const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'auto'];
+const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'systemd', 'auto'];
 const PER_APP_KEYS = ['hosts', 'listen', 'command', 'dir', 'env', 'bundle'];
 const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'backlog', 'busyCpu'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
@@ -142,7 +142,7 @@ function app(
   const env = field(issues, m, 'env', path, environment) ?? (Object.create(null) as Record<string, string>);
   const own = tunables(issues, m, path);
   const runtime = own.runtime ?? defaults.runtime ?? (BUILTIN.runtime as RuntimeKind);
-  if (m.bundle !== undefined && runtime === 'process') issues.add(keyPath(path, 'runtime'), 'a bundle needs the oci runtime, not process');
+  if (m.bundle !== undefined && (runtime === 'process' || runtime === 'systemd')) issues.add(keyPath(path, 'runtime'), `a bundle needs the oci runtime, not ${runtime}`);
   if ((runtime === 'oci' || m.bundle !== undefined) && ociRuntime === undefined) {
     issues.add(keyPath(path, m.bundle !== undefined ? 'bundle' : 'runtime'), `${NO_OCI_RUNTIME}`);
   }

@@ -4,7 +4,7 @@ export type ListenAddress =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
   | { readonly kind: 'unix'; readonly path: string };
 
-export type RuntimeKind = 'process' | 'oci' | 'auto';
+export type RuntimeKind = 'process' | 'oci' | 'systemd' | 'auto';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 

@@ -5,9 +5,9 @@ import type { Logger } from '../log.js';
 import type { ChildHandle } from '../native/index.js';
 import type { Cgroups, InstanceCgroup } from './cgroup.js';
 import { killCgroup, releaseCgroup } from './cgroup-kill.js';
-import { DEFAULT_PATH, resolveExecutable } from './executable.js';
+import { spawnApp } from './app-spawn.js';
+import { DEFAULT_PATH } from './executable.js';
 import { InstanceIds } from './instance-ids.js';
-import { spawnWithOutput } from './output.js';
 import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime } from './runtime.js';
 import { delay, stopInSteps } from './stop-sequence.js';
 
@@ -37,22 +37,13 @@ export class ProcessRuntime implements Runtime {
   }
 
   async start(app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Promise<Instance> {
-    const file = resolveExecutable(app.command[0]!, app.dir, this.searchPath);
-    const env = { ...app.env, PATH: this.searchPath };
     const id = this.ids.next(app.name);
     const instanceLog = log.child({ instance: id });
     const cgroups = this.options.cgroups;
     const cgroup = cgroups && this.cgroupFor(cgroups, id, log);
-    let spawned: ReturnType<typeof spawnWithOutput>;
+    let spawned: ReturnType<typeof spawnApp>;
     try {
-      spawned = spawnWithOutput(
-        file,
-        app.command,
-        env,
-        sockets.map((s) => s.fd),
-        { cwd: app.dir, uid: app.uid, gid: app.gid, setsid: true, listenFdNames: sockets.map((s) => s.name), deathSignal: 'SIGKILL', cgroupFd: cgroup?.dirFd, cgroupProcs: cgroup?.procs },
-        instanceLog,
-      );
+      spawned = spawnApp(app, sockets, this.searchPath, { cgroupFd: cgroup?.dirFd, cgroupProcs: cgroup?.procs }, instanceLog);
     } catch (err) {
       if (cgroup) cgroups.release(id);
       throw err;

@@ -8,11 +8,15 @@ import { OciRuntime } from './oci.js';
 import { ProcessRuntime } from './process.js';
 import { RuncCli } from './runc.js';
 import type { Runtime } from './runtime.js';
+import { SystemdRuntime } from './systemd.js';
+import { connectSystemd, systemdApps } from '../systemd/systemd-probe.js';
 
 export interface Runtimes {
   readonly oci: OciRuntime | undefined;
   /** The runtime an app runs on: its own choice, with `auto` meaning oci where that works. */
   runtimeFor(spec: AppSpec): Runtime;
+  /** Releases what the runtimes hold (runc's state, the system bus connection). */
+  close(): void;
 }
 
 /**
@@ -20,7 +24,8 @@ export interface Runtimes {
  * the gateway runs as root (runc needs it without a user namespace setup). Both share one cgroup tree and
  * one numbering of instances. First, whatever a previous gateway on the same runtimeDir left is removed:
  * its containers, then every cgroup of its instances with the processes still in it. Apps on `auto` fall
- * back to plain processes, said once; then one line says which runtime each app got.
+ * back to plain processes, said once; then one line says which runtime each app got. Apps on `systemd`
+ * need systemd on the system bus: without it start-up fails (SystemdUnavailableError) naming why.
  */
 export async function createRuntimes(config: GatewayConfig, log: Logger): Promise<Runtimes> {
   const root = process.getuid?.() === 0;
@@ -33,6 +38,8 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
     }
   }
   const ids = new InstanceIds();
+  const onSystemd = systemdApps(config.apps);
+  const systemd = onSystemd.length > 0 ? new SystemdRuntime(await connectSystemd(onSystemd, log), ids) : undefined;
   const processRuntime = new ProcessRuntime({ cgroups: root ? cgroups : undefined, ids });
   const binary = config.oci.runtime;
   let oci: OciRuntime | undefined;
@@ -48,20 +55,31 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
     const why = binary ? 'the gateway does not run as root' : 'no OCI runtime was found (apt-get install runc)';
     log.warn(`apps with runtime auto run as plain processes, without isolation: ${why}`);
   }
-  const missing = unavailable(binary ? 'the oci runtime needs the gateway to run as root' : 'no OCI runtime was found; install one with: apt-get install runc');
+  const missing = unavailable('oci', binary ? 'the oci runtime needs the gateway to run as root' : 'no OCI runtime was found; install one with: apt-get install runc');
+  const noSystemd = unavailable('systemd', 'runtime systemd was not in use at start-up; restart the gateway to connect to systemd');
   const runtimeFor = (spec: AppSpec): Runtime => {
     if (spec.runtime === 'process') return processRuntime;
+    if (spec.runtime === 'systemd') return systemd ?? noSystemd;
     if (spec.runtime === 'auto' && !spec.bundle) return oci ?? processRuntime;
     return oci ?? missing;
   };
   const labels = new Map<Runtime, string>([
     [processRuntime, 'process'],
     [missing, 'oci (unavailable)'],
+    [noSystemd, 'systemd (unavailable)'],
   ]);
+  if (systemd) labels.set(systemd, 'systemd');
   if (oci && runc) labels.set(oci, `oci (${await runc.version()})`);
   const chosen = Object.fromEntries(Object.values(config.apps).map((spec) => [spec.name, runtimeFor(spec).kind]));
   log.info({ runtimes: chosen, cgroups: `v${cgroups.version}`, cgroupParent: cgroups.parent, delegated: cgroups.delegated }, summary(Object.values(config.apps).map((spec) => labels.get(runtimeFor(spec))!)));
-  return { oci, runtimeFor };
+  return {
+    oci,
+    runtimeFor,
+    close: () => {
+      oci?.close();
+      systemd?.close();
+    },
+  };
 }
 
 /** `2 apps: oci (runc 1.1.5)`, or with a mix `3 apps: 2 oci (runc 1.1.5), 1 process`. */
@@ -74,10 +92,10 @@ function summary(labels: readonly string[]): string {
   return `${head}: ${[...counts].map(([label, n]) => `${n} ${label}`).join(', ')}`;
 }
 
-/** Stands in for the oci runtime where it cannot work, so that such an app fails its starts with the reason. */
-function unavailable(reason: string): Runtime {
+/** Stands in for a runtime where it cannot work, so that such an app fails its starts with the reason. */
+function unavailable(kind: string, reason: string): Runtime {
   return {
-    kind: 'oci',
+    kind,
     start: () => Promise.reject(new Error(reason)),
   };
 }

@@ -175,7 +175,7 @@ t.test('every problem is reported with its path', async (t) => {
     'apps.hello.env.LISTEN_FDS: LISTEN_* variables are reserved for socket activation',
     'apps.hello.env.bad-name: environment variable names must match [A-Za-z_][A-Za-z0-9_]*',
     'apps.hello.env.NESTED: expected a string, number or boolean, got a mapping',
-    'apps.hello.runtime: expected one of process, oci, auto, got "docker"',
+    'apps.hello.runtime: expected one of process, oci, systemd, auto, got "docker"',
     'apps.hello.queueLimit: expected an integer >= 1, got 1.5',
     'apps.hello.memory: expected a size like 128Mi, got "lots"',
     'apps.hello.pids: expected an integer >= 1, got 0',

@@ -35,6 +35,8 @@ const samples: errors.WakegateError[] = [
   new errors.AppSocketError('db', 'tcp:0.0.0.0:5432', 'in-use', 'EADDRINUSE', 'address already in use'),
   new errors.InheritedSocketError(3, 'http', 'not-listening', 'it is not listening'),
   new errors.InheritedSocketMismatchError(3, 'http', 'tcp:127.0.0.1:81', 'tcp:127.0.0.1:80'),
+  new errors.SystemdUnavailableError(['app'], 'no system bus'),
+  new errors.DbusCallError('StartTransientUnit', 'org.freedesktop.systemd1.UnitExists', 'Unit x.scope already exists.'),
 ];
 
 /** Codes that exist only as answers, without a class of their own. */

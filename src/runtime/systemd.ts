@@ -1,0 +1,120 @@
+import { constants } from 'node:os';
+import type { AppSpec } from '../config/types.js';
+import { DEFAULTS } from '../defaults.js';
+import type { Logger } from '../log.js';
+import type { ChildHandle } from '../native/index.js';
+import type { SystemdManager } from '../systemd/systemd-manager.js';
+import { spawnApp } from './app-spawn.js';
+import { DEFAULT_PATH } from './executable.js';
+import { InstanceIds } from './instance-ids.js';
+import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime } from './runtime.js';
+import { delay, stopInSteps } from './stop-sequence.js';
+
+/** The slice every tenant scope is placed under, so `systemd-cgls` and `systemctl status` show them together. */
+export const TENANT_SLICE = 'wakegate.slice';
+
+/**
+ * Instances as transient systemd scopes: the app is spawned as the process runtime spawns it, then placed
+ * with StartTransientUnit in `wakegate-<app>-<n>.scope` under wakegate.slice, which carries its limits
+ * (MemoryMax, MemorySwapMax=0, TasksMax, CPUWeight) and makes it visible to systemctl, systemd-cgls and
+ * journalctl. The start counts once the job is done; a failed placement kills the child, for a tenant
+ * outside its limits must not serve. Exits are still learnt through the pidfd.
+ */
+export class SystemdRuntime implements Runtime {
+  readonly kind = 'systemd';
+  private readonly ids: InstanceIds;
+
+  constructor(
+    private readonly manager: SystemdManager,
+    ids?: InstanceIds,
+    private readonly searchPath: string = process.env.PATH || DEFAULT_PATH,
+  ) {
+    this.ids = ids ?? new InstanceIds();
+  }
+
+  async start(app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Promise<Instance> {
+    const id = this.ids.next(app.name);
+    const unit = `${id}.scope`;
+    const instanceLog = log.child({ instance: id, unit });
+    const { child, output } = spawnApp(app, sockets, this.searchPath, {}, instanceLog);
+    try {
+      await this.manager.startScope({
+        unit,
+        description: `wakegate app ${app.name} (${id})`,
+        slice: TENANT_SLICE,
+        pid: child.pid,
+        memoryMax: app.memoryBytes,
+        tasksMax: app.pids,
+        cpuWeight: app.cpuWeight,
+      });
+    } catch (err) {
+      child.kill('SIGKILL');
+      await child.exited;
+      await this.manager.stop(unit).catch(() => undefined);
+      this.manager.takeResult(unit);
+      throw err;
+    }
+    return new SystemdInstance(id, unit, child, output, this.manager, instanceLog);
+  }
+
+  close(): void {
+    this.manager.close();
+  }
+}
+
+class SystemdInstance implements Instance {
+  readonly runtime = 'systemd';
+  readonly pid: number;
+  readonly exited: Promise<ExitInfo>;
+  private stopping?: Promise<ExitInfo>;
+
+  constructor(
+    readonly id: string,
+    private readonly unit: string,
+    private readonly child: ChildHandle,
+    output: Promise<unknown>,
+    private readonly manager: SystemdManager,
+    private readonly log: Logger,
+  ) {
+    this.pid = child.pid;
+    this.exited = child.exited.then(async (status) => {
+      // Whatever the app forked and left in its scope goes with it; then the unit is waited out of existence.
+      await this.manager.kill(unit, constants.signals.SIGKILL).catch((err: unknown) => log.warn({ err }, 'failed to kill the rest of the scope, ignoring'));
+      const gone = await this.manager.gone(unit).catch(() => false);
+      if (!gone) {
+        log.warn({ boundMs: DEFAULTS.internal.dbusUnitGoneMs }, 'scope still loaded after its processes exited, stopping it');
+        await this.manager.stop(unit).catch((err: unknown) => log.warn({ err }, 'failed to stop the scope, ignoring'));
+      }
+      const oom = this.manager.takeResult(unit) === 'oom-kill';
+      await Promise.race([output, delay(DEFAULTS.internal.outputDrainMs)]);
+      return oom ? { ...status, oom } : status;
+    });
+  }
+
+  stop(graceMs: number): Promise<ExitInfo> {
+    this.stopping ??= stopInSteps(
+      {
+        terminate: () => this.signalUnit('SIGTERM'),
+        kill: () => this.signalUnit('SIGKILL'),
+        exited: this.exited,
+      },
+      graceMs,
+      this.log,
+    );
+    return this.stopping;
+  }
+
+  async stats(): Promise<InstanceStats> {
+    return this.manager.stats(this.unit);
+  }
+
+  /** Through systemd (every process of the scope); the pidfd reaches the main process if the bus fails. */
+  private async signalUnit(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+    try {
+      await this.manager.kill(this.unit, constants.signals[signal]);
+    } catch (err) {
+      this.log.warn({ err, signal }, 'KillUnit failed, signalling the main process directly');
+      this.child.kill(signal);
+    }
+  }
+}
