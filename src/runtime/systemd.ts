@@ -1,5 +1,6 @@
 import { constants } from 'node:os';
 import type { AppSpec } from '../config/types.js';
+import { DbusCallError } from '../dbus-errors.js';
 import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log.js';
 import type { ChildHandle } from '../native/index.js';
@@ -12,6 +13,7 @@ import { delay, stopInSteps } from './stop-sequence.js';
 
 /** The slice every tenant scope is placed under, so `systemd-cgls` and `systemctl status` show them together. */
 export const TENANT_SLICE = 'wakegate.slice';
+const UNIT_EXISTS = 'org.freedesktop.systemd1.UnitExists';
 
 /**
  * Instances as transient systemd scopes: the app is spawned as the process runtime spawns it, then placed
@@ -50,7 +52,8 @@ export class SystemdRuntime implements Runtime {
     } catch (err) {
       child.kill('SIGKILL');
       await child.exited;
-      await this.manager.stop(unit).catch(() => undefined);
+      // A unit of that name that was there before (UnitExists) is someone else's, and stays.
+      if (!(err instanceof DbusCallError && err.dbusName === UNIT_EXISTS)) await this.manager.stop(unit).catch(() => undefined);
       this.manager.takeResult(unit);
       throw err;
     }

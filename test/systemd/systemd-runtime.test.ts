@@ -114,6 +114,22 @@ t.test('runtime systemd under systemd 252', { skip }, async (t) => {
     t.match(await journal(machine, 200), /reconnected to the system bus/);
   });
 
+  await t.test('a D-Bus failure (the next scope name is taken) fails the start, caused by a DbusCallError naming UnitExists', async (t) => {
+    if (!needServing(t)) return;
+    t.equal(await post(ports.admin, '/apps/hello/stop'), 200, 'hello-2 stopped');
+    // Someone else's scope, under the name the gateway will pick next; it must be left alone.
+    await machine.run(['sh', '-c', 'systemd-run --quiet --scope --unit=wakegate-hello-3 sleep 600 >/dev/null 2>&1 &']);
+    await until('wakegate-hello-3.scope', () => machine.show('wakegate-hello-3.scope', 'ActiveState'), (s) => s === 'active', 10_000);
+    const refused = await get(ports.http, HELLO).catch(withJournal);
+    t.equal(refused.status, 503, refused.body);
+    const logged = await journal(machine, 200);
+    // The cause of WG_ERR_START_FAILED is the typed DbusCallError (WG_ERR_DBUS) with the D-Bus error name.
+    t.match(logged, /"code":"WG_ERR_START_FAILED"/);
+    t.match(logged, /caused by: DbusCallError: systemd StartTransientUnit failed: org\.freedesktop\.systemd1\.UnitExists/);
+    t.equal(await machine.show('wakegate-hello-3.scope', 'ActiveState'), 'active', 'the other scope was not stopped');
+    await machine.systemctl('stop', 'wakegate-hello-3.scope');
+  });
+
   await t.test('an idle stop leaves no unit behind', async (t) => {
     const answer = await get(ports.http, NAP).catch(withJournal);
     t.equal(answer.status, 200, answer.body);
