@@ -122,7 +122,7 @@ class ProcessInstance implements Instance {
 }
 
 /** VmRSS of one pid in bytes; null once gone (or a zombie, which has no VmRSS line). */
-function rssBytes(pid: number): number | null {
+export function rssBytes(pid: number): number | null {
   try {
     const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
     return kb === undefined ? null : Number(kb) * 1024;

@@ -8,6 +8,7 @@ import type { SystemdManager } from '../systemd/systemd-manager.js';
 import { spawnApp } from './app-spawn.js';
 import { DEFAULT_PATH } from './executable.js';
 import { InstanceIds } from './instance-ids.js';
+import { rssBytes } from './process.js';
 import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime } from './runtime.js';
 import { delay, stopInSteps } from './stop-sequence.js';
 
@@ -107,8 +108,13 @@ class SystemdInstance implements Instance {
     return this.stopping;
   }
 
+  /**
+   * The unit's MemoryCurrent and CPUUsageNSec. Where systemd's tree has no memory controller (a hybrid
+   * host) MemoryCurrent does not exist: the main process's RSS stands in, as for a process instance.
+   */
   async stats(): Promise<InstanceStats> {
-    return this.manager.stats(this.unit);
+    const unit = await this.manager.stats(this.unit);
+    return unit.memoryBytes === null ? { ...unit, memoryBytes: rssBytes(this.pid) } : unit;
   }
 
   /** Through systemd (every process of the scope); the pidfd reaches the main process if the bus fails. */

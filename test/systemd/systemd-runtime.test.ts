@@ -90,12 +90,15 @@ t.test('runtime systemd under systemd 252', { skip }, async (t) => {
     t.match(tree, new RegExp(`${helloPid} node server\\.mjs`));
   });
 
-  await t.test('/apps shows the instance on runtime systemd', async (t) => {
+  await t.test('/apps shows the instance on runtime systemd, and its memory', async (t) => {
     if (!needServing(t)) return;
-    const apps = JSON.parse((await get(ports.admin, `127.0.0.1:${ports.admin}`, '/apps')).body) as { name: string; runtime: string; instance: { id: string; pid: number } | null }[];
+    const apps = JSON.parse((await get(ports.admin, `127.0.0.1:${ports.admin}`, '/apps')).body) as { name: string; runtime: string; instance: { id: string; pid: number } | null; memoryBytes: number | null }[];
     const hello = apps.find((a) => a.name === 'hello');
     t.same(hello?.instance, { id: 'wakegate-hello-1', pid: helloPid });
     t.equal(hello?.runtime, 'systemd');
+    // No memory controller in this machine: systemd has no MemoryCurrent, so the main process's RSS stands in.
+    t.equal(await machine.show('wakegate-hello-1.scope', 'MemoryCurrent'), '[not set]');
+    t.ok(typeof hello?.memoryBytes === 'number' && hello.memoryBytes > 10 * 1024 * 1024, `memoryBytes ${hello?.memoryBytes}`);
   });
 
   await t.test('restarting dbus is survived: the tenant keeps serving, and the next start gets its scope', async (t) => {
