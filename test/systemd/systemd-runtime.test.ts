@@ -142,6 +142,15 @@ t.test('runtime systemd under systemd 252', { skip }, async (t) => {
     t.equal(left, '', 'no unit, not even an inactive one');
     t.notOk((await machine.run(['test', '-e', '/sys/fs/cgroup/wakegate.slice/wakegate-nap-1.scope'], { allowFailure: true })).code === 0, 'its cgroup is gone');
   });
+
+  await t.test('systemctl stop: the gateway stops its tenant, exits cleanly and leaves no scope', async (t) => {
+    const answer = await get(ports.http, HELLO).catch(withJournal);
+    t.equal(answer.status, 200);
+    await machine.systemctl('stop', 'wakegate.service');
+    t.equal(await machine.show('wakegate.service', 'Result'), 'success', 'not killed at TimeoutStopSec');
+    t.equal((await machine.systemctl('list-units', '--all', '--plain', '--no-legend', 'wakegate-*.scope')).trim(), '', 'no scope left');
+    t.match(await journal(machine, 20), /shutdown complete/);
+  });
 });
 
 /** A POST to the admin listener; resolves with the status. */
