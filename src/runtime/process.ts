@@ -16,6 +16,10 @@ export interface ProcessRuntimeOptions {
   readonly cgroups?: Cgroups;
   readonly ids?: InstanceIds;
   readonly searchPath?: string;
+  /** What the instances report as their runtime; another runtime that spawns its launcher here sets its own. */
+  readonly kind?: string;
+  /** What the child gets when the gateway dies: SIGKILL for an app, SIGTERM for a launcher that must clean up. */
+  readonly deathSignal?: NodeJS.Signals;
 }
 
 /**
@@ -26,20 +30,25 @@ export interface ProcessRuntimeOptions {
  * gateway killed outright leaves behind (a detached grandchild) is killed at the next start-up.
  */
 export class ProcessRuntime implements Runtime {
-  readonly kind = 'process';
+  readonly kind: string;
   private readonly ids: InstanceIds;
   private readonly searchPath: string;
   private warned = false;
 
   constructor(private readonly options: ProcessRuntimeOptions = {}) {
+    this.kind = options.kind ?? 'process';
     this.ids = options.ids ?? new InstanceIds();
     this.searchPath = options.searchPath ?? (process.env.PATH || DEFAULT_PATH);
   }
 
   async start(app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Promise<Instance> {
+    return this.launch(this.ids.next(app.name), app, sockets, log);
+  }
+
+  /** Starts `app` as instance `id`, which the caller took from the shared numbering (a launcher needs it first). */
+  launch(id: string, app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Instance {
     const file = resolveExecutable(app.command[0]!, app.dir, this.searchPath);
     const env = { ...app.env, PATH: this.searchPath };
-    const id = this.ids.next(app.name);
     const instanceLog = log.child({ instance: id });
     const cgroups = this.options.cgroups;
     const cgroup = cgroups && this.cgroupFor(cgroups, id, log);
@@ -50,7 +59,7 @@ export class ProcessRuntime implements Runtime {
         app.command,
         env,
         sockets.map((s) => s.fd),
-        { cwd: app.dir, uid: app.uid, gid: app.gid, setsid: true, listenFdNames: sockets.map((s) => s.name), deathSignal: 'SIGKILL', cgroupFd: cgroup?.dirFd, cgroupProcs: cgroup?.procs },
+        { cwd: app.dir, uid: app.uid, gid: app.gid, setsid: true, listenFdNames: sockets.map((s) => s.name), deathSignal: this.options.deathSignal ?? 'SIGKILL', cgroupFd: cgroup?.dirFd, cgroupProcs: cgroup?.procs },
         instanceLog,
       );
     } catch (err) {
@@ -59,7 +68,7 @@ export class ProcessRuntime implements Runtime {
     } finally {
       for (const fd of cgroup ? [...cgroup.procs, ...(cgroup.dirFd === undefined ? [] : [cgroup.dirFd])] : []) closeSync(fd);
     }
-    return new ProcessInstance(id, spawned.child, spawned.output, cgroup ? cgroups : undefined, instanceLog);
+    return new ProcessInstance(this.kind, id, spawned.child, spawned.output, cgroup ? cgroups : undefined, instanceLog);
   }
 
   private cgroupFor(cgroups: Cgroups, id: string, log: Logger): InstanceCgroup | undefined {
@@ -74,12 +83,12 @@ export class ProcessRuntime implements Runtime {
 }
 
 class ProcessInstance implements Instance {
-  readonly runtime = 'process';
   readonly pid: number;
   readonly exited: Promise<ExitInfo>;
   private stopping?: Promise<ExitInfo>;
 
   constructor(
+    readonly runtime: string,
     readonly id: string,
     private readonly child: ChildHandle,
     output: Promise<unknown>,

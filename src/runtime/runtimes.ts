@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { Cgroups } from './cgroup.js';
 import { removeLeftoverCgroups } from './cgroup-kill.js';
 import { InstanceIds } from './instance-ids.js';
+import { NspawnRuntime } from './nspawn.js';
 import { OciRuntime } from './oci.js';
 import { ProcessRuntime } from './process.js';
 import { RuncCli } from './runc.js';
@@ -42,22 +43,29 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
     oci = new OciRuntime(runc, join(config.runtimeDir, 'bundles'), cgroups, ids);
     removed.push(...(await oci.removeStale(log)));
   }
+  // systemd-nspawn, found at load; like runc it needs root for its namespaces and mounts.
+  const nspawn = config.nspawn?.binary && root ? new NspawnRuntime({ binary: config.nspawn.binary, rootsDir: join(config.runtimeDir, 'machines'), directory: config.nspawn.directory, cgroups, ids }) : undefined;
+  if (nspawn) removed.push(...nspawn.removeStale());
   if (root) removed.push(...(await removeLeftoverCgroups(cgroups, log)));
   if (removed.length > 0) log.warn({ instances: [...new Set(removed)] }, `removed ${new Set(removed).size} stale instances of a previous gateway`);
   if (!oci && Object.values(config.apps).some((app) => app.runtime === 'auto')) {
     const why = binary ? 'the gateway does not run as root' : 'no OCI runtime was found (apt-get install runc)';
     log.warn(`apps with runtime auto run as plain processes, without isolation: ${why}`);
   }
-  const missing = unavailable(binary ? 'the oci runtime needs the gateway to run as root' : 'no OCI runtime was found; install one with: apt-get install runc');
+  const noNspawn = unavailable('nspawn', config.nspawn?.binary ? 'the nspawn runtime needs the gateway to run as root' : 'systemd-nspawn was not found; install it with: apt-get install systemd-container');
+  const missing = unavailable('oci', binary ? 'the oci runtime needs the gateway to run as root' : 'no OCI runtime was found; install one with: apt-get install runc');
   const runtimeFor = (spec: AppSpec): Runtime => {
     if (spec.runtime === 'process') return processRuntime;
+    if (spec.runtime === 'nspawn') return nspawn ?? noNspawn;
     if (spec.runtime === 'auto' && !spec.bundle) return oci ?? processRuntime;
     return oci ?? missing;
   };
   const labels = new Map<Runtime, string>([
     [processRuntime, 'process'],
     [missing, 'oci (unavailable)'],
+    [noNspawn, 'nspawn (unavailable)'],
   ]);
+  if (nspawn) labels.set(nspawn, 'nspawn');
   if (oci && runc) labels.set(oci, `oci (${await runc.version()})`);
   const chosen = Object.fromEntries(Object.values(config.apps).map((spec) => [spec.name, runtimeFor(spec).kind]));
   log.info({ runtimes: chosen, cgroups: `v${cgroups.version}`, cgroupParent: cgroups.parent, delegated: cgroups.delegated }, summary(Object.values(config.apps).map((spec) => labels.get(runtimeFor(spec))!)));
@@ -74,10 +82,10 @@ function summary(labels: readonly string[]): string {
   return `${head}: ${[...counts].map(([label, n]) => `${n} ${label}`).join(', ')}`;
 }
 
-/** Stands in for the oci runtime where it cannot work, so that such an app fails its starts with the reason. */
-function unavailable(reason: string): Runtime {
+/** Stands in for a runtime where it cannot work, so that such an app fails its starts with the reason. */
+function unavailable(kind: string, reason: string): Runtime {
   return {
-    kind: 'oci',
+    kind,
     start: () => Promise.reject(new Error(reason)),
   };
 }
