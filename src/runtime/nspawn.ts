@@ -1,5 +1,5 @@
-import { readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { AppSpec } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { makeHostRootfs } from './bundle.js';
@@ -12,6 +12,8 @@ import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime } from '.
 
 /** Where nspawn 252 keeps a machine's mount-propagation directory; it stays behind when nspawn is killed. */
 const PROPAGATE_DIR = '/run/systemd/nspawn/propagate';
+/** And the lock of a root directory, named after its inode (with `.#<name>.lck` beside the root itself). */
+const LOCKS_DIR = '/run/systemd/nspawn/locks';
 
 export interface NspawnOptions {
   /** The systemd-nspawn binary (absolute path). */
@@ -109,12 +111,20 @@ class Machine implements Instance {
   }
 }
 
-/** The generated root (if any) and nspawn's propagation directory of `machine`. Never throws: an exit must not fail. */
+/**
+ * What nspawn leaves of `machine` when it is killed: the generated root (if any) with its two locks, and
+ * the propagation directory. Never throws: an exit must not fail.
+ */
 function removeMachineDirs(root: string | undefined, machine: string): void {
   try {
-    if (root !== undefined) rmSync(root, { recursive: true, force: true });
+    if (root !== undefined) {
+      const { dev, ino } = statSync(root);
+      rmSync(join(LOCKS_DIR, `inode-${dev}:${ino}`), { force: true });
+      rmSync(join(dirname(root), `.#${basename(root)}.lck`), { force: true });
+      rmSync(root, { recursive: true, force: true });
+    }
   } catch {
-    // a mount still held by a process that would not die; the next start-up removes it
+    // gone already, or a mount still held by a process that would not die; the next start-up removes it
   }
   try {
     rmSync(join(PROPAGATE_DIR, machine), { recursive: true, force: true });

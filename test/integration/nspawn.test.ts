@@ -1,7 +1,7 @@
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { FIXTURE_APP, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { boundOf, echo, echoApp, EventLog, listenLine } from '../helpers/socket-mode.js';
 import { boundPort, SOCKET_FIXTURES } from '../helpers/socket-servers.js';
@@ -26,6 +26,22 @@ const nspawnApp = (hosts: string[], extra: Record<string, unknown> = {}): Record
 
 async function probe<T>(gw: TestGateway, host: string, what: string): Promise<T> {
   return JSON.parse((await gw.get(host, `/probe/${what}`)).body) as T;
+}
+
+/** Gone, or a zombie that holds nothing but its pid until the host's init reaps it (nspawn, its parent, was killed). */
+function gone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+/** nspawn's lock files of a root directory: beside it, and under /run named after its inode. */
+function locksOf(root: string): string[] {
+  const { dev, ino } = statSync(root);
+  return [join(root, '..', `.#${basename(root)}.lck`), `/run/systemd/nspawn/locks/inode-${dev}:${ino}`];
 }
 
 /** Every cgroup directory named after the instance, in any hierarchy, at any depth below wakegate's tree. */
@@ -125,13 +141,31 @@ t.test('nspawn runtime', { skip }, async (t) => {
     t.ok(pids.length >= 2, `nspawn and the app are in the instance cgroup tree: ${pids.join(' ')}`);
     t.ok(cgroupDirsOf(instance.id).length > 0, 'the instance has cgroups while it runs');
     t.ok(existsSync(join(gw.config.runtimeDir, 'machines', instance.id)), 'and a generated root');
+    const locks = locksOf(join(gw.config.runtimeDir, 'machines', instance.id));
     const exit = await instance.exited;
     t.equal(exit.code, 0, 'nspawn passed SIGTERM on and the app exited cleanly');
     t.equal(events.exits.find((e) => e.app === 'box')?.reason, 'idle');
-    for (const pid of pids) t.notOk(existsSync(`/proc/${pid}`), `pid ${pid} is gone`);
+    for (const pid of pids) t.ok(gone(pid), `pid ${pid} is gone: ${existsSync(`/proc/${pid}`) ? readFileSync(`/proc/${pid}/stat`, 'latin1') : ''}`);
     t.same(cgroupDirsOf(instance.id), [], "no cgroup of the instance (nor nspawn's payload and supervisor) in any hierarchy");
     t.same(readdirSync(join(gw.config.runtimeDir, 'machines')), [], 'no machine root');
     t.notOk(existsSync(join('/run/systemd/nspawn/propagate', instance.id)), 'no propagation dir');
+    for (const lock of locks) t.notOk(existsSync(lock), `no lock ${lock}`);
     t.notOk(readFileSync('/proc/self/mountinfo', 'utf8').includes(instance.id), 'no mount names the instance');
+  });
+
+  t.test('an app that ignores SIGTERM is killed after stopTimeout, with all of its container, and leaves nothing', async (t) => {
+    const gw = await startGateway(t, { deaf: nspawnApp(['deaf.localhost'], { env: { MODE: 'ignore-term' }, idleTimeout: '300ms', stopTimeout: '500ms' }) }, {}, { realRuntimes: true });
+    t.equal((await gw.get('deaf.localhost')).status, 200);
+    const instance = gw.gateway.apps.get('deaf')!.instance!;
+    const pids = new Cgroups(gw.config.runtimeDir).pidsOf(instance.id);
+    const locks = locksOf(join(gw.config.runtimeDir, 'machines', instance.id));
+    const exit = await instance.exited;
+    t.equal(exit.signal, 'SIGKILL', 'killed once stopTimeout was over');
+    t.ok(gw.lines.some((l) => l.app === 'deaf' && l.msg === 'ignoring SIGTERM'), 'the SIGTERM reached the app inside');
+    for (const pid of pids) t.ok(gone(pid), `pid ${pid} is gone: ${existsSync(`/proc/${pid}`) ? readFileSync(`/proc/${pid}/stat`, 'latin1') : ''}`);
+    t.same(cgroupDirsOf(instance.id), [], 'no cgroup of the instance in any hierarchy');
+    t.same(readdirSync(join(gw.config.runtimeDir, 'machines')), [], 'no machine root');
+    t.notOk(existsSync(join('/run/systemd/nspawn/propagate', instance.id)), 'no propagation dir');
+    for (const lock of locks) t.notOk(existsSync(lock), `no lock ${lock}`);
   });
 });
