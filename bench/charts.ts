@@ -15,6 +15,7 @@ const PATH_COLORS: Readonly<Record<ColdStartPath, string>> = {
   'socket-activate': '#009E73',
   'bare-runc': '#E69F00',
   'gateway-oci': '#D55E00',
+  'gateway-nspawn': '#CC79A7',
 };
 const SHORT_NAMES: Readonly<Record<ColdStartPath, string>> = {
   'bare-process': 'bare fork/exec',
@@ -22,6 +23,7 @@ const SHORT_NAMES: Readonly<Record<ColdStartPath, string>> = {
   'socket-activate': 'systemd-socket-activate',
   'bare-runc': 'bare runc run',
   'gateway-oci': 'gateway (oci)',
+  'gateway-nspawn': 'gateway (nspawn)',
 };
 
 /** Text from results (app names, paths) goes into XML: escape it, attributes included. */

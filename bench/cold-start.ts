@@ -14,7 +14,7 @@ import { bareOnce, processStarter, runcStarter, socketActivateOnce } from './bar
 import { GatewayProcess, HELLO_DIR, type LogLine } from './gateway-process.js';
 import { markdownTable, ms, ratio, summarize, type Summary } from './stats.js';
 
-export type ColdStartPath = 'bare-process' | 'gateway-process' | 'socket-activate' | 'bare-runc' | 'gateway-oci';
+export type ColdStartPath = 'bare-process' | 'gateway-process' | 'socket-activate' | 'bare-runc' | 'gateway-oci' | 'gateway-nspawn';
 
 export interface ColdStartOptions {
   readonly runs: number;
@@ -24,6 +24,8 @@ export interface ColdStartOptions {
   readonly runc?: string;
   /** Left out when the file does not exist. */
   readonly socketActivate?: string;
+  /** Whether to measure the nspawn runtime (systemd-nspawn installed, root); the gateway finds the binary itself. */
+  readonly nspawn?: boolean;
 }
 
 export interface ColdStartPathResult {
@@ -67,12 +69,15 @@ export const PATH_LABELS: Readonly<Record<ColdStartPath, string>> = {
   'socket-activate': 'systemd-socket-activate (send → first header)',
   'bare-runc': 'bare `runc run` of the same bundle (spawn → first header)',
   'gateway-oci': 'gateway, runtime oci (send → first header)',
+  'gateway-nspawn': 'gateway, runtime nspawn (send → first header)',
 };
 
 const BASELINES: ReadonlyArray<readonly [ColdStartPath, ColdStartPath]> = [
   ['gateway-process', 'bare-process'],
   ['socket-activate', 'bare-process'],
   ['gateway-oci', 'bare-runc'],
+  // No bare nspawn path: the container it makes is compared with runc's, the other container manager.
+  ['gateway-nspawn', 'bare-runc'],
 ];
 
 // Same binary and argv on every path; inside a container node comes from the host's /usr, as here.
@@ -87,10 +92,11 @@ export async function coldStart(opts: ColdStartOptions): Promise<ColdStartResult
   const dir = mkdtempSync(join(tmpdir(), 'wg-bench-bare-'));
   const socketActivate = opts.socketActivate ?? SOCKET_ACTIVATE;
   const hasActivate = existsSync(socketActivate);
-  const spec = (runtime: 'process' | 'oci', host: string) => ({ hosts: [host], command: COMMAND, dir: HELLO_DIR, runtime, idleTimeout: IDLE_TIMEOUT });
+  const spec = (runtime: 'process' | 'oci' | 'nspawn', host: string) => ({ hosts: [host], command: COMMAND, dir: HELLO_DIR, runtime, idleTimeout: IDLE_TIMEOUT });
   // One gateway serves both runtimes, as a mixed deployment would; the app not under test sits stopped.
   const apps: Record<string, unknown> = { 'hello-process': spec('process', 'hello-process.localhost') };
   if (opts.runc) apps['hello-oci'] = spec('oci', 'hello-oci.localhost');
+  if (opts.nspawn) apps['hello-nspawn'] = spec('nspawn', 'hello-nspawn.localhost');
   let gateway: GatewayProcess | undefined;
   let bareRunc: ReturnType<typeof runcStarter> | undefined;
   try {
@@ -111,6 +117,7 @@ export async function coldStart(opts: ColdStartOptions): Promise<ColdStartResult
       runs.set('bare-runc', async () => ({ ms: await bareOnce(sock, starter) }));
       runs.set('gateway-oci', () => viaGateway.once('hello-oci'));
     }
+    if (opts.nspawn) runs.set('gateway-nspawn', () => viaGateway.once('hello-nspawn'));
 
     const order = [...runs.keys()];
     const samples = new Map(order.map((p) => [p, [] as number[]]));

@@ -5,8 +5,8 @@
  * nothing here passes or fails on a number. BENCH_QUICK=1 is the smoke version a test runs.
  */
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { findOciRuntime } from '../src/runtime/executable.js';
+import { delimiter, join } from 'node:path';
+import { DEFAULT_PATH, findExecutable, findOciRuntime } from '../src/runtime/executable.js';
 import { coldStartChart, throughputChart } from './charts.js';
 import { churn, renderChurn, type ChurnResult } from './churn.js';
 import { coldStart, renderColdStart, SOCKET_ACTIVATE, type ColdStartResult } from './cold-start.js';
@@ -52,7 +52,9 @@ async function main(): Promise<void> {
   if (!runc) progress('no OCI runtime (or not root): the container paths are left out');
 
   progress(`cold start: ${runs} runs per path, paths in rotation`);
-  const cold = await coldStart({ runs, warmup: 1, ...(runc && { runc }), ...(existsSync(SOCKET_ACTIVATE) && { socketActivate: SOCKET_ACTIVATE }) });
+  const nspawn = process.getuid?.() === 0 && findExecutable('systemd-nspawn', [process.env.PATH ?? '', DEFAULT_PATH].join(delimiter)) !== undefined;
+  if (!nspawn) progress('no systemd-nspawn (or not root): the nspawn path is left out');
+  const cold = await coldStart({ runs, warmup: 1, nspawn, ...(runc && { runc }), ...(existsSync(SOCKET_ACTIVATE) && { socketActivate: SOCKET_ACTIVATE }) });
   const memory = runc ? (progress('container memory while running and after the idle stop'), await containerMemory(runc)) : undefined;
   progress('warm throughput (wrk): direct, gateway, nginx');
   const tput = await throughput({ quick });
@@ -146,6 +148,8 @@ function summaryRows(r: BenchReport): string[][] {
   for (const [label, ours, base] of [
     ['cold start p50, process (ms)', 'gateway-process', 'bare-process'],
     ['cold start p50, oci (ms)', 'gateway-oci', 'bare-runc'],
+    ['cold start p50, nspawn (ms)', 'gateway-nspawn', 'bare-runc'],
+    ['cold start p50, nspawn vs process (ms)', 'gateway-nspawn', 'gateway-process'],
     ['cold start p50, systemd-socket-activate (ms)', 'socket-activate', 'bare-process'],
   ] as const) {
     const a = path(ours);

@@ -22,11 +22,12 @@ import type { AppListen, AppSpec, RuntimeKind, WakeIgnore } from './types.js';
 import { DEFAULTS } from '../defaults.js';
 import { parseCpuShare } from './units.js';
 
-const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'systemd', 'auto'];
+const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'systemd', 'nspawn', 'auto'];
 const PER_APP_KEYS = ['hosts', 'listen', 'command', 'dir', 'env', 'bundle'];
 const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'backlog', 'busyCpu'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
+export const NO_NSPAWN = 'needs systemd-nspawn on PATH; install it with: apt-get install systemd-container';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 const BUILTIN = DEFAULTS.app;
@@ -72,6 +73,7 @@ export function appsSection(
   baseDir: string,
   ociRuntime: string | undefined,
   addressOwners: AddressOwners = new Map(),
+  nspawnBinary?: string,
 ): Record<string, AppSpec> | undefined {
   const m = mapping(issues, v, path);
   if (!m) return undefined;
@@ -79,7 +81,7 @@ export function appsSection(
   const apps = Object.create(null) as Record<string, AppSpec>;
   const hostOwners = new Map<string, string>();
   for (const [name, raw] of Object.entries(m)) {
-    const spec = app(issues, name, raw, keyPath(path, name), defaults, baseDir, { hosts: hostOwners, addresses: addressOwners }, ociRuntime);
+    const spec = app(issues, name, raw, keyPath(path, name), defaults, baseDir, { hosts: hostOwners, addresses: addressOwners }, ociRuntime, nspawnBinary);
     if (spec) apps[name] = spec;
   }
   return issues.count > before ? undefined : apps;
@@ -94,6 +96,7 @@ function app(
   baseDir: string,
   owners: { readonly hosts: Map<string, string>; readonly addresses: AddressOwners },
   ociRuntime: string | undefined,
+  nspawnBinary: string | undefined,
 ): AppSpec | undefined {
   const hostOwners = owners.hosts;
   const before = issues.count;
@@ -142,7 +145,8 @@ function app(
   const env = field(issues, m, 'env', path, environment) ?? (Object.create(null) as Record<string, string>);
   const own = tunables(issues, m, path);
   const runtime = own.runtime ?? defaults.runtime ?? (BUILTIN.runtime as RuntimeKind);
-  if (m.bundle !== undefined && (runtime === 'process' || runtime === 'systemd')) issues.add(keyPath(path, 'runtime'), `a bundle needs the oci runtime, not ${runtime}`);
+  if (m.bundle !== undefined && (runtime === 'process' || runtime === 'systemd' || runtime === 'nspawn')) issues.add(keyPath(path, 'runtime'), `a bundle needs the oci runtime, not ${runtime}`);
+  if (runtime === 'nspawn' && nspawnBinary === undefined) issues.add(keyPath(path, 'runtime'), NO_NSPAWN);
   if ((runtime === 'oci' || m.bundle !== undefined) && ociRuntime === undefined) {
     issues.add(keyPath(path, m.bundle !== undefined ? 'bundle' : 'runtime'), `${NO_OCI_RUNTIME}`);
   }

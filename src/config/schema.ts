@@ -4,10 +4,10 @@
  */
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { DEFAULT_PATH, findOciRuntime } from '../runtime/executable.js';
+import { DEFAULT_PATH, findExecutable, findOciRuntime } from '../runtime/executable.js';
 import { DEFAULTS } from '../defaults.js';
 import { appsSection, defaultsSection } from './apps.js';
-import { group } from './app-values.js';
+import { directory as existingDirectory, group } from './app-values.js';
 import {
   Issues,
   absolutePath,
@@ -37,7 +37,7 @@ export interface ValidateOptions {
   uid?: number;
 }
 
-const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'socketGroup', 'trustedProxies', 'shutdownTimeout', 'sampleInterval', 'log', 'limits', 'oci', 'defaults', 'apps'];
+const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'socketGroup', 'trustedProxies', 'shutdownTimeout', 'sampleInterval', 'log', 'limits', 'oci', 'nspawn', 'defaults', 'apps'];
 // Below this the sampler's dumps would cost more than the idle stop they serve is worth.
 const MIN_SAMPLE_INTERVAL_MS = 100;
 const LIMIT_KEYS = ['headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders', 'sendTimeout'];
@@ -92,6 +92,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
   const log = logSection(issues, top.log, env);
   const limits = limitsSection(issues, top.limits);
   const oci = ociSection(issues, top.oci, env.PATH || DEFAULT_PATH, baseDir);
+  const nspawn = nspawnSection(issues, top.nspawn, env.PATH || DEFAULT_PATH, baseDir);
   const defaults = field(issues, top, 'defaults', '', defaultsSection) ?? {};
   // The gateway's own listeners are claimed first, so an app's socket on one of them names it.
   const owners = new Map<string, string>();
@@ -100,9 +101,9 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     if (key !== undefined) owners.set(key, owner);
   }
   const apps = requiredField(issues, top, 'apps', '', 'a mapping of app names to apps (may be {})', (is, v, p) =>
-    appsSection(is, v, p, defaults, baseDir, oci?.runtime, owners),
+    appsSection(is, v, p, defaults, baseDir, oci?.runtime, owners, nspawn?.binary),
   );
-  if (issues.count > 0 || !listen || !apps || !log || !limits || !oci) return undefined;
+  if (issues.count > 0 || !listen || !apps || !log || !limits || !oci || !nspawn) return undefined;
   return {
     file,
     listen: { http: listen },
@@ -115,6 +116,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     log,
     limits,
     oci,
+    nspawn,
     apps,
   };
 }
@@ -155,6 +157,15 @@ function ociSection(issues: Issues, v: unknown, searchPath: string, baseDir: str
     return issues.add('oci.runtime', `no executable ${render(configured)} found${configured.includes('/') ? '' : ' on PATH'}; install one with: apt-get install runc`);
   }
   return runtime === undefined ? {} : { runtime };
+}
+
+/** Finds systemd-nspawn once, at load (an app on `runtime: nspawn` without it is a config error), and checks `nspawn.directory`. */
+function nspawnSection(issues: Issues, v: unknown, searchPath: string, baseDir: string): GatewayConfig['nspawn'] | undefined {
+  const m = v === undefined ? Object.create(null) : mapping(issues, v, 'nspawn', ['directory']);
+  if (!m) return undefined;
+  const directory = field(issues, m, 'directory', 'nspawn', (is, d, p) => existingDirectory(is, d, p, baseDir));
+  const binary = findExecutable('systemd-nspawn', searchPath);
+  return { ...(binary !== undefined && { binary }), ...(directory !== undefined && { directory }) };
 }
 
 function listenSection(issues: Issues, v: unknown, path: string, baseDir: string): ListenAddress | undefined {

@@ -4,7 +4,7 @@ export type ListenAddress =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
   | { readonly kind: 'unix'; readonly path: string };
 
-export type RuntimeKind = 'process' | 'oci' | 'systemd' | 'auto';
+export type RuntimeKind = 'process' | 'oci' | 'systemd' | 'nspawn' | 'auto';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -111,5 +111,7 @@ export interface GatewayConfig {
   readonly limits: Limits;
   /** The OCI runtime binary (absolute path), configured or found on PATH at load; absent when none exists. */
   readonly oci: { readonly runtime?: string };
+  /** systemd-nspawn (absolute path) as found on PATH at load, and a user-supplied root directory for its containers. */
+  readonly nspawn?: { readonly binary?: string; readonly directory?: string };
   readonly apps: Readonly<Record<string, AppSpec>>;
 }

@@ -5,8 +5,11 @@ import { resolveExecutable } from './executable.js';
 import { spawnWithOutput } from './output.js';
 import type { HandedSocket } from './runtime.js';
 
-/** Where the child goes before it execs: a cgroup of the gateway's own, or (none given) the gateway's. */
-export type Placement = Pick<SpawnOptions, 'cgroupFd' | 'cgroupProcs'>;
+/**
+ * Where the child goes before it execs: a cgroup of the gateway's own, or (none given) the gateway's; and
+ * its death signal, SIGKILL unless a launcher that must clean up (nspawn) asks for another.
+ */
+export type Placement = Pick<SpawnOptions, 'cgroupFd' | 'cgroupProcs' | 'deathSignal'>;
 
 /**
  * The app's main process as every runtime that runs it on the host spawns it: the command looked up in

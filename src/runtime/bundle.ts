@@ -57,20 +57,32 @@ function adaptUserSpec(bundle: string, options: BundleOptions): Spec {
 }
 
 /**
+ * An empty root for a container of the host's own binaries: the merged-/usr symlinks and the mountpoints
+ * (`extra` adds some for another container manager), to be mounted read-only. Returns `rootfs`.
+ */
+export function makeHostRootfs(rootfs: string, extra: readonly string[] = []): string {
+  mkdirSync(rootfs);
+  for (const link of ['bin', 'sbin', 'lib', 'lib64']) symlinkSync(`usr/${link}`, join(rootfs, link));
+  for (const mountpoint of ['usr', 'etc', 'app', 'tmp', 'proc', 'dev', 'sys', ...extra]) mkdirSync(join(rootfs, mountpoint));
+  // runc gives a tmpfs the mode of its mountpoint, ahead of any mode= option.
+  chmodSync(join(rootfs, 'tmp'), 0o1777);
+  return rootfs;
+}
+
+/** The ids a container runs as: the app's, else nobody/nogroup; a uid without a group gets the gid of the same number. */
+export function containerUser(app: AppSpec): { uid: number; gid: number } {
+  return { uid: app.uid ?? NOBODY, gid: app.gid ?? (app.uid === undefined ? NOBODY : app.uid) };
+}
+
+/**
  * A container running the host's own binaries read-only: rootfs is an empty read-only directory with the
  * merged-/usr symlinks, /usr and /etc bound read-only, the app dir read-only at /app, a private /tmp,
  * no network but the handed socket, no capabilities, and the app's limits.
  */
 function generateSpec(dir: string, app: AppSpec, options: BundleOptions): Spec {
-  const rootfs = join(dir, 'rootfs');
-  mkdirSync(rootfs);
-  for (const link of ['bin', 'sbin', 'lib', 'lib64']) symlinkSync(`usr/${link}`, join(rootfs, link));
-  for (const mountpoint of ['usr', 'etc', 'app', 'tmp', 'proc', 'dev', 'sys']) mkdirSync(join(rootfs, mountpoint));
-  // runc gives a tmpfs the mode of its mountpoint, ahead of any mode= option.
-  chmodSync(join(rootfs, 'tmp'), 0o1777);
+  const rootfs = makeHostRootfs(join(dir, 'rootfs'));
   const env = Object.entries(app.env).map(([name, value]) => `${name}=${value}`);
-  const uid = app.uid ?? NOBODY;
-  const gid = app.gid ?? (app.uid === undefined ? NOBODY : app.uid);
+  const { uid, gid } = containerUser(app);
   const noCaps: string[] = [];
   return {
     ociVersion: '1.0.2',

@@ -2,6 +2,7 @@ import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { cgroupBase, GATEWAY_LEAF } from './cgroup-base.js';
+import { cgroupTree } from './cgroup-tree.js';
 
 const ROOT = '/sys/fs/cgroup';
 
@@ -216,10 +217,10 @@ export class Cgroups {
     return [...ids];
   }
 
-  /** Pids still in the instance's cgroups (any hierarchy). */
+  /** Pids still in the instance's cgroups (any hierarchy, sub-cgroups included). */
   pidsOf(id: string): number[] {
     const pids = new Set<number>();
-    for (const dir of this.dirsOf(id)) {
+    for (const dir of this.dirsOf(id).flatMap(cgroupTree)) {
       try {
         for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (line) pids.add(Number(line));
       } catch {
@@ -250,10 +251,10 @@ export class Cgroups {
     }
   }
 
-  /** Removes the instance's (empty) cgroup directories; returns those that could not be removed. */
+  /** Removes the instance's (empty) cgroup directories, sub-cgroups first; returns those that could not be removed. */
   remove(id: string): string[] {
     const failed: string[] = [];
-    for (const dir of this.dirsOf(id)) {
+    for (const dir of this.dirsOf(id).flatMap(cgroupTree)) {
       try {
         rmdirSync(dir);
       } catch (err) {

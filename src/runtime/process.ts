@@ -16,6 +16,10 @@ export interface ProcessRuntimeOptions {
   readonly cgroups?: Cgroups;
   readonly ids?: InstanceIds;
   readonly searchPath?: string;
+  /** What the instances report as their runtime; another runtime that spawns its launcher here sets its own. */
+  readonly kind?: string;
+  /** What the child gets when the gateway dies: SIGKILL for an app, SIGTERM for a launcher that must clean up. */
+  readonly deathSignal?: NodeJS.Signals;
 }
 
 /**
@@ -26,31 +30,37 @@ export interface ProcessRuntimeOptions {
  * gateway killed outright leaves behind (a detached grandchild) is killed at the next start-up.
  */
 export class ProcessRuntime implements Runtime {
-  readonly kind = 'process';
+  readonly kind: string;
   private readonly ids: InstanceIds;
   private readonly searchPath: string;
   private warned = false;
 
   constructor(private readonly options: ProcessRuntimeOptions = {}) {
+    this.kind = options.kind ?? 'process';
     this.ids = options.ids ?? new InstanceIds();
     this.searchPath = options.searchPath ?? (process.env.PATH || DEFAULT_PATH);
   }
 
   async start(app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Promise<Instance> {
-    const id = this.ids.next(app.name);
+    return this.launch(this.ids.next(app.name), app, sockets, log);
+  }
+
+  /** Starts `app` as instance `id`, which the caller took from the shared numbering (a launcher needs it first). */
+  launch(id: string, app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Instance {
     const instanceLog = log.child({ instance: id });
     const cgroups = this.options.cgroups;
     const cgroup = cgroups && this.cgroupFor(cgroups, id, log);
     let spawned: ReturnType<typeof spawnApp>;
     try {
-      spawned = spawnApp(app, sockets, this.searchPath, { cgroupFd: cgroup?.dirFd, cgroupProcs: cgroup?.procs }, instanceLog);
+      const placement = { cgroupFd: cgroup?.dirFd, cgroupProcs: cgroup?.procs, ...(this.options.deathSignal && { deathSignal: this.options.deathSignal }) };
+      spawned = spawnApp(app, sockets, this.searchPath, placement, instanceLog);
     } catch (err) {
       if (cgroup) cgroups.release(id);
       throw err;
     } finally {
       for (const fd of cgroup ? [...cgroup.procs, ...(cgroup.dirFd === undefined ? [] : [cgroup.dirFd])] : []) closeSync(fd);
     }
-    return new ProcessInstance(id, spawned.child, spawned.output, cgroup ? cgroups : undefined, instanceLog);
+    return new ProcessInstance(this.kind, id, spawned.child, spawned.output, cgroup ? cgroups : undefined, instanceLog);
   }
 
   private cgroupFor(cgroups: Cgroups, id: string, log: Logger): InstanceCgroup | undefined {
@@ -65,12 +75,12 @@ export class ProcessRuntime implements Runtime {
 }
 
 class ProcessInstance implements Instance {
-  readonly runtime = 'process';
   readonly pid: number;
   readonly exited: Promise<ExitInfo>;
   private stopping?: Promise<ExitInfo>;
 
   constructor(
+    readonly runtime: string,
     readonly id: string,
     private readonly child: ChildHandle,
     output: Promise<unknown>,

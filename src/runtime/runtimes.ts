@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { Cgroups } from './cgroup.js';
 import { removeLeftoverCgroups } from './cgroup-kill.js';
 import { InstanceIds } from './instance-ids.js';
+import { NspawnRuntime } from './nspawn.js';
 import { OciRuntime } from './oci.js';
 import { ProcessRuntime } from './process.js';
 import { RuncCli } from './runc.js';
@@ -49,17 +50,22 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
     oci = new OciRuntime(runc, join(config.runtimeDir, 'bundles'), cgroups, ids);
     removed.push(...(await oci.removeStale(log)));
   }
+  // systemd-nspawn, found at load; like runc it needs root for its namespaces and mounts.
+  const nspawn = config.nspawn?.binary && root ? new NspawnRuntime({ binary: config.nspawn.binary, rootsDir: join(config.runtimeDir, 'machines'), directory: config.nspawn.directory, cgroups, ids }) : undefined;
+  if (nspawn) removed.push(...nspawn.removeStale());
   if (root) removed.push(...(await removeLeftoverCgroups(cgroups, log)));
   if (removed.length > 0) log.warn({ instances: [...new Set(removed)] }, `removed ${new Set(removed).size} stale instances of a previous gateway`);
   if (!oci && Object.values(config.apps).some((app) => app.runtime === 'auto')) {
     const why = binary ? 'the gateway does not run as root' : 'no OCI runtime was found (apt-get install runc)';
     log.warn(`apps with runtime auto run as plain processes, without isolation: ${why}`);
   }
+  const noNspawn = unavailable('nspawn', config.nspawn?.binary ? 'the nspawn runtime needs the gateway to run as root' : 'systemd-nspawn was not found; install it with: apt-get install systemd-container');
   const missing = unavailable('oci', binary ? 'the oci runtime needs the gateway to run as root' : 'no OCI runtime was found; install one with: apt-get install runc');
   const noSystemd = unavailable('systemd', 'runtime systemd was not in use at start-up; restart the gateway to connect to systemd');
   const runtimeFor = (spec: AppSpec): Runtime => {
     if (spec.runtime === 'process') return processRuntime;
     if (spec.runtime === 'systemd') return systemd ?? noSystemd;
+    if (spec.runtime === 'nspawn') return nspawn ?? noNspawn;
     if (spec.runtime === 'auto' && !spec.bundle) return oci ?? processRuntime;
     return oci ?? missing;
   };
@@ -67,8 +73,10 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
     [processRuntime, 'process'],
     [missing, 'oci (unavailable)'],
     [noSystemd, 'systemd (unavailable)'],
+    [noNspawn, 'nspawn (unavailable)'],
   ]);
   if (systemd) labels.set(systemd, 'systemd');
+  if (nspawn) labels.set(nspawn, 'nspawn');
   if (oci && runc) labels.set(oci, `oci (${await runc.version()})`);
   const chosen = Object.fromEntries(Object.values(config.apps).map((spec) => [spec.name, runtimeFor(spec).kind]));
   log.info({ runtimes: chosen, cgroups: `v${cgroups.version}`, cgroupParent: cgroups.parent, delegated: cgroups.delegated }, summary(Object.values(config.apps).map((spec) => labels.get(runtimeFor(spec))!)));

@@ -37,6 +37,7 @@ t.test('BENCH_QUICK=1 runs every scenario and writes its report and charts', asy
   const optional: Array<[ColdStartPath, string | false]> = [
     ['gateway-oci', missingTool('runc', 'runc') || (process.getuid?.() !== 0 && 'containers need root')],
     ['socket-activate', missingTool(SOCKET_ACTIVATE, 'systemd')],
+    ['gateway-nspawn', missingTool('systemd-nspawn', 'systemd-container') || (process.getuid?.() !== 0 && 'containers need root')],
   ];
   for (const [path, skip] of optional) {
     if (skip) void t.skip(`cold-start path ${path}: ${skip}`, () => {});
