@@ -19,6 +19,7 @@ import { renderRestart, restartSummaryRows, restartUnderLoad, type RestartResult
 import { markdownTable, ms, ratio } from './stats.js';
 import { renderSocketMode, socketMode, socketModeSummaryRows, type SocketModeResult } from './socket-mode.js';
 import { renderSpawnCost, spawnCost, type SpawnCostResult } from './spawn-cost.js';
+import { renderSystemdColdStart, systemdColdStart, systemdColdStartSummaryRows, type SystemdColdStartResult } from './systemd-cold-start.js';
 import { renderThroughput, throughput, type ThroughputResult } from './throughput.js';
 
 export interface BenchReport {
@@ -39,6 +40,8 @@ export interface BenchReport {
   readonly spawnCost: SpawnCostResult;
   /** Issue 11: requests refused and failed per restart, under systemd with the fd store and plain. */
   readonly restart: RestartResult;
+  /** Issue 12: the systemd runtime's cold start beside the process runtime's, under a booted systemd. */
+  readonly systemdColdStart: SystemdColdStartResult;
 }
 
 async function main(): Promise<void> {
@@ -68,6 +71,7 @@ async function main(): Promise<void> {
   progress('spawn cost against the gateway\'s size');
   const spawned = await spawnCost({ runs: quick ? 10 : 100, ballastMiB: [256] });
   const restart = await restartUnderLoad({ quick, progress });
+  const sdCold = await systemdColdStart({ runs, warmup: 1, progress });
 
   const report: BenchReport = {
     startedAt,
@@ -83,6 +87,7 @@ async function main(): Promise<void> {
     socketMode: socket,
     spawnCost: spawned,
     restart,
+    systemdColdStart: sdCold,
   };
   process.stdout.write(`${render(report)}\n`);
   const dir = join(ROOT, 'bench/results');
@@ -138,6 +143,7 @@ function render(r: BenchReport): string {
     ...renderSocketMode(r.socketMode),
     ...renderSpawnCost(r.spawnCost),
     ...renderRestart(r.restart),
+    ...renderSystemdColdStart(r.systemdColdStart),
   ].join('\n\n');
 }
 
@@ -179,6 +185,7 @@ function summaryRows(r: BenchReport): string[][] {
   const big = r.spawnCost.points[r.spawnCost.points.length - 1];
   if (big) rows.push([`spawn call p50 at ${(big.rssBytes / 1024 ** 2).toFixed(0)} MB gateway RSS (ms)`, ms(big.native.p50), `${ms(big.childProcess.p50)} (child_process.spawn)`, ratio(big.native.p50, big.childProcess.p50)]);
   rows.push(...restartSummaryRows(r.restart));
+  rows.push(...systemdColdStartSummaryRows(r.systemdColdStart));
   return rows;
 }
 
