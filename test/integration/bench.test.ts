@@ -77,6 +77,14 @@ t.test('BENCH_QUICK=1 runs every scenario and writes its report and charts', asy
   if (machineSkip) void t.skip(`restart under systemd: ${machineSkip}`, () => {});
   else t.ok(rs.systemd.status === 'ok' && rs.systemd.perRestart.length === rs.systemd.restarts, 'systemctl restarts measured, each one');
   t.match(stdout, /\| restart under load: refused, failed per restart/, 'the summary has the restart row');
+  // The systemd runtime's cold start (issue 12) runs in the same kind of machine, beside the process runtime.
+  t.match(stdout, '### Cold start, runtime systemd vs process', 'prints the systemd-runtime cold start');
+  const sd = report.systemdColdStart;
+  if (machineSkip) void t.skip(`systemd-runtime cold start: ${machineSkip}`, () => {});
+  else {
+    t.same(sd.status === 'ok' && sd.paths.map((p) => [p.path, p.samplesMs.length, p.spawnMs.n]), [['process', report.coldStart.runs, report.coldStart.runs], ['systemd', report.coldStart.runs, report.coldStart.runs]], 'both runtimes measured every run, with the gateway\'s spawnMs');
+    t.match(stdout, /\| cold start p50, systemd scope vs process/, 'the summary has the systemd-runtime row');
+  }
   t.equal(created.filter((f) => f.endsWith('.svg')).length, 2, 'cold-start and throughput charts');
   for (const svg of created.filter((f) => f.endsWith('.svg'))) t.match(readFileSync(join(dir, svg), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
 });
