@@ -7,8 +7,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { Client } from 'undici';
+import { timedGet } from './timed-get.js';
 import { validateConfig } from '../src/config/schema.js';
 import { bareOnce, processStarter, runcStarter, socketActivateOnce } from './bare.js';
 import { GatewayProcess, HELLO_DIR, type LogLine } from './gateway-process.js';
@@ -192,18 +191,7 @@ class GatewayPath {
 
   /** One cold start of `app`; returns only once it has been idle-stopped again, ready for the next run. */
   async once(app: string): Promise<{ ms: number; logged: LogLine }> {
-    // A fresh connection per run, like the bare paths', so all include their connect().
-    const client = new Client(`http://127.0.0.1:${this.port}`);
-    let ms: number;
-    try {
-      const t0 = performance.now();
-      const res = await client.request({ path: '/', method: 'GET', headers: { host: `${app}.localhost` } });
-      ms = performance.now() - t0;
-      await res.body.dump();
-      if (res.statusCode !== 200) throw new Error(`gateway cold start of ${app} answered ${res.statusCode}`);
-    } finally {
-      await client.close();
-    }
+    const ms = await timedGet(this.port, `${app}.localhost`);
     const started = await this.gateway.waitFor((l) => l.app === app && l.result !== undefined, this.cursor);
     if (started.line.result !== 'ok') throw new Error(`gateway cold start of ${app} logged result ${String(started.line.result)}`);
     const stopped = await this.gateway.waitFor((l) => l.app === app && l.reason !== undefined, started.index + 1);

@@ -7,8 +7,7 @@
  * admin API; beside that, what the gateway recorded of each cold start (its admin snapshot's spawnMs).
  */
 import { request } from 'node:http';
-import { performance } from 'node:perf_hooks';
-import { Client } from 'undici';
+import { timedGet } from './timed-get.js';
 import { Machine, MACHINE_TOOLS } from '../test/helpers/systemd-machine.js';
 import { freePorts, installWakegate, journal, type Ports } from '../test/helpers/systemd-wakegate.js';
 import { missingTools } from '../test/helpers/tools.js';
@@ -109,18 +108,7 @@ export async function systemdColdStart(opts: { readonly runs: number; readonly w
 
 /** One cold start of `app`, then its stop through the admin API, which answers once the instance is gone. */
 async function once(ports: Ports, app: string): Promise<{ ms: number; logged: { spawnMs: number; firstByteMs: number } }> {
-  // A fresh connection per run, as on bench/cold-start.ts's gateway paths, so both include their connect().
-  const client = new Client(`http://127.0.0.1:${ports.http}`);
-  let took: number;
-  try {
-    const t0 = performance.now();
-    const res = await client.request({ path: '/', method: 'GET', headers: { host: `${app}.localhost` } });
-    took = performance.now() - t0;
-    await res.body.dump();
-    if (res.statusCode !== 200) throw new Error(`cold start of ${app} answered ${res.statusCode}`);
-  } finally {
-    await client.close();
-  }
+  const took = await timedGet(ports.http, `${app}.localhost`);
   const status = await admin(ports.admin, 'GET', `/apps/${app}`);
   const cold = status.lastColdStart;
   if (cold?.result !== 'ok' || typeof cold.spawnMs !== 'number' || typeof cold.firstByteMs !== 'number') {
