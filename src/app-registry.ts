@@ -166,14 +166,16 @@ export class AppRegistry {
 
   /**
    * Drains and stops every app and closes every socket (gateway shutdown). With `keepSockets` the app
-   * sockets stay in the fd store and keep their files, for the next gateway to adopt.
+   * sockets stay in the fd store and keep their files, for the next gateway to adopt; with `handOver`
+   * too, so do the instances that can outlive the gateway. Resolves with the ids of those left running.
    */
-  async closeAll(drainMs: number, keepSockets = false): Promise<void> {
+  async closeAll(drainMs: number, keepSockets = false, handOver = false): Promise<string[]> {
     await this.applying;
     const all = [...this.entries.values()];
     this.entries = new Map();
     this.routes = new Router([]);
-    await Promise.all(all.map((entry) => this.retire(entry, 'shutdown', drainMs, keepSockets)));
+    const left = await Promise.all(all.map((entry) => this.retire(entry, 'shutdown', drainMs, keepSockets, keepSockets && handOver)));
+    return left.filter((id): id is string => id !== undefined);
   }
 
   private create(spec: AppSpec, sockets: AppSockets): Entry {
@@ -191,10 +193,12 @@ export class AppRegistry {
     return { activator, sockets, activation: new SocketActivation(activator, sockets, this.counters, log) };
   }
 
-  private async retire(entry: Entry, reason: 'removed' | 'shutdown', drainMs: number, keepSockets = false): Promise<void> {
+  private async retire(entry: Entry, reason: 'removed' | 'shutdown', drainMs: number, keepSockets = false, handOver = false): Promise<string | undefined> {
     // Not watched from now on: a connection arriving meanwhile must not try to wake an app on its way out.
     entry.activation.close();
-    await entry.activator.close(reason, drainMs);
+    const id = entry.activator.instance?.id;
+    const left = await entry.activator.close(reason, drainMs, handOver);
     entry.sockets.closeAll(keepSockets);
+    return left ? id : undefined;
   }
 }

@@ -16,6 +16,7 @@ import { onOutputDropped } from './runtime/output.js';
 import { createRuntimes, type Runtimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
 import { RuntimeDir } from './runtime-dir.js';
+import { adoptSurvivors, handingOver } from './handover.js';
 import { ActivitySampler, sampleTargets } from './socket/activity-sampler.js';
 import { SockDiagState } from './socket/sock-diag-state.js';
 import { DEFAULTS } from './defaults.js';
@@ -99,6 +100,8 @@ export class Gateway {
     });
     try {
       await registry.apply(config, config.shutdownTimeoutMs);
+      // Before the front serves: a request for an app that still runs must reach it, not start another.
+      if (runtimes) await adoptSurvivors(runtimes.all, registry, runtimes.runtimeFor, log.child({ component: 'handover' }));
     } catch (err) {
       await registry.closeAll(0);
       throw err;
@@ -218,7 +221,10 @@ export class Gateway {
       const started = performance.now();
       await Promise.all([this.parts.listener.close(grace), this.parts.sampler.close()]);
       const left = Math.max(0, grace - (performance.now() - started));
-      await this.parts.registry.closeAll(left, notifier.active);
+      // Only a restart with the sockets kept (systemd's fd store) can hand instances over: they hold those sockets.
+      const handOver = notifier.active && this.parts.runtimes !== undefined && (await handingOver(this.parts.runtimes.all, this.log));
+      const running = await this.parts.registry.closeAll(left, notifier.active, handOver);
+      if (running.length > 0) this.log.info({ instances: running }, `restarting: ${running.length} instances left running for the next gateway to adopt`);
       this.parts.heartbeat.close();
       await this.parts.admin?.close();
       this.parts.runtimes?.close();

@@ -1,18 +1,14 @@
-import type { AppSpec } from '../config/types.js';
 import { DEFAULTS } from '../defaults.js';
 import { BackoffError, InstanceCrashedError, QueueFullError, UnavailableError, type WakegateError } from '../errors.js';
 import { describeExit, type ExitInfo, type Instance } from '../runtime/runtime.js';
 import type { ActivatorDeps, ActivitySample } from './activator-deps.js';
-import { Backoff } from './backoff.js';
-import { AppRecord } from './app-record.js';
+import { ActivatorState } from './activator-state.js';
 import { Generation, type Lease } from './generation.js';
-import { IdleTimer } from './idle-timer.js';
 import { Outcomes } from './outcomes.js';
-import { StopBarrier } from './stop-barrier.js';
-import type { AppState, ExitReason } from './recorder.js';
+import type { AppSpec } from '../config/types.js';
+import type { ExitReason } from './recorder.js';
 
 export type { Lease, ActivatorDeps, ActivitySample };
-
 
 /** Response timeouts in a row after which a running instance is replaced. */
 const UNRESPONSIVE_AFTER = DEFAULTS.internal.unresponsiveAfter;
@@ -20,70 +16,19 @@ const UNRESPONSIVE_AFTER = DEFAULTS.internal.unresponsiveAfter;
 /**
  * The per-app state machine: stopped → starting → running → stopping → stopped. It starts an instance on the
  * first lease (once, however many requests arrive together), counts activity, stops the instance after
- * `idleTimeout` of quiet, and turns unexpected exits into crash-loop backoff.
+ * `idleTimeout` of quiet, and turns unexpected exits into crash-loop backoff. What it is in (and how that
+ * reads) is ActivatorState's; the moves between states are here.
  */
-export class AppActivator {
-  private current: AppState = 'stopped';
-  private gen: Generation | undefined;
-  private readonly stopping = new StopBarrier();
-  private closedFor: 'removed' | 'shutdown' | undefined;
-  private readonly backoff = new Backoff();
-  private readonly idle = new IdleTimer(() => this.gen && this.stop(this.gen, 'idle'));
+export class AppActivator extends ActivatorState {
   private readonly outcomes: Outcomes;
-  private conns = 0;
 
-  /** Counts and last events, for status; also the one way events reach the recorder. */
-  readonly record: AppRecord;
-  private readonly now: () => number;
-
-  constructor(
-    private appSpec: AppSpec,
-    private readonly deps: ActivatorDeps,
-  ) {
-    this.record = new AppRecord(appSpec.name, deps.recorder);
-    this.now = deps.now ?? Date.now;
+  constructor(appSpec: AppSpec, deps: ActivatorDeps) {
+    super(appSpec, deps);
     this.outcomes = new Outcomes(appSpec.name, this.record, this.backoff);
   }
 
-  get name(): string {
-    return this.appSpec.name;
-  }
-  get spec(): AppSpec {
-    return this.appSpec;
-  }
-  get state(): AppState {
-    return this.current;
-  }
-  get instance(): Instance | undefined {
-    return this.gen?.instance;
-  }
-  /** The kind of runtime the app runs on: the running instance's, else what its next start would use (`auto` resolved). */
-  get runtime(): string {
-    return this.gen?.instance?.runtime ?? this.deps.runtimeFor(this.appSpec).kind;
-  }
-  get inflight(): number {
-    return this.gen?.inflight ?? 0;
-  }
-  /** Requests waiting: for the start (already sent, not yet answered), for a breaker slot, or for a stop to end. */
-  get queued(): number {
-    const gen = this.gen;
-    return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + this.stopping.waiters;
-  }
-  /** Connections on the app's own sockets at the last activity sample; 0 while stopped. */
-  get connections(): number {
-    return this.conns;
-  }
-  get idleDeadline(): number | undefined {
-    return this.idle.deadline;
-  }
-  /** Milliseconds until a start is allowed again after crashes; 0 when it is allowed now. */
-  get backoffRemainingMs(): number {
-    return this.backoff.remaining(this.now());
-  }
-
-  /** A changed spec takes effect at the next start; a running instance keeps the spec it started with. */
-  updateSpec(spec: AppSpec): void {
-    this.appSpec = spec;
+  protected idleExpired(): void {
+    if (this.gen) this.stop(this.gen, 'idle');
   }
 
   /** Resolves when the request may be sent. Throws a WakegateError when it must be answered by the gateway. */
@@ -150,11 +95,6 @@ export class AppActivator {
     this.maybeIdle(gen);
   }
 
-  /** Calls `listener` after every state change (once the recorder has it); returns the unsubscribe. */
-  onStateChange(listener: (state: AppState) => void): () => void {
-    return this.record.onStateChange(listener);
-  }
-
   /** Lets in-flight work finish (up to `graceMs`), holding new requests, then stops; those then start anew. */
   drain(graceMs: number): Promise<void> {
     return this.stopInstance('drain', undefined, graceMs);
@@ -166,12 +106,42 @@ export class AppActivator {
     await this.stopping.done;
   }
 
-  /** Refuses new requests from now on, lets in-flight ones finish for up to `graceMs`, then stops the instance. */
-  async close(reason: 'removed' | 'shutdown', graceMs: number): Promise<void> {
+  /**
+   * Refuses new requests from now on, lets in-flight ones finish for up to `graceMs`, then stops the
+   * instance; with `handOver` a running instance that can outlive the gateway is left running instead
+   * (detached), for the next gateway to adopt. True when it was.
+   */
+  async close(reason: 'removed' | 'shutdown', graceMs: number, handOver = false): Promise<boolean> {
     this.closedFor = reason;
     const gen = this.gen;
     if (gen) await gen.quiet(graceMs);
+    const instance = gen?.instance;
+    if (handOver && gen && gen === this.gen && this.current === 'running' && instance?.detach) {
+      instance.detach();
+      gen.upstream.close();
+      this.finish(gen);
+      return true;
+    }
     await this.stopInstance(reason, new UnavailableError(this.name, reason));
+    return false;
+  }
+
+  /**
+   * Serves an instance a previous gateway left running, as if this one had started it and it had answered:
+   * running at once (no cold start), idle from now until a request or a busy sample says otherwise.
+   */
+  adopt(instance: Instance): void {
+    if (this.closedFor || this.current !== 'stopped') throw new Error(`app ${this.name} is ${this.closedFor ?? this.current}: cannot adopt ${instance.id}`);
+    const now = this.now();
+    const gen = new Generation(this.appSpec, this.deps.createUpstream(this.appSpec), now);
+    gen.instance = instance;
+    gen.spawnedAt = now;
+    gen.runningSince = now;
+    this.gen = gen;
+    void instance.exited.then((exit) => this.onExit(gen, instance, exit));
+    this.setState('running');
+    this.report();
+    this.maybeIdle(gen);
   }
 
   private checkQueue(): void {
@@ -287,14 +257,4 @@ export class AppActivator {
     if (gen.inflight === 0 && gen.upgraded.size === 0) this.idle.arm(gen.spec.idleTimeoutMs);
   }
 
-  private setState(next: AppState): void {
-    const prev = this.current;
-    if (prev === next) return;
-    this.current = next;
-    this.record.stateChanged(prev, next);
-  }
-
-  private report(): void {
-    this.record.load(this.inflight, this.queued);
-  }
 }

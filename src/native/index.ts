@@ -63,9 +63,11 @@ class Child implements ChildHandle {
   /** -1 once closed: from then on the number may belong to someone else and must not be signalled. */
   #pidfd: number;
 
+  /** `owned`: our child, which a failed watch must not leave behind; else a process we only watch. */
   constructor(
     readonly pid: number,
     pidfd: number,
+    owned = true,
   ) {
     this.#pidfd = pidfd;
     const native = addon();
@@ -79,7 +81,10 @@ class Child implements ChildHandle {
         resolve({ code, signal: signal === null ? null : signalName(signal) });
       });
     });
-    if (watchError < 0) {
+    if (watchError < 0 && !owned) {
+      native.close(pidfd);
+      check('watchExit', watchError, `pid ${pid}`);
+    } else if (watchError < 0) {
       // Without a watcher nobody would ever reap it; kill it rather than leave an invisible child, and
       // reap it here, or it stays a zombie for the gateway's life.
       native.pidfdSendSignal(pidfd, signalNumber('SIGKILL'));
@@ -138,6 +143,22 @@ export function spawn(
     fail(r.step, r.error, `while spawning ${file}`);
   }
   return new Child(r.pid, r.pidfd);
+}
+
+/**
+ * Watches a process that is not our child (one a previous gateway started, now reparented): its pidfd
+ * tells the exit, but its status goes to whoever reaps it, so `exited` resolves with both fields null.
+ * `isTheOne` is asked once the pidfd pins the pid: a pid read from a list may have been reused by then,
+ * but not after. Throws SyscallError (ESRCH: gone, or another process by now).
+ */
+export function watchProcess(pid: number, isTheOne: () => boolean): ChildHandle {
+  const native = addon();
+  const pidfd = check('pidfd_open', native.pidfdOpen(pid), `pid ${pid}`);
+  if (!isTheOne()) {
+    native.close(pidfd);
+    return fail('pidfd_open', -constants.errno.ESRCH, `pid ${pid} is another process by now`);
+  }
+  return new Child(pid, pidfd, false);
 }
 
 /**

@@ -8,6 +8,17 @@ export const INSTANCE_PREFIX = 'wakegate-';
 export class InstanceIds {
   private readonly serials = new Map<string, number>();
 
+  /** An instance of `app` numbered `n` exists already (a previous gateway's, adopted): the next is above it. */
+  reserve(app: string, n: number): void {
+    this.serials.set(app, Math.max(n, this.serials.get(app) ?? 0));
+  }
+
+  /** The app and number of an id, or undefined for a name that is not an instance id. */
+  static parse(id: string): { app: string; n: number } | undefined {
+    const m = /^wakegate-(.+)-([1-9]\d*)$/.exec(id);
+    return m ? { app: m[1]!, n: Number(m[2]) } : undefined;
+  }
+
   next(app: string): string {
     const n = (this.serials.get(app) ?? 0) + 1;
     this.serials.set(app, n);

@@ -27,6 +27,22 @@ export interface Instance {
   /** SIGTERM, `graceMs` of grace, then SIGKILL; resolves with the exit. Idempotent. */
   stop(graceMs: number): Promise<ExitInfo>;
   stats(): Promise<InstanceStats>;
+  /**
+   * Leaves the instance running for the next gateway: from now on its exit is not acted on. Only instances
+   * that do not die with the gateway have it (their runtime has `survivors`).
+   */
+  detach?(): void;
+}
+
+/** An instance a previous gateway left running, as a runtime whose instances outlive the gateway finds it. */
+export interface Survivor {
+  readonly app: string;
+  readonly id: string;
+  /** specDigest() of the spec it was started with. */
+  readonly digest: string;
+  readonly pid: number;
+  /** Watches it from now on as one of this gateway's instances (to serve it, or to stop it). Throws if it is gone. */
+  adopt(log: Logger): Instance;
 }
 
 /** A listening socket handed to an instance: its fd in the gateway, and its LISTEN_FDNAMES entry. */
@@ -39,6 +55,10 @@ export interface HandedSocket {
 export interface Runtime {
   readonly kind: string;
   start(app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Promise<Instance>;
+  /** For runtimes whose instances outlive the gateway: the ones a previous gateway left running. */
+  survivors?(log: Logger): Promise<Survivor[]>;
+  /** Whether the gateway stops only to be started again (`systemctl restart`): its instances then stay for the next. */
+  handingOver?(): Promise<boolean>;
 }
 
 /** Describes an exit for logs and error messages: `code 1`, `signal SIGKILL`, `oom`. */

@@ -11,11 +11,14 @@ import { RuncCli } from './runc.js';
 import type { Runtime } from './runtime.js';
 import { SystemdRuntime } from './systemd.js';
 import { connectSystemd, systemdApps } from '../systemd/systemd-probe.js';
+import { SystemdManager } from '../systemd/systemd-manager.js';
 
 export interface Runtimes {
   readonly oci: OciRuntime | undefined;
   /** The runtime an app runs on: its own choice, with `auto` meaning oci where that works. */
   runtimeFor(spec: AppSpec): Runtime;
+  /** Every runtime built for this gateway, once each (for what some of them can do: survivors, hand-over). */
+  readonly all: readonly Runtime[];
   /** Releases what the runtimes hold (runc's state, the system bus connection). */
   close(): void;
 }
@@ -40,7 +43,7 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
   }
   const ids = new InstanceIds();
   const onSystemd = systemdApps(config.apps);
-  const systemd = onSystemd.length > 0 ? new SystemdRuntime(await connectSystemd(onSystemd, log), ids) : undefined;
+  const systemd = onSystemd.length > 0 ? new SystemdRuntime(await connectSystemd(onSystemd, log), ids) : await sweeper(ids, log);
   const processRuntime = new ProcessRuntime({ cgroups: root ? cgroups : undefined, ids });
   const binary = config.oci.runtime;
   let oci: OciRuntime | undefined;
@@ -83,6 +86,7 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
   return {
     oci,
     runtimeFor,
+    all: [processRuntime, ...[oci, nspawn, systemd].filter((r): r is NonNullable<typeof r> => r !== undefined)],
     close: () => {
       oci?.close();
       systemd?.close();
@@ -98,6 +102,20 @@ function summary(labels: readonly string[]): string {
   if (counts.size === 0) return `${head}`;
   if (counts.size === 1) return `${head}: ${[...counts.keys()][0]}`;
   return `${head}: ${[...counts].map(([label, n]) => `${n} ${label}`).join(', ')}`;
+}
+
+/**
+ * Under systemd with no app on runtime systemd, a previous gateway may still have left tenant scopes (its
+ * config had such apps): a systemd runtime that no app uses finds them, to be stopped. Best effort.
+ */
+async function sweeper(ids: InstanceIds, log: Logger): Promise<SystemdRuntime | undefined> {
+  if (!process.env.INVOCATION_ID) return undefined;
+  try {
+    return new SystemdRuntime(await SystemdManager.connect(log), ids);
+  } catch (err) {
+    log.debug({ err }, 'no systemd on the system bus: no tenant scopes of a previous gateway to look for');
+    return undefined;
+  }
 }
 
 /** Stands in for a runtime where it cannot work, so that such an app fails its starts with the reason. */

@@ -9,12 +9,16 @@ import { spawnApp } from './app-spawn.js';
 import { DEFAULT_PATH } from './executable.js';
 import { InstanceIds } from './instance-ids.js';
 import { rssBytes } from './process.js';
-import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime } from './runtime.js';
+import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime, Survivor } from './runtime.js';
+import { findSurvivors, scopeDescription } from './scope-survivors.js';
+import { specDigest } from './spec-digest.js';
 import { delay, stopInSteps } from './stop-sequence.js';
 
 /** The slice every tenant scope is placed under, so `systemd-cgls` and `systemctl status` show them together. */
 export const TENANT_SLICE = 'wakegate.slice';
 const UNIT_EXISTS = 'org.freedesktop.systemd1.UnitExists';
+/** The job types under which the gateway's own unit stops only to start again. */
+const RESTART_JOBS = new Set(['restart', 'try-restart']);
 
 /**
  * Instances as transient systemd scopes: the app is spawned as the process runtime spawns it, then placed
@@ -39,11 +43,12 @@ export class SystemdRuntime implements Runtime {
     const id = this.ids.next(app.name);
     const unit = `${id}.scope`;
     const instanceLog = log.child({ instance: id, unit });
-    const { child, output } = spawnApp(app, sockets, this.searchPath, {}, instanceLog);
+    // No parent-death signal: a tenant outlives the gateway (a restart hands it over; see survivors).
+    const { child, output } = spawnApp(app, sockets, this.searchPath, { deathSignal: undefined }, instanceLog);
     try {
       await this.manager.startScope({
         unit,
-        description: `wakegate app ${app.name} (${id})`,
+        description: scopeDescription(app.name, id, specDigest(app)),
         slice: TENANT_SLICE,
         pid: child.pid,
         memoryMax: app.memoryBytes,
@@ -61,16 +66,26 @@ export class SystemdRuntime implements Runtime {
     return new SystemdInstance(id, unit, child, output, this.manager, instanceLog);
   }
 
+  /** The tenant scopes a previous gateway left running (a restart, or a crash), each ready to adopt. */
+  survivors(log: Logger): Promise<Survivor[]> {
+    return findSurvivors(this.manager, this.ids, log, (id, unit, child, instanceLog) => new SystemdInstance(id, unit, child, Promise.resolve(), this.manager, instanceLog));
+  }
+
+  async handingOver(): Promise<boolean> {
+    return RESTART_JOBS.has((await this.manager.ownJobType()) ?? '');
+  }
+
   close(): void {
     this.manager.close();
   }
 }
 
-class SystemdInstance implements Instance {
+export class SystemdInstance implements Instance {
   readonly runtime = 'systemd';
   readonly pid: number;
   readonly exited: Promise<ExitInfo>;
   private stopping?: Promise<ExitInfo>;
+  private detached = false;
 
   constructor(
     readonly id: string,
@@ -82,6 +97,8 @@ class SystemdInstance implements Instance {
   ) {
     this.pid = child.pid;
     this.exited = child.exited.then(async (status) => {
+      // Handed over to the next gateway: its exit is that gateway's to act on.
+      if (this.detached) return status;
       // Whatever the app forked and left in its scope goes with it; then the unit is waited out of existence.
       await this.manager.kill(unit, constants.signals.SIGKILL).catch((err: unknown) => log.warn({ err }, 'failed to kill the rest of the scope, ignoring'));
       const gone = await this.manager.gone(unit).catch(() => false);
@@ -93,6 +110,10 @@ class SystemdInstance implements Instance {
       await Promise.race([output, delay(DEFAULTS.internal.outputDrainMs)]);
       return oom ? { ...status, oom } : status;
     });
+  }
+
+  detach(): void {
+    this.detached = true;
   }
 
   stop(graceMs: number): Promise<ExitInfo> {

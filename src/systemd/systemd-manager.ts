@@ -7,6 +7,8 @@ const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
 const MANAGER = 'org.freedesktop.systemd1.Manager';
 const SCOPE = 'org.freedesktop.systemd1.Scope';
+const UNIT = 'org.freedesktop.systemd1.Unit';
+const JOB = 'org.freedesktop.systemd1.Job';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
 const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
 /** systemd's own `UINT64_MAX`: a property it does not know (no memory accounting in this cgroup). */
@@ -21,6 +23,13 @@ export interface ScopeSpec {
   readonly memoryMax?: number;
   readonly tasksMax?: number;
   readonly cpuWeight?: number;
+}
+
+/** A loaded unit as ListUnitsByPatterns lists it. */
+export interface ListedUnit {
+  readonly name: string;
+  readonly description: string;
+  readonly activeState: string;
 }
 
 export interface ScopeStats {
@@ -129,6 +138,36 @@ export class SystemdManager {
     return { memoryBytes: counter(memory), cpuNs: counter(cpu) };
   }
 
+  /** The loaded units whose names match `pattern` (a glob, as `systemctl list-units` takes). */
+  async listUnits(pattern: string): Promise<ListedUnit[]> {
+    const [units] = await this.manager('ListUnitsByPatterns', 'asas', [[], [pattern]]);
+    return (units as unknown[][]).map(([name, description, , activeState]) => ({ name: String(name), description: String(description), activeState: String(activeState) }));
+  }
+
+  /** The pids in the unit's cgroup (its whole subtree); none for a unit that is gone. */
+  async processes(unit: string): Promise<number[]> {
+    try {
+      const [list] = await this.manager('GetUnitProcesses', 's', [unit]);
+      return (list as unknown[][]).map(([, pid]) => Number(pid));
+    } catch (err) {
+      if (err instanceof DbusCallError && err.dbusName === NO_SUCH_UNIT) return [];
+      throw err;
+    }
+  }
+
+  /**
+   * The type of the job queued for the unit this process runs in (`restart` while `systemctl restart`
+   * stops it, `stop` while `systemctl stop` does); undefined when no job is queued.
+   */
+  async ownJobType(): Promise<string | undefined> {
+    // GetUnitByPID(0) is the unit of the caller, which systemd learns from the bus, not from us.
+    const [path] = await this.manager('GetUnitByPID', 'u', [0]);
+    const job = await this.property(String(path), UNIT, 'Job');
+    const [id, jobPath] = Array.isArray(job) ? job : [0, ''];
+    if (Number(id) === 0) return undefined;
+    return String(await this.property(String(jobPath), JOB, 'JobType'));
+  }
+
   private async unitPath(unit: string): Promise<string | undefined> {
     try {
       const [path] = await this.manager('GetUnit', 's', [unit]);
@@ -167,7 +206,8 @@ export class SystemdManager {
     });
   }
 
-  private watch(unit: string): string {
+  /** From now on the unit's Result is kept for takeResult (a scope this gateway did not start, adopted). */
+  watch(unit: string): string {
     const path = objectPath(unit);
     this.watched.set(path, unit);
     return path;

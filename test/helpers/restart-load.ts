@@ -127,3 +127,18 @@ export class RestartLoad {
 export function since(before: LoadTally, after: LoadTally): Omit<LoadTally, 'failures'> {
   return { ok: after.ok - before.ok, refused: after.refused - before.refused, failed: after.failed - before.failed, retried: after.retried - before.retried };
 }
+
+/** Waits (bounded) until `count` more requests have been answered: the gateway serves, whichever process it is. */
+export async function untilAnswered(load: RestartLoad, count: number, timeoutMs = 30_000): Promise<void> {
+  const target = load.tally.ok + count;
+  const deadline = Date.now() + timeoutMs;
+  while (load.tally.ok < target) {
+    if (Date.now() > deadline) throw new Error(`load: fewer than ${count} answers in ${timeoutMs} ms (${JSON.stringify(load.tally)})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The tally as a test comment, for the log of a run. */
+export function report(t: { comment(message: string): void }, what: string, tally: LoadTally): void {
+  t.comment(`${what}: ${tally.ok} ok, ${tally.refused} refused, ${tally.failed} failed, ${tally.retried} keep-alive retries`);
+}

@@ -26,7 +26,9 @@ export async function freePorts(count: number): Promise<number[]> {
 export interface ConfigOptions {
   /** Leave the socket-mode app out (a reload that removes an app). */
   readonly withoutEcho?: boolean;
-  readonly runtime?: 'process' | 'oci';
+  readonly runtime?: 'process' | 'oci' | 'systemd';
+  /** hello's GREETING (a changed spec). */
+  readonly greeting?: string;
 }
 
 /** The config: `hello`, an HTTP app (one fd-store entry: its app socket), and `echo`, a socket-mode app (one more). */
@@ -46,7 +48,7 @@ apps:
     hosts: ["hello.localhost"]
     command: ["node", "server.mjs"]
     dir: /opt/wakegate/examples/hello
-${echo}`;
+${opts.greeting === undefined ? '' : `    env: { GREETING: "${opts.greeting}" }\n`}${echo}`;
 }
 
 export interface InstallOptions {

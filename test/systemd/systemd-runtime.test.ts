@@ -69,7 +69,7 @@ t.test('runtime systemd under systemd 252', { skip }, async (t) => {
     const unit = 'wakegate-hello-1.scope';
     const status = await machine.run(['systemctl', 'status', '--no-pager', '--lines=0', unit], { allowFailure: true });
     t.equal(status.code, 0, `systemctl status: ${status.stdout}${status.stderr}`);
-    t.match(status.stdout, /wakegate app hello \(wakegate-hello-1\)/, 'Description names the app');
+    t.match(status.stdout, /wakegate app hello \(wakegate-hello-1, spec [0-9a-f]{12}\)/, 'Description names the app, the instance and its spec digest');
     t.match(status.stdout, /Active: active \(running\)/);
     t.match(status.stdout, new RegExp(`${helloPid} node server\\.mjs`), 'the tenant pid is in the scope');
     t.equal(await machine.show(unit, 'Slice'), 'wakegate.slice');

@@ -4,7 +4,7 @@
 // left (tap runs files in parallel, subtests of one file in sequence): a boot costs about a second, and a
 // machine per subtest would only repeat it, while one machine shared across files would need a lock.
 import t, { type Test } from 'tap';
-import { RestartLoad, type LoadTally } from '../helpers/restart-load.js';
+import { report, RestartLoad, untilAnswered } from '../helpers/restart-load.js';
 import { Machine, MACHINE_TOOLS } from '../helpers/systemd-machine.js';
 import { echo, freePorts, get, installWakegate, journal, mainPid, until, wakegateConfig, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
@@ -172,16 +172,3 @@ t.test('wakegate under systemd 252', { skip }, async (t) => {
     t.same(machine.leftovers(), []);
   });
 });
-
-async function untilAnswered(load: RestartLoad, count: number, timeoutMs = 30_000): Promise<void> {
-  const target = load.tally.ok + count;
-  const deadline = Date.now() + timeoutMs;
-  while (load.tally.ok < target) {
-    if (Date.now() > deadline) throw new Error(`load: fewer than ${count} answers in ${timeoutMs} ms (${JSON.stringify(load.tally)})`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-function report(t: Test, what: string, tally: LoadTally): void {
-  t.comment(`${what}: ${tally.ok} ok, ${tally.refused} refused, ${tally.failed} failed, ${tally.retried} keep-alive retries`);
-}

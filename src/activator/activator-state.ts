@@ -1,0 +1,95 @@
+import type { AppSpec } from '../config/types.js';
+import type { Instance } from '../runtime/runtime.js';
+import type { ActivatorDeps } from './activator-deps.js';
+import { AppRecord } from './app-record.js';
+import { Backoff } from './backoff.js';
+import type { Generation } from './generation.js';
+import { IdleTimer } from './idle-timer.js';
+import type { AppState } from './recorder.js';
+import { StopBarrier } from './stop-barrier.js';
+
+/**
+ * What one app's activator is in: its state, its current generation, its backoff and idle countdown, and
+ * how all that reads from outside (status, metrics, the admin API). Every change of state goes through
+ * setState, so that the recorder and the listeners see each one.
+ */
+export abstract class ActivatorState {
+  protected current: AppState = 'stopped';
+  protected gen: Generation | undefined;
+  protected readonly stopping = new StopBarrier();
+  protected closedFor: 'removed' | 'shutdown' | undefined;
+  protected readonly backoff = new Backoff();
+  protected readonly idle = new IdleTimer(() => this.idleExpired());
+  protected conns = 0;
+  /** Counts and last events, for status; also the one way events reach the recorder. */
+  readonly record: AppRecord;
+  protected readonly now: () => number;
+
+  constructor(
+    protected appSpec: AppSpec,
+    protected readonly deps: ActivatorDeps,
+  ) {
+    this.record = new AppRecord(appSpec.name, deps.recorder);
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** idleTimeout of quiet has passed. */
+  protected abstract idleExpired(): void;
+
+  get name(): string {
+    return this.appSpec.name;
+  }
+  get spec(): AppSpec {
+    return this.appSpec;
+  }
+  get state(): AppState {
+    return this.current;
+  }
+  get instance(): Instance | undefined {
+    return this.gen?.instance;
+  }
+  /** The kind of runtime the app runs on: the running instance's, else what its next start would use (`auto` resolved). */
+  get runtime(): string {
+    return this.gen?.instance?.runtime ?? this.deps.runtimeFor(this.appSpec).kind;
+  }
+  get inflight(): number {
+    return this.gen?.inflight ?? 0;
+  }
+  /** Requests waiting: for the start (already sent, not yet answered), for a breaker slot, or for a stop to end. */
+  get queued(): number {
+    const gen = this.gen;
+    return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + this.stopping.waiters;
+  }
+  /** Connections on the app's own sockets at the last activity sample; 0 while stopped. */
+  get connections(): number {
+    return this.conns;
+  }
+  get idleDeadline(): number | undefined {
+    return this.idle.deadline;
+  }
+  /** Milliseconds until a start is allowed again after crashes; 0 when it is allowed now. */
+  get backoffRemainingMs(): number {
+    return this.backoff.remaining(this.now());
+  }
+
+  /** A changed spec takes effect at the next start; a running instance keeps the spec it started with. */
+  updateSpec(spec: AppSpec): void {
+    this.appSpec = spec;
+  }
+
+  /** Calls `listener` after every state change (once the recorder has it); returns the unsubscribe. */
+  onStateChange(listener: (state: AppState) => void): () => void {
+    return this.record.onStateChange(listener);
+  }
+
+  protected setState(next: AppState): void {
+    const prev = this.current;
+    if (prev === next) return;
+    this.current = next;
+    this.record.stateChanged(prev, next);
+  }
+
+  protected report(): void {
+    this.record.load(this.inflight, this.queued);
+  }
+}
