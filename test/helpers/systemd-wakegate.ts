@@ -5,7 +5,9 @@
 // where a test needs it, a shorter WatchdogSec.
 import { createServer, connect } from 'node:net';
 import { request } from 'node:http';
+import type { Test } from 'tap';
 import type { Machine } from './systemd-machine.js';
+import { report, RestartLoad, untilAnswered, type LoadTally } from './restart-load.js';
 
 export const UNITS = ['wakegate.service', 'wakegate.socket', 'wakegate-admin.socket'] as const;
 
@@ -123,4 +125,23 @@ export async function mainPid(machine: Machine): Promise<number> {
 /** The gateway's journal (for failure messages). */
 export async function journal(machine: Machine, lines = 60): Promise<string> {
   return (await machine.run(['journalctl', '--no-pager', '-o', 'cat', '-n', String(lines), '-u', 'wakegate.service'], { allowFailure: true })).stdout;
+}
+
+/**
+ * One `systemctl restart wakegate.service` under the restart load on hello (two clients on new
+ * connections, two on kept-alive ones), answered before and after; asserts that none was refused or failed.
+ */
+export async function restartUnderLoad(t: Test, machine: Machine, ports: Ports, what: string, hostHeader = 'hello.localhost'): Promise<LoadTally> {
+  const load = new RestartLoad({ port: ports.http, hostHeader, newConnectionClients: 2, keepAliveClients: 2, intervalMs: 5 });
+  try {
+    await untilAnswered(load, 20);
+    await machine.systemctl('restart', 'wakegate.service');
+    await untilAnswered(load, 100);
+  } finally {
+    const tally = await load.stop();
+    report(t, what, tally);
+    t.equal(tally.refused, 0, 'no connection refused');
+    t.equal(tally.failed, 0, `no request failed ${JSON.stringify(tally.failures)}`);
+  }
+  return load.snapshot();
 }

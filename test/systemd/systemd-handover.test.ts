@@ -3,9 +3,8 @@
 // cold start; `systemctl stop` still stops them. Under a real systemd 252 (test/helpers/systemd-machine.ts),
 // one machine for the file, the subtests in order, each from the state the previous one left.
 import t, { type Test } from 'tap';
-import { report, RestartLoad, untilAnswered } from '../helpers/restart-load.js';
 import { Machine, MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { echo, freePorts, get, installWakegate, journal, mainPid, until, wakegateConfig, type Ports } from '../helpers/systemd-wakegate.js';
+import { echo, freePorts, get, installWakegate, journal, mainPid, restartUnderLoad, until, wakegateConfig, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
@@ -56,17 +55,7 @@ t.test('systemd tenants across gateway restarts', { skip }, async (t) => {
     t.equal(hello.id, 'wakegate-hello-1');
     t.equal(echoed.id, 'wakegate-echo-1');
     const gateway = await mainPid(machine);
-    const load = new RestartLoad({ port: ports.http, hostHeader: HELLO, newConnectionClients: 2, keepAliveClients: 2, intervalMs: 5 });
-    try {
-      await untilAnswered(load, 20);
-      await machine.systemctl('restart', 'wakegate.service');
-      await untilAnswered(load, 100);
-    } finally {
-      const tally = await load.stop();
-      report(t, 'restart with tenants on systemd', tally);
-      t.equal(tally.refused, 0, 'no connection refused');
-      t.equal(tally.failed, 0, `no request failed ${JSON.stringify(tally.failures)}`);
-    }
+    await restartUnderLoad(t, machine, ports, 'restart with tenants on systemd');
     t.not(await mainPid(machine), gateway, 'a new gateway process');
     const after = await apps();
     t.same(after.get('hello')?.instance, hello, 'the same hello instance, adopted');
@@ -110,7 +99,22 @@ t.test('systemd tenants across gateway restarts', { skip }, async (t) => {
     t.equal(units.split('\n').length, 1, units);
   });
 
+  await t.test('a restart into a config with hello on runtime process: the new gateway stops the old scope', async (t) => {
+    if (!needServing(t)) return;
+    machine.writeFile('/etc/wakegate/wakegate.yaml', wakegateConfig(ports, { runtime: 'process', withoutEcho: true }));
+    await machine.systemctl('restart', 'wakegate.service');
+    t.match(await thisGateway(), /stopping instance wakegate-hello-2 of a previous gateway: app hello runs on process now/, 'found with no app on runtime systemd');
+    t.equal((await machine.systemctl('list-units', '--all', '--plain', '--no-legend', 'wakegate-*.scope')).trim(), '', 'no scope left');
+    const answer = await get(ports.http, HELLO).catch(withJournal);
+    t.equal(answer.status, 200, 'hello serves, now as a process');
+    t.equal((await apps()).get('hello')?.runtime, 'process');
+  });
+
   await t.test('systemctl stop stops the tenants and leaves no scope', async (t) => {
+    machine.writeFile('/etc/wakegate/wakegate.yaml', wakegateConfig(ports, { runtime: 'systemd', withoutEcho: true }));
+    await machine.systemctl('restart', 'wakegate.service');
+    t.equal((await get(ports.http, HELLO).catch(withJournal)).status, 200);
+    t.equal((await apps()).get('hello')?.runtime, 'systemd');
     await machine.systemctl('stop', 'wakegate.service');
     t.equal(await machine.show('wakegate.service', 'Result'), 'success');
     t.equal((await machine.systemctl('list-units', '--all', '--plain', '--no-legend', 'wakegate-*.scope')).trim(), '', 'no scope left');

@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap';
 import { report, RestartLoad, untilAnswered } from '../helpers/restart-load.js';
 import { Machine, MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { echo, freePorts, get, installWakegate, journal, mainPid, until, wakegateConfig, type Ports } from '../helpers/systemd-wakegate.js';
+import { echo, freePorts, get, installWakegate, journal, mainPid, restartUnderLoad, until, wakegateConfig, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
@@ -135,18 +135,8 @@ t.test('wakegate under systemd 252', { skip }, async (t) => {
   await t.test('oci runtime: restarted under load into a config of runc containers, 0 refused, 0 failed', async (t) => {
     if (!needServing(t)) return;
     machine.writeFile('/etc/wakegate/wakegate.yaml', wakegateConfig(ports, { withoutEcho: true, runtime: 'oci' }));
-    const load = new RestartLoad({ port: ports.http, hostHeader: HELLO, newConnectionClients: 2, keepAliveClients: 2, intervalMs: 5 });
-    try {
-      await untilAnswered(load, 20);
-      // The old gateway stops its process instance; the new one cold-starts hello in a container.
-      await machine.systemctl('restart', 'wakegate.service');
-      await untilAnswered(load, 50);
-    } finally {
-      const tally = await load.stop();
-      report(t, 'restart into oci', tally);
-      t.equal(tally.refused, 0);
-      t.equal(tally.failed, 0, `no request failed ${JSON.stringify(tally.failures)}`);
-    }
+    // The old gateway stops its process instance; the new one cold-starts hello in a container.
+    await restartUnderLoad(t, machine, ports, 'restart into oci');
     const answer = await get(ports.http, HELLO);
     t.match(answer.body, /\(pid 1\)/, `served from a container, its app PID 1 of its own pid namespace: ${answer.body}`);
   });
