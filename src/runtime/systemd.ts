@@ -9,6 +9,7 @@ import { spawnApp } from './app-spawn.js';
 import { DEFAULT_PATH } from './executable.js';
 import { InstanceIds } from './instance-ids.js';
 import { rssBytes } from './process.js';
+import { ScopeOomWatch } from './scope-oom.js';
 import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime } from './runtime.js';
 import { delay, stopInSteps } from './stop-sequence.js';
 
@@ -58,7 +59,8 @@ export class SystemdRuntime implements Runtime {
       this.manager.takeResult(unit);
       throw err;
     }
-    return new SystemdInstance(id, unit, child, output, this.manager, instanceLog);
+    const oomWatch = ScopeOomWatch.open(child.pid, unit, instanceLog);
+    return new SystemdInstance(id, unit, child, output, this.manager, instanceLog, oomWatch);
   }
 
   close(): void {
@@ -79,9 +81,11 @@ class SystemdInstance implements Instance {
     output: Promise<unknown>,
     private readonly manager: SystemdManager,
     private readonly log: Logger,
+    oomWatch?: ScopeOomWatch,
   ) {
     this.pid = child.pid;
     this.exited = child.exited.then(async (status) => {
+      const v1Oom = oomWatch?.settle(status); // first: systemd removes the cgroup as the scope empties
       // Whatever the app forked and left in its scope goes with it; then the unit is waited out of existence.
       await this.manager.kill(unit, constants.signals.SIGKILL).catch((err: unknown) => log.warn({ err }, 'failed to kill the rest of the scope, ignoring'));
       const gone = await this.manager.gone(unit).catch(() => false);
@@ -89,7 +93,7 @@ class SystemdInstance implements Instance {
         log.warn({ boundMs: DEFAULTS.internal.dbusUnitGoneMs }, 'scope still loaded after its processes exited, stopping it');
         await this.manager.stop(unit).catch((err: unknown) => log.warn({ err }, 'failed to stop the scope, ignoring'));
       }
-      const oom = this.manager.takeResult(unit) === 'oom-kill';
+      const oom = this.manager.takeResult(unit) === 'oom-kill' || ((await v1Oom) ?? false);
       await Promise.race([output, delay(DEFAULTS.internal.outputDrainMs)]);
       return oom ? { ...status, oom } : status;
     });
