@@ -56,7 +56,7 @@ export interface BootOptions {
 }
 
 /** The test process's own cgroup in the v1 memory hierarchy (a machine's goes below it, never beside). */
-function ownMemoryCgroup(): string {
+export function ownMemoryCgroup(): string {
   const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
   if (line === undefined) throw new Error('no v1 memory hierarchy in /proc/self/cgroup');
   return join(MEMORY_V1, line.slice(line.lastIndexOf(':') + 1));
