@@ -8,7 +8,8 @@
 //   which is the machine's tmpfs root (/etc included) seen from the host.
 // - nspawn runs in a cgroup of its own (in the name=systemd and the unified hierarchies), so the
 //   `payload`/`supervisor` cgroups it creates beside itself are below that one, never at a hierarchy's
-//   root where two machines would share them, and the whole subtree is removed after poweroff.
+//   root where two machines would share them, and the whole subtree is removed after poweroff. A
+//   `memory-v1` machine also gets a v1 memory cgroup of its own, below the test's.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
