@@ -105,5 +105,10 @@ export const DEFAULTS = Object.freeze({
     dbusReconnectMaxMs: 5_000,
     /** runtime systemd: how long a unit may take to be collected once its processes are gone. */
     dbusUnitGoneMs: 5_000,
+    /**
+     * runtime systemd on a v1 memory controller: how long an exit by SIGKILL waits for the kernel's last
+     * word on the scope's cgroup (its removal) when one notification left OOM and removal undecided.
+     */
+    scopeOomSettleMs: 1_000,
   }),
 });

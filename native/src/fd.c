@@ -1,4 +1,4 @@
-/* Small fd-level syscalls: the app socket, pipes for a child's output, close, pidfd signals. */
+/* Small fd-level syscalls: the app socket, pipes for a child's output, close, pidfd signals, eventfds. */
 #include "wg.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -104,5 +105,13 @@ napi_value wg_pidfd_open(napi_env env, napi_callback_info info) {
   int32_t pid;
   if (!wg_args(env, info, 1, argv) || !wg_get_int32(env, argv[0], "pid", &pid)) return NULL;
   int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  return wg_int(env, fd < 0 ? -errno : fd);
+}
+
+/* eventfd() -> fd | -errno: a counter the kernel adds to, for cgroup v1 notifications (cgroup.event_control).
+ * Non-blocking, so that reading an unsignalled one answers EAGAIN instead of stalling the loop. */
+napi_value wg_eventfd(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   return wg_int(env, fd < 0 ? -errno : fd);
 }

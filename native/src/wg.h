@@ -73,6 +73,7 @@ napi_value wg_pipe(napi_env env, napi_callback_info info);
 napi_value wg_flock(napi_env env, napi_callback_info info);
 napi_value wg_reap(napi_env env, napi_callback_info info);
 napi_value wg_pidfd_open(napi_env env, napi_callback_info info);
+napi_value wg_eventfd(napi_env env, napi_callback_info info);
 napi_value wg_poll_readable(napi_env env, napi_callback_info info);
 napi_value wg_poll_stop(napi_env env, napi_callback_info info);
 napi_value wg_inet_listen(napi_env env, napi_callback_info info);

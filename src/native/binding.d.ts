@@ -72,4 +72,6 @@ export interface Binding {
   socketInfo(fd: number): RawSocketInfo | number;
   /** Sets FD_CLOEXEC; 0 or -errno. */
   setCloexec(fd: number): number;
+  /** An eventfd counter, EFD_CLOEXEC | EFD_NONBLOCK; fd or -errno. */
+  eventfd(): number;
 }

@@ -207,6 +207,11 @@ export function pipe(): [read: number, write: number] {
   return typeof r === 'number' ? fail('pipe2', r) : r;
 }
 
+/** A non-blocking, close-on-exec eventfd: reading it takes (and resets) the count, or fails EAGAIN at 0. */
+export function eventfd(): number {
+  return check('eventfd', addon().eventfd());
+}
+
 /** <sys/file.h>; the same on every Linux architecture. */
 const LOCK_EX = 2;
 const LOCK_NB = 4;

@@ -10,6 +10,7 @@ import { DEFAULT_PATH } from './executable.js';
 import { InstanceIds } from './instance-ids.js';
 import { rssBytes } from './process.js';
 import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime, Survivor } from './runtime.js';
+import { ScopeOomWatch } from './scope-oom.js';
 import { findSurvivors, scopeDescription } from './scope-survivors.js';
 import { specDigest } from './spec-digest.js';
 import { delay, stopInSteps } from './stop-sequence.js';
@@ -63,12 +64,13 @@ export class SystemdRuntime implements Runtime {
       this.manager.takeResult(unit);
       throw err;
     }
-    return new SystemdInstance(id, unit, child, output, this.manager, instanceLog);
+    const oomWatch = ScopeOomWatch.open(child.pid, unit, instanceLog);
+    return new SystemdInstance(id, unit, child, output, this.manager, instanceLog, oomWatch);
   }
 
   /** The tenant scopes a previous gateway left running (a restart, or a crash), each ready to adopt. */
   survivors(log: Logger): Promise<Survivor[]> {
-    return findSurvivors(this.manager, this.ids, log, (id, unit, child, instanceLog) => new SystemdInstance(id, unit, child, Promise.resolve(), this.manager, instanceLog));
+    return findSurvivors(this.manager, this.ids, log, (id, unit, child, instanceLog) => new SystemdInstance(id, unit, child, Promise.resolve(), this.manager, instanceLog, ScopeOomWatch.open(child.pid, unit, instanceLog)));
   }
 
   async handingOver(): Promise<boolean> {
@@ -94,11 +96,13 @@ export class SystemdInstance implements Instance {
     output: Promise<unknown>,
     private readonly manager: SystemdManager,
     private readonly log: Logger,
+    oomWatch?: ScopeOomWatch,
   ) {
     this.pid = child.pid;
     this.exited = child.exited.then(async (status) => {
       // Handed over to the next gateway: its exit is that gateway's to act on.
       if (this.detached) return status;
+      const v1Oom = oomWatch?.settle(status); // first: systemd removes the cgroup as the scope empties
       // Whatever the app forked and left in its scope goes with it; then the unit is waited out of existence.
       await this.manager.kill(unit, constants.signals.SIGKILL).catch((err: unknown) => log.warn({ err }, 'failed to kill the rest of the scope, ignoring'));
       const gone = await this.manager.gone(unit).catch(() => false);
@@ -106,7 +110,7 @@ export class SystemdInstance implements Instance {
         log.warn({ boundMs: DEFAULTS.internal.dbusUnitGoneMs }, 'scope still loaded after its processes exited, stopping it');
         await this.manager.stop(unit).catch((err: unknown) => log.warn({ err }, 'failed to stop the scope, ignoring'));
       }
-      const oom = this.manager.takeResult(unit) === 'oom-kill';
+      const oom = this.manager.takeResult(unit) === 'oom-kill' || ((await v1Oom) ?? false);
       await Promise.race([output, delay(DEFAULTS.internal.outputDrainMs)]);
       return oom ? { ...status, oom } : status;
     });

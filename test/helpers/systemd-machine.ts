@@ -8,7 +8,8 @@
 //   which is the machine's tmpfs root (/etc included) seen from the host.
 // - nspawn runs in a cgroup of its own (in the name=systemd and the unified hierarchies), so the
 //   `payload`/`supervisor` cgroups it creates beside itself are below that one, never at a hierarchy's
-//   root where two machines would share them, and the whole subtree is removed after poweroff.
+//   root where two machines would share them, and the whole subtree is removed after poweroff. A
+//   `memory-v1` machine also gets a v1 memory cgroup of its own, below the test's.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -41,6 +42,26 @@ export interface RunOptions {
 const CONTAINER_ARGS = ['--capability=all', '--system-call-filter=@keyring', '--system-call-filter=@mount', '--system-call-filter=@privileged'];
 
 const HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
+const MEMORY_V1 = '/sys/fs/cgroup/memory';
+
+export interface BootOptions {
+  readonly project?: string;
+  readonly timeoutMs?: number;
+  /**
+   * `unified` (the default): cgroup2 only, as runc inside needs, and on a hybrid host without controllers.
+   * `memory-v1`: the host's hybrid layout (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY unset, so nspawn picks hybrid
+   * for a hybrid host), with the v1 memory controller made writable for the machine's systemd (see
+   * writableMemory), so that MemoryMax is enforced as on a hybrid host's own systemd. No runc inside.
+   */
+  readonly cgroups?: 'unified' | 'memory-v1';
+}
+
+/** The test process's own cgroup in the v1 memory hierarchy (a machine's goes below it, never beside). */
+export function ownMemoryCgroup(): string {
+  const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
+  if (line === undefined) throw new Error('no v1 memory hierarchy in /proc/self/cgroup');
+  return join(MEMORY_V1, line.slice(line.lastIndexOf(':') + 1));
+}
 const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', SYSTEMD_PAGER: 'cat', SYSTEMD_COLORS: '0' };
 
 /** Wait for `ready()` with short sleeps, because some states have no event to await (a pid appearing). */
@@ -89,11 +110,14 @@ export class Machine {
   }
 
   /** Boots the machine and waits (bounded) until its PID 1 has started dbus, so systemctl and the bus work. */
-  static async boot(opts: { readonly project?: string; readonly timeoutMs?: number } = {}): Promise<Machine> {
+  static async boot(opts: BootOptions = {}): Promise<Machine> {
     const project = opts.project ?? ROOT;
     const timeoutMs = opts.timeoutMs ?? 60_000;
+    const memoryV1 = opts.cgroups === 'memory-v1';
     const name = `wg-${randomBytes(4).toString('hex')}`;
     const cgroups = HIERARCHIES.filter((h) => existsSync(join(h, 'cgroup.procs'))).map((h) => join(h, name));
+    // The machine's systemd makes its slices at the root of its cgroup namespace: in a memory cgroup of its own.
+    if (memoryV1) cgroups.push(join(ownMemoryCgroup(), name));
     for (const dir of cgroups) mkdirSync(dir);
     const binds = [`--bind-ro=${project}:/opt/wakegate`];
     // node_modules may be a symlink (a shared install): its target must exist inside at the same path.
@@ -106,7 +130,7 @@ export class Machine {
     const joinCgroups = cgroups.map((dir) => `echo $$ > ${dir}/cgroup.procs`).join('; ');
     // The shell joins the cgroups first, then becomes nspawn, so nspawn and everything below it start there.
     const nspawn = spawn('/bin/sh', ['-c', `${joinCgroups}; exec "$0" "$@"`, findTool('systemd-nspawn')!, ...argv], {
-      env: { ...ENV, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' },
+      env: memoryV1 ? ENV : { ...ENV, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const machine = new Machine(name, nspawn, cgroups);
@@ -118,12 +142,25 @@ export class Machine {
       // systemctl talks to PID 1 over /run/systemd/private, which PID 1 opens early; once it exists, a
       // `systemctl start` of the bus waits for that job's completion, an event rather than a state to poll.
       await poll('systemd private socket', () => (existsSync(machine.path('/run/systemd/private')) ? true : undefined), timeoutMs, gone);
+      if (memoryV1) await machine.writableMemory();
       await machine.systemctl('start', 'dbus.service');
       return machine;
     } catch (err) {
       await machine.shutdown();
       throw err;
     }
+  }
+
+  /**
+   * nspawn mounts the v1 controllers read-only without a user namespace, and systemd counts a controller
+   * it cannot write as unsupported (MemoryMax accepted, not applied). A bind remount makes this machine's
+   * mount of the memory hierarchy writable (remounting the superblock is refused, `mount point is busy`:
+   * the host shares it); the cgroup namespace still confines the machine to its own subtree. systemd
+   * probes its controllers only when it starts, hence the re-exec.
+   */
+  private async writableMemory(): Promise<void> {
+    await this.run(['mount', '-o', 'remount,bind,rw', '/sys/fs/cgroup/memory']);
+    await this.systemctl('daemon-reexec');
   }
 
   /** The host's path of a path inside the machine. */

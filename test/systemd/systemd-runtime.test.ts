@@ -3,9 +3,10 @@
 // instance in a transient scope over the system bus. One machine for the whole file; the subtests run in
 // order, each from the state the previous one left.
 //
-// Not here: MemoryMax enforcement. The machine's cgroup2 tree has no controllers at all (its
-// cgroup.controllers is empty: on this hybrid host the memory controller is bound to the v1 hierarchy),
-// so systemd accepts MemoryMax but nothing enforces it and no MemoryCurrent exists to show.
+// Not here: MemoryMax enforcement. This machine is booted unified (as runc inside needs), and its cgroup2
+// tree has no controllers at all (on this hybrid host the memory controller is bound to v1), so systemd
+// accepts MemoryMax but nothing enforces it and no MemoryCurrent exists to show. systemd-memory.test.ts
+// boots a hybrid machine with a writable v1 memory hierarchy instead, where 252 enforces it.
 import { request } from 'node:http';
 import t, { type Test } from 'tap';
 import { Machine, MACHINE_TOOLS } from '../helpers/systemd-machine.js';
