@@ -12,9 +12,11 @@ import { performance } from 'node:perf_hooks';
 import t from 'tap';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
+import { configProblems } from '../helpers/config-fuzz/config-problems.js';
 import { makeFixture } from '../helpers/config-fuzz/fixture.js';
 import { seedDocuments } from '../helpers/config-fuzz/fuzz-document.js';
-import { configProblems, fuzzConfigs, pollution, prototypeKeys } from '../helpers/config-mutator.js';
+import { pollution, prototypeKeys } from '../helpers/config-fuzz/prototype-pollution.js';
+import { fuzzConfigs } from '../helpers/config-mutator.js';
 
 const RUN_SEED = Number(process.env.WAKEGATE_FUZZ_SEED ?? 20_250_601) >>> 0;
 const COUNT = Number(process.env.WAKEGATE_FUZZ_COUNT ?? 10_000);
