@@ -1,7 +1,7 @@
 /**
  * The loader must turn any document into either a valid, deeply frozen config or a ConfigError whose
  * issues each carry a path and a message: never another exception, never a hang. Documents are
- * generated deterministically (test/helpers/config-mutator.ts); a failure prints how to replay it:
+ * generated deterministically (test/helpers/config-fuzz/); a failure prints how to replay it:
  *   WAKEGATE_FUZZ_SEED=<run seed> WAKEGATE_FUZZ_DOC=<index>[,<index>...] npx tap dist/test/unit/config-fuzz.test.js
  * WAKEGATE_FUZZ_COUNT changes the number of documents; another WAKEGATE_FUZZ_SEED explores new ones.
  */
@@ -15,8 +15,8 @@ import { ConfigError } from '../../src/errors.js';
 import { configProblems } from '../helpers/config-fuzz/config-problems.js';
 import { makeFixture } from '../helpers/config-fuzz/fixture.js';
 import { seedDocuments } from '../helpers/config-fuzz/fuzz-document.js';
+import { fuzzConfigs } from '../helpers/config-fuzz/fuzz-runner.js';
 import { pollution, prototypeKeys } from '../helpers/config-fuzz/prototype-pollution.js';
-import { fuzzConfigs } from '../helpers/config-mutator.js';
 
 const RUN_SEED = Number(process.env.WAKEGATE_FUZZ_SEED ?? 20_250_601) >>> 0;
 const COUNT = Number(process.env.WAKEGATE_FUZZ_COUNT ?? 10_000);
