@@ -110,5 +110,13 @@ export const DEFAULTS = Object.freeze({
      * word on the scope's cgroup (its removal) when one notification left OOM and removal undecided.
      */
     scopeOomSettleMs: 1_000,
+    /** runtime systemd: journald's stream socket, which tenants' stdout and stderr are connected to (as StandardOutput=journal). */
+    journalStdoutSocket: '/run/systemd/journal/stdout',
+    /**
+     * runtime systemd: the syslog priority of a tenant's stdout lines (info) and of its stderr lines (err, as
+     * docker's and podman's journald drivers log stderr); a line may set its own with a `<N>` prefix.
+     */
+    journalStdoutPriority: 6,
+    journalStderrPriority: 3,
   }),
 });

@@ -19,8 +19,8 @@
 
 static int err_fd = -1;
 
-_Noreturn static void fail(int step) {
-  struct wg_child_error e = {errno, step};
+static void report(int err, int step) {
+  struct wg_child_error e = {err, step};
   const char *p = (const char *)&e;
   size_t left = sizeof e;
   while (left > 0) {
@@ -30,6 +30,10 @@ _Noreturn static void fail(int step) {
     p += n;
     left -= (size_t)n;
   }
+}
+
+_Noreturn static void fail(int step) {
+  report(errno, step);
   _exit(127);
 }
 
@@ -101,13 +105,17 @@ static void join_cgroups(const struct wg_plan *p) {
 
 /* Installs stdio at 0-2 and fds[i] at 3+i. Every source is first duplicated above the target range,
  * so that no dup2 can clobber a source still to be moved (fds = [4, 3] swaps them correctly). */
+static int above(int fd, int base) {
+  if (fd >= base) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, base);
+  if (moved < 0) fail(WG_STEP_PIPE);
+  return moved; /* the old number is about to be overwritten or closed at exec */
+}
+
 static void install_fds(struct wg_plan *p) {
   int base = 3 + p->nfds;
-  if (err_fd < base) {
-    int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, base);
-    if (moved < 0) fail(WG_STEP_PIPE);
-    err_fd = moved; /* the old number is about to be overwritten or closed at exec */
-  }
+  err_fd = above(err_fd, base);
+  if (p->hold_fd >= 0) p->hold_fd = above(p->hold_fd, base);
   if (p->has_stdio) {
     for (int i = 0; i < 3; i++) {
       if ((p->scratch[i] = fcntl(p->stdio[i], F_DUPFD_CLOEXEC, base)) < 0) fail(WG_STEP_STDIO);
@@ -147,8 +155,23 @@ static void write_pid(char *digits) {
   *digits = '\0';
 }
 
+/* A held child says that its set-up is done (step HELD, which the parent's spawn returns on), then waits
+ * for one byte: the parent sends it once the child has been placed (moved into a cgroup by a third party,
+ * such as systemd) and reads the outcome of execve from the error pipe, as spawn does. Anything else ends
+ * it before the app ever ran: EOF means the parent gave up on it, or died. The child closed its own copy
+ * of the write end first thing; a child held after it has a copy until it execs or exits, and it exits on
+ * its own EOF first, so the parent's death reaches every held child. */
+static void wait_for_release(int fd) {
+  report(0, WG_STEP_HELD);
+  char byte;
+  ssize_t n;
+  while ((n = read(fd, &byte, 1)) < 0 && errno == EINTR) {}
+  if (n != 1) _exit(127);
+}
+
 _Noreturn void wg_child_exec(struct wg_plan *p) {
   err_fd = p->err_fd;
+  if (p->hold_peer >= 0) close(p->hold_peer);
   reset_signals();
   /* Before install_fds, which may reuse the numbers of the cgroup files. */
   join_cgroups(p);
@@ -169,6 +192,7 @@ _Noreturn void wg_child_exec(struct wg_plan *p) {
   }
   if (p->cwd && chdir(p->cwd) < 0) fail(WG_STEP_CHDIR);
   if (p->pid_digits) write_pid(p->pid_digits);
+  if (p->hold_fd >= 0) wait_for_release(p->hold_fd);
   execve(p->file, p->argv, p->envp);
   fail(WG_STEP_EXECVE);
 }
@@ -179,7 +203,7 @@ const char *wg_step_name(int step) {
     [WG_STEP_FDS] = "dup2", [WG_STEP_CLOEXEC] = "fcntl", [WG_STEP_SETSID] = "setsid",
     [WG_STEP_SETGROUPS] = "setgroups", [WG_STEP_SETGID] = "setgid", [WG_STEP_SETUID] = "setuid",
     [WG_STEP_PDEATHSIG] = "prctl", [WG_STEP_CHDIR] = "chdir", [WG_STEP_EXECVE] = "execve",
-    [WG_STEP_CGROUP] = "cgroup.procs",
+    [WG_STEP_CGROUP] = "cgroup.procs", [WG_STEP_HELD] = "held",
   };
   if (step > 0 && step < (int)(sizeof names / sizeof names[0]) && names[step]) return names[step];
   return "unknown";

@@ -70,7 +70,9 @@ pid_t wg_clone(struct wg_plan *p, int *pidfd, bool *forked) {
   }
   *forked = false;
   long pid = -1;
-  void *stack = WG_SHARED_CLONE ? aligned_alloc(16, CHILD_STACK_SIZE) : NULL;
+  /* A held child waits for the parent before execve, so it cannot borrow the parent's memory: with
+   * CLONE_VFORK the parent would sleep until that execve, which only the parent can allow. It is copied. */
+  void *stack = WG_SHARED_CLONE && p->hold_fd < 0 ? aligned_alloc(16, CHILD_STACK_SIZE) : NULL;
 #if WG_SHARED_CLONE
   if (stack) {
     struct clone_args shared = args;
@@ -83,7 +85,7 @@ pid_t wg_clone(struct wg_plan *p, int *pidfd, bool *forked) {
 #endif
   int err = errno;
   free(stack);
-  /* No stack (out of memory), or another architecture: the copying clone, whose child returns here. */
+  /* No stack (out of memory, or held), or another architecture: the copying clone, whose child returns here. */
   if (!stack) {
     pid = syscall(SYS_clone3, &args, sizeof args);
     err = errno;

@@ -1,4 +1,4 @@
-/* Small fd-level syscalls: the app socket, pipes for a child's output, close, pidfd signals, eventfds. */
+/* Small fd-level syscalls: the app socket, pipes for a child's output, a client stream socket, close, pidfd signals, eventfds. */
 #include "wg.h"
 
 #include <errno.h>
@@ -114,4 +114,35 @@ napi_value wg_eventfd(napi_env env, napi_callback_info info) {
   (void)info;
   int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   return wg_int(env, fd < 0 ? -errno : fd);
+}
+
+/* unixConnect(path) -> fd | -errno: an AF_UNIX stream socket (O_CLOEXEC) connected to path. The connect
+ * is non-blocking, so a listener whose backlog is full answers EAGAIN at once instead of stalling the
+ * caller's event loop; the socket is then made blocking, because its file description is shared with
+ * whoever gets the fd (a child's stdout), and a program writing to stdout expects blocking writes. */
+napi_value wg_unix_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!wg_args(env, info, 1, argv)) return NULL;
+  char *path = wg_get_string(env, argv[0], "path");
+  if (!path) return NULL;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t len = strlen(path);
+  if (len == 0 || len >= sizeof addr.sun_path) {
+    free(path);
+    return wg_int(env, len == 0 ? -EINVAL : -ENAMETOOLONG);
+  }
+  memcpy(addr.sun_path, path, len);
+  free(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return wg_int(env, -errno);
+  int flags;
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || (flags = fcntl(fd, F_GETFL)) < 0 ||
+      fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+    int err = errno;
+    close(fd);
+    return wg_int(env, -err);
+  }
+  return wg_int(env, fd);
 }

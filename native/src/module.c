@@ -21,6 +21,8 @@ NAPI_MODULE_INIT() {
     {"socketInfo", NULL, wg_socket_info, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setCloexec", NULL, wg_set_cloexec, NULL, NULL, NULL, napi_enumerable, NULL},
     {"eventfd", NULL, wg_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"spawnRelease", NULL, wg_spawn_release, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"unixConnect", NULL, wg_unix_connect, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

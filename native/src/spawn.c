@@ -1,6 +1,8 @@
 /* spawn(file, argv, envp, fds, opts) -> {pid, pidfd} | {error: -errno, step: syscall name}.
  * The parent half: copy every argument out of V8, clone, and learn through a CLOEXEC pipe whether
- * execve happened (EOF) or which step failed (a wg_child_error). */
+ * execve happened (EOF) or which step failed (a wg_child_error). With opts.hold the child stops short
+ * of execve: spawn returns once it is set up, with releaseFd (write end of its hold pipe) and execFd
+ * (read end of the error pipe); spawnRelease(releaseFd, execFd) lets it exec. */
 #include "wg.h"
 
 #include <errno.h>
@@ -16,19 +18,30 @@
 
 #define PID_DIGITS 21
 
-static napi_value result(napi_env env, int pid, int pidfd, int err, const char *step) {
+static napi_value failure(napi_env env, int err, const char *step) {
+  napi_value out, s;
+  if (!wg_check(env, napi_create_object(env, &out))) return NULL;
+  napi_create_string_utf8(env, step, NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, out, "error", wg_int(env, err));
+  napi_set_named_property(env, out, "step", s);
+  return out;
+}
+
+/* release_fd and exec_fd are -1 unless the child is held. */
+static napi_value started(napi_env env, int pid, int pidfd, int release_fd, int exec_fd) {
   napi_value out;
   if (!wg_check(env, napi_create_object(env, &out))) return NULL;
-  if (err) {
-    napi_value s;
-    napi_create_string_utf8(env, step, NAPI_AUTO_LENGTH, &s);
-    napi_set_named_property(env, out, "error", wg_int(env, err));
-    napi_set_named_property(env, out, "step", s);
-  } else {
-    napi_set_named_property(env, out, "pid", wg_int(env, pid));
-    napi_set_named_property(env, out, "pidfd", wg_int(env, pidfd));
+  napi_set_named_property(env, out, "pid", wg_int(env, pid));
+  napi_set_named_property(env, out, "pidfd", wg_int(env, pidfd));
+  if (release_fd >= 0) {
+    napi_set_named_property(env, out, "releaseFd", wg_int(env, release_fd));
+    napi_set_named_property(env, out, "execFd", wg_int(env, exec_fd));
   }
   return out;
+}
+
+static void close_if(int fd) {
+  if (fd >= 0) close(fd);
 }
 
 static bool get_opt_int(napi_env env, napi_value opts, const char *key, int32_t *out, bool *has) {
@@ -38,7 +51,7 @@ static bool get_opt_int(napi_env env, napi_value opts, const char *key, int32_t 
 }
 
 /* Fills the option fields of the plan; false when a TypeError was thrown. */
-static bool read_opts(napi_env env, napi_value opts, struct wg_plan *p, char **cwd) {
+static bool read_opts(napi_env env, napi_value opts, struct wg_plan *p, char **cwd, bool *hold) {
   napi_value v;
   int32_t n = 0;
   bool has = false;
@@ -51,6 +64,7 @@ static bool read_opts(napi_env env, napi_value opts, struct wg_plan *p, char **c
   if (!get_opt_int(env, opts, "deathSignal", &p->death_signal, &has)) return false;
   if (!get_opt_int(env, opts, "cgroupFd", &p->cgroup_fd, &has)) return false;
   if (wg_get_opt(env, opts, "setsid", &v) && !wg_check(env, napi_get_value_bool(env, v, &p->setsid))) return false;
+  if (wg_get_opt(env, opts, "hold", &v) && !wg_check(env, napi_get_value_bool(env, v, hold))) return false;
   if (wg_get_opt(env, opts, "cgroupProcs", &v)) {
     uint32_t count = 0;
     if (!wg_check(env, napi_get_array_length(env, v, &count))) return false;
@@ -96,16 +110,24 @@ static void reap(pid_t pid) {
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
 }
 
-static napi_value run(napi_env env, struct wg_plan *p) {
-  int pipefd[2];
+static napi_value run(napi_env env, struct wg_plan *p, bool hold) {
+  int pipefd[2], holdfd[2] = {-1, -1};
   struct rlimit rl;
   /* Only used without close_range and without /proc. An fd can sit above the soft limit (opened before
    * it was lowered) but not above the hard one, which Linux keeps at or below fs.nr_open: RLIM_INFINITY
    * is refused for RLIMIT_NOFILE, and is mapped to nr_open's default if it ever shows up. */
   p->fd_limit = 1UL << 20;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY) p->fd_limit = rl.rlim_max;
-  if (pipe2(pipefd, O_CLOEXEC) < 0) return result(env, 0, -1, -errno, "pipe2");
+  if (pipe2(pipefd, O_CLOEXEC) < 0) return failure(env, -errno, "pipe2");
+  if (hold && pipe2(holdfd, O_CLOEXEC) < 0) {
+    int err = errno;
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return failure(env, -err, "pipe2");
+  }
   p->err_fd = pipefd[1];
+  p->hold_fd = holdfd[0];
+  p->hold_peer = holdfd[1];
   p->parent_pid = getpid();
 
   /* Block every signal across clone so that no Node handler runs in the child before it resets them. */
@@ -118,33 +140,71 @@ static napi_value run(napi_env env, struct wg_plan *p) {
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(pipefd[1]);
+  close_if(holdfd[0]);
   if (pid < 0) {
     close(pipefd[0]);
+    close_if(holdfd[1]);
     /* A distinct step: CLONE_INTO_CGROUP is refused (ENOSYS, EPERM: no clone3; EINVAL, E2BIG: kernel < 5.7). */
     const char *step = forked ? "fork" : p->cgroup_fd >= 0 ? "clone_into_cgroup" : "clone3";
-    return result(env, 0, -1, -clone_errno, step);
+    return failure(env, -clone_errno, step);
   }
 
   struct wg_child_error e = {0, 0};
   ssize_t n;
   while ((n = read(pipefd[0], &e, sizeof e)) < 0 && errno == EINTR) {}
   int read_errno = errno;
-  close(pipefd[0]);
-  if (n != 0) {
+  /* Not held: EOF is execve. Held: the report of its set-up, and the error pipe stays open for execve. */
+  bool ok = hold ? n == (ssize_t)sizeof e && e.step == WG_STEP_HELD : n == 0;
+  if (!ok) {
     /* The child failed before execve (or the pipe broke): it is ours to reap, not the watcher's. */
+    close(pipefd[0]);
+    close_if(holdfd[1]);
     if (n < 0) kill(pid, SIGKILL);
     reap(pid);
     if (pidfd >= 0) close(pidfd);
-    if (n == (ssize_t)sizeof e) return result(env, 0, -1, -e.err, wg_step_name(e.step));
-    return result(env, 0, -1, n < 0 ? -read_errno : -EPROTO, "read");
+    if (n == (ssize_t)sizeof e) return failure(env, -e.err, wg_step_name(e.step));
+    return failure(env, n < 0 ? -read_errno : -EPROTO, "read");
   }
+  if (!hold) close(pipefd[0]);
   if (forked && (pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
     int err = errno;
     kill(pid, SIGKILL);
+    if (hold) {
+      close(pipefd[0]);
+      close(holdfd[1]);
+    }
     reap(pid);
-    return result(env, 0, -1, -err, "pidfd_open");
+    return failure(env, -err, "pidfd_open");
   }
-  return result(env, pid, pidfd, 0, NULL);
+  return started(env, pid, pidfd, holdfd[1], hold ? pipefd[0] : -1);
+}
+
+/* spawnRelease(releaseFd, execFd) -> 0 | {error: -errno, step}: lets a held child exec, and waits, as spawn
+ * does, until it has (EOF on the error pipe) or says which step failed (then it exits 127 and is the
+ * watcher's to reap). Closes both fds. EPIPE (step write): the child is gone already. */
+napi_value wg_spawn_release(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t release_fd, exec_fd;
+  if (!wg_args(env, info, 2, argv) || !wg_get_int32(env, argv[0], "releaseFd", &release_fd) ||
+      !wg_get_int32(env, argv[1], "execFd", &exec_fd)) {
+    return NULL;
+  }
+  char byte = 1;
+  ssize_t n;
+  while ((n = write(release_fd, &byte, 1)) < 0 && errno == EINTR) {}
+  int write_errno = errno;
+  close(release_fd);
+  if (n != 1) {
+    close(exec_fd);
+    return failure(env, -write_errno, "write");
+  }
+  struct wg_child_error e = {0, 0};
+  while ((n = read(exec_fd, &e, sizeof e)) < 0 && errno == EINTR) {}
+  int read_errno = errno;
+  close(exec_fd);
+  if (n == 0) return wg_int(env, 0);
+  if (n == (ssize_t)sizeof e) return failure(env, -e.err, wg_step_name(e.step));
+  return failure(env, n < 0 ? -read_errno : -EPROTO, "read");
 }
 
 napi_value wg_spawn(napi_env env, napi_callback_info info) {
@@ -153,6 +213,9 @@ napi_value wg_spawn(napi_env env, napi_callback_info info) {
   struct wg_plan plan;
   memset(&plan, 0, sizeof plan);
   plan.cgroup_fd = -1;
+  plan.hold_fd = -1;
+  plan.hold_peer = -1;
+  bool hold = false;
   char *file = NULL, *cwd = NULL;
   char **args = NULL, **envp = NULL;
   int *fds = NULL, *scratch = NULL;
@@ -180,8 +243,8 @@ napi_value wg_spawn(napi_env env, napi_callback_info info) {
   plan.fds = fds;
   plan.nfds = (int)nfds;
   plan.scratch = scratch;
-  if (!read_opts(env, argv[4], &plan, &cwd) || !pid_slot(env, argv[4], &plan, nenv)) goto out;
-  ret = run(env, &plan);
+  if (!read_opts(env, argv[4], &plan, &cwd, &hold) || !pid_slot(env, argv[4], &plan, nenv)) goto out;
+  ret = run(env, &plan, hold);
 out:
   free(file);
   free(cwd);

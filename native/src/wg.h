@@ -35,6 +35,8 @@ struct wg_plan {
   const int *cgroup_fds;  /* cgroup.procs files, opened for writing, that the child joins first */
   int ncgroup_fds;
   int cgroup_fd;          /* a cgroup2 directory the child is cloned straight into (CLONE_INTO_CGROUP); -1 if none */
+  int hold_fd;            /* read end of the hold pipe: the child execs only after one byte; -1 if not held */
+  int hold_peer;          /* its write end, which the child closes so that the parent's death reads as EOF */
 };
 
 /* What a failed child writes to the error pipe before _exit(127). */
@@ -47,6 +49,7 @@ enum wg_step {
   WG_STEP_SIGNALS = 1, WG_STEP_PIPE, WG_STEP_STDIO, WG_STEP_FDS, WG_STEP_CLOEXEC, WG_STEP_SETSID,
   WG_STEP_SETGROUPS, WG_STEP_SETGID, WG_STEP_SETUID, WG_STEP_PDEATHSIG, WG_STEP_CHDIR, WG_STEP_EXECVE,
   WG_STEP_CGROUP,
+  WG_STEP_HELD, /* not a failure: a held child is set up and waits for its release (err is 0) */
 };
 
 _Noreturn void wg_child_exec(struct wg_plan *p);
@@ -65,6 +68,7 @@ napi_value wg_int(napi_env env, int64_t v);
 bool wg_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv);
 
 napi_value wg_spawn(napi_env env, napi_callback_info info);
+napi_value wg_spawn_release(napi_env env, napi_callback_info info);
 napi_value wg_watch_exit(napi_env env, napi_callback_info info);
 napi_value wg_pidfd_send_signal(napi_env env, napi_callback_info info);
 napi_value wg_unix_listen(napi_env env, napi_callback_info info);
@@ -82,5 +86,6 @@ napi_value wg_netlink_dump(napi_env env, napi_callback_info info);
 napi_value wg_notify(napi_env env, napi_callback_info info);
 napi_value wg_socket_info(napi_env env, napi_callback_info info);
 napi_value wg_set_cloexec(napi_env env, napi_callback_info info);
+napi_value wg_unix_connect(napi_env env, napi_callback_info info);
 
 #endif

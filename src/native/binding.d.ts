@@ -19,12 +19,17 @@ export interface RawSpawnOptions {
   cgroupProcs?: readonly number[];
   /** An O_DIRECTORY fd of a cgroup2 cgroup: clone3 CLONE_INTO_CGROUP, no fork fallback (step `clone_into_cgroup`). */
   cgroupFd?: number;
+  /** Stop the child after its set-up, before execve (a copying clone): the result carries releaseFd and execFd for spawnRelease. */
+  hold?: boolean;
 }
 
-/** `step` names the syscall that failed: `execve`, `chdir`, `setuid`, ... in the child; `pipe2`, `clone3`, `clone_into_cgroup`, `fork`, `pidfd_open`, `read` in the parent. */
+/** `step` names the syscall that failed: `execve`, `chdir`, `setuid`, ... in the child; `pipe2`, `clone3`, `clone_into_cgroup`, `fork`, `pidfd_open`, `read`, `write` in the parent. */
+export type RawSpawnFailure = { readonly error: number; readonly step: string };
+
+/** releaseFd (the hold pipe's write end) and execFd (the error pipe's read end) only with opts.hold; both O_CLOEXEC. */
 export type RawSpawnResult =
-  | { readonly pid: number; readonly pidfd: number }
-  | { readonly error: number; readonly step: string };
+  | { readonly pid: number; readonly pidfd: number; readonly releaseFd?: number; readonly execFd?: number }
+  | RawSpawnFailure;
 
 /** `code` for a normal exit, `signal` (a number) for a kill; both null and `error` < 0 when waitid failed. */
 export type RawExitCallback = (code: number | null, signal: number | null, error: number) => void;
@@ -43,6 +48,8 @@ export type RawSocketInfo = { readonly domain: number; readonly type: number; re
 export interface Binding {
   /** `file` is used as given (no PATH search); `argv` includes argv[0]. fds[i] lands at 3+i. */
   spawn(file: string, argv: readonly string[], envp: readonly string[], fds: readonly number[], opts: RawSpawnOptions): RawSpawnResult;
+  /** Sends a held child its byte and waits until it has exec'd (0) or failed (it then exits 127 on its own). Closes both fds. */
+  spawnRelease(releaseFd: number, execFd: number): 0 | RawSpawnFailure;
   /** Calls `cb` once, after reaping the child. Returns 0 or -errno. Does not close the pidfd. */
   watchExit(pidfd: number, cb: RawExitCallback): number;
   pidfdSendSignal(pidfd: number, signal: number): number;
@@ -74,4 +81,6 @@ export interface Binding {
   setCloexec(fd: number): number;
   /** An eventfd counter, EFD_CLOEXEC | EFD_NONBLOCK; fd or -errno. */
   eventfd(): number;
+  /** A blocking AF_UNIX stream socket (O_CLOEXEC) connected to `path` without waiting (-EAGAIN when its backlog is full); fd or -errno. */
+  unixConnect(path: string): number;
 }

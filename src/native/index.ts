@@ -17,8 +17,8 @@ export interface SpawnOptions {
   stdio?: readonly [number, number, number];
   /** Names for LISTEN_FDNAMES, one per fd in `fds`. When given (and fds is non-empty), the child env gets LISTEN_FDS=<n>, LISTEN_FDNAMES=<names joined by ':'> and LISTEN_PID=<the child's own pid>. */
   listenFdNames?: readonly string[];
-  /** signal name sent to the child if the gateway's thread dies (PR_SET_PDEATHSIG) */
-  deathSignal?: NodeJS.Signals;
+  /** signal name sent to the child if the gateway's thread dies (PR_SET_PDEATHSIG); null or absent: none */
+  deathSignal?: NodeJS.Signals | null;
   /** Writable `cgroup.procs` fds: the child moves itself into each cgroup before it execs. Stay the caller's. */
   cgroupProcs?: readonly number[];
   /**
@@ -103,6 +103,48 @@ class Child implements ChildHandle {
   }
 }
 
+/** A child stopped before execve (spawnHeld): set up, in its session, as its uid, but not yet running `file`. */
+export interface HeldChildHandle extends ChildHandle {
+  /**
+   * Lets it exec, and returns once it has: throws SpawnError when execve fails (the child then exits 127),
+   * SyscallError (EPIPE) when it is gone already. Once; the hold is used up whatever the outcome.
+   */
+  release(): void;
+  /** Gives it up: it exits (127) without ever running `file`. Idempotent; does nothing after release. */
+  cancel(): void;
+}
+
+class HeldChild extends Child implements HeldChildHandle {
+  #fds: [release: number, exec: number] | undefined;
+
+  constructor(
+    pid: number,
+    pidfd: number,
+    releaseFd: number,
+    execFd: number,
+    private readonly file: string,
+  ) {
+    super(pid, pidfd);
+    this.#fds = [releaseFd, execFd];
+  }
+
+  release(): void {
+    if (!this.#fds) throw new Error(`pid ${this.pid} was released or cancelled already`);
+    const r = addon().spawnRelease(...this.#fds);
+    this.#fds = undefined;
+    if (r !== 0) {
+      if (r.step === 'execve') throw new SpawnError(this.file, errnoName(-r.error), -r.error);
+      fail(r.step, r.error, `while releasing ${this.file}`);
+    }
+  }
+
+  cancel(): void {
+    // Closing the write end is the EOF the child waits on.
+    for (const fd of this.#fds ?? []) closeFd(fd);
+    this.#fds = undefined;
+  }
+}
+
 /**
  * Starts `file` with the FULL `argv`, argv[0] included. `file` is used as given: resolve PATH
  * yourself, and note that a relative `file` is looked up after the chdir to `opts.cwd`.
@@ -117,6 +159,29 @@ export function spawn(
   fds: readonly number[],
   opts: SpawnOptions = {},
 ): ChildHandle {
+  const r = rawSpawn(file, argv, env, fds, opts, false);
+  return new Child(r.pid, r.pidfd);
+}
+
+/**
+ * As spawn, but the child stops after its whole set-up, just before execve, until `release()`: a third
+ * party (systemd) can place it, and nothing of the app runs, or forks, before that. A held child is
+ * cloned by copy (page tables and all), not in the parent's memory, because the parent must go on to
+ * release it. Set-up failures throw here; execve's are thrown by `release()`.
+ */
+export function spawnHeld(
+  file: string,
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+  fds: readonly number[],
+  opts: SpawnOptions = {},
+): HeldChildHandle {
+  const r = rawSpawn(file, argv, env, fds, opts, true);
+  if (r.releaseFd === undefined || r.execFd === undefined) throw new Error('native spawn returned no hold for a held child');
+  return new HeldChild(r.pid, r.pidfd, r.releaseFd, r.execFd, file);
+}
+
+function rawSpawn(file: string, argv: readonly string[], env: Readonly<Record<string, string>>, fds: readonly number[], opts: SpawnOptions, hold: boolean) {
   if (argv.length === 0) throw new TypeError('argv must hold at least argv[0]');
   const names = opts.listenFdNames;
   const listen = names !== undefined && fds.length > 0;
@@ -129,12 +194,12 @@ export function spawn(
     if (key === '' || key.includes('=')) throw new TypeError(`invalid env name ${JSON.stringify(key)}`);
     if (!(listen && LISTEN_VARS.has(key))) envp.push(`${key}=${value}`);
   }
-  const raw: RawSpawnOptions = { cwd: opts.cwd, uid: opts.uid, gid: opts.gid, setsid: opts.setsid, stdio: opts.stdio, cgroupProcs: opts.cgroupProcs };
+  const raw: RawSpawnOptions = { cwd: opts.cwd, uid: opts.uid, gid: opts.gid, setsid: opts.setsid, stdio: opts.stdio, cgroupProcs: opts.cgroupProcs, hold };
   if (listen) {
     envp.push(`LISTEN_FDS=${fds.length}`, `LISTEN_FDNAMES=${names.join(':')}`);
     raw.pidEnv = 'LISTEN_PID';
   }
-  if (opts.deathSignal !== undefined) raw.deathSignal = signalNumber(opts.deathSignal);
+  if (opts.deathSignal) raw.deathSignal = signalNumber(opts.deathSignal);
   let r = addon().spawn(file, argv, envp, fds, opts.cgroupFd === undefined ? raw : { ...raw, cgroupProcs: undefined, cgroupFd: opts.cgroupFd });
   const refused = 'error' in r && r.step === 'clone_into_cgroup' && INTO_CGROUP_REFUSED.has(-r.error);
   if (refused && opts.cgroupProcs !== undefined) r = addon().spawn(file, argv, envp, fds, raw);
@@ -142,7 +207,7 @@ export function spawn(
     if (r.step === 'execve') throw new SpawnError(file, errnoName(-r.error), -r.error);
     fail(r.step, r.error, `while spawning ${file}`);
   }
-  return new Child(r.pid, r.pidfd);
+  return r;
 }
 
 /**

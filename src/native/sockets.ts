@@ -32,6 +32,15 @@ export function inetListen(host: string, port: number, backlog: number): number 
   return check('inetListen', addon().inetListen(host, port, backlog), `${host.includes(':') ? `[${host}]` : host}:${port}`);
 }
 
+/**
+ * A client of the Unix stream socket at `path`, blocking and close-on-exec (to hand to a child as its
+ * stdout, say). The connect itself does not wait: a full backlog is EAGAIN. Throws SyscallError (ENOENT:
+ * no such socket, ECONNREFUSED: nobody listens, EACCES, EAGAIN).
+ */
+export function unixConnect(path: string): number {
+  return check('connect', addon().unixConnect(path), path);
+}
+
 export interface SockName {
   readonly family: 'inet' | 'inet6' | 'unix';
   /** The numeric IP, or the socket path ("" for an unnamed or abstract Unix socket). */

@@ -83,6 +83,12 @@ function forwardOutput(fd: number, stream: 'stdout' | 'stderr', log: Logger, gat
   });
 }
 
+/** Where an instance's stdout and stderr go instead of pipes into the gateway log; the fds stay the caller's. */
+export interface OutputSink {
+  readonly stdout: number;
+  readonly stderr: number;
+}
+
 /**
  * Spawns an instance's main process with stdin on /dev/null and stdout/stderr on pipes forwarded to `log`.
  * `output` resolves once both pipes are closed by every process holding them.
@@ -95,12 +101,32 @@ export function spawnWithOutput(
   options: Omit<SpawnOptions, 'stdio'>,
   log: Logger,
 ): { child: ChildHandle; output: Promise<unknown> } {
+  return startWithOutput((stdio) => spawn(file, argv, env, sockets, { ...options, stdio }), log);
+}
+
+/**
+ * As spawnWithOutput, for any way of starting the child (`start` gets its stdio). With a `sink` the
+ * child's stdout and stderr are the sink's fds, and `output` is already resolved: nothing of it passes
+ * through the gateway.
+ */
+export function startWithOutput<C extends ChildHandle>(
+  start: (stdio: [number, number, number]) => C,
+  log: Logger,
+  sink?: OutputSink,
+): { child: C; output: Promise<unknown> } {
   const devNull = openSync('/dev/null', 'r');
+  if (sink) {
+    try {
+      return { child: start([devNull, sink.stdout, sink.stderr]), output: Promise.resolve() };
+    } finally {
+      closeSync(devNull);
+    }
+  }
   const [outRead, outWrite] = pipe();
   const [errRead, errWrite] = pipe();
-  let child: ChildHandle;
+  let child: C;
   try {
-    child = spawn(file, argv, env, sockets, { ...options, stdio: [devNull, outWrite, errWrite] });
+    child = start([devNull, outWrite, errWrite]);
   } catch (err) {
     closeFd(outRead);
     closeFd(errRead);

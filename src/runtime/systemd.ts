@@ -1,32 +1,32 @@
 import { constants } from 'node:os';
 import type { AppSpec } from '../config/types.js';
-import { DbusCallError } from '../dbus-errors.js';
 import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log.js';
 import type { ChildHandle } from '../native/index.js';
 import type { SystemdManager } from '../systemd/systemd-manager.js';
-import { spawnApp } from './app-spawn.js';
 import { DEFAULT_PATH } from './executable.js';
 import { InstanceIds } from './instance-ids.js';
+import { JournalOutput } from './journal-stream.js';
 import { rssBytes } from './process.js';
 import type { ExitInfo, HandedSocket, Instance, InstanceStats, Runtime, Survivor } from './runtime.js';
 import { ScopeOomWatch } from './scope-oom.js';
+import { spawnInScope } from './scope-spawn.js';
 import { findSurvivors, scopeDescription } from './scope-survivors.js';
 import { specDigest } from './spec-digest.js';
 import { delay, stopInSteps } from './stop-sequence.js';
 
 /** The slice every tenant scope is placed under, so `systemd-cgls` and `systemctl status` show them together. */
 export const TENANT_SLICE = 'wakegate.slice';
-const UNIT_EXISTS = 'org.freedesktop.systemd1.UnitExists';
 /** The job types under which the gateway's own unit stops only to start again. */
 const RESTART_JOBS = new Set(['restart', 'try-restart']);
 
 /**
- * Instances as transient systemd scopes: the app is spawned as the process runtime spawns it, then placed
- * with StartTransientUnit in `wakegate-<app>-<n>.scope` under wakegate.slice, which carries its limits
- * (MemoryMax, MemorySwapMax=0, TasksMax, CPUWeight) and makes it visible to systemctl, systemd-cgls and
- * journalctl. The start counts once the job is done; a failed placement kills the child, for a tenant
- * outside its limits must not serve. Exits are still learnt through the pidfd.
+ * Instances as transient systemd scopes: the app is spawned as the process runtime spawns it, but held
+ * before execve until StartTransientUnit has placed it in `wakegate-<app>-<n>.scope` under wakegate.slice,
+ * which carries its limits (MemoryMax, MemorySwapMax=0, TasksMax, CPUWeight) and makes it visible to
+ * systemctl, systemd-cgls and journalctl (its output goes to the journal). The start counts once the job is
+ * done and the app exec'd; a failed placement kills the child before it ran (scope-spawn.ts). Exits are
+ * still learnt through the pidfd.
  */
 export class SystemdRuntime implements Runtime {
   readonly kind = 'systemd';
@@ -36,6 +36,7 @@ export class SystemdRuntime implements Runtime {
     private readonly manager: SystemdManager,
     ids?: InstanceIds,
     private readonly searchPath: string = process.env.PATH || DEFAULT_PATH,
+    private readonly journal: JournalOutput = new JournalOutput(),
   ) {
     this.ids = ids ?? new InstanceIds();
   }
@@ -44,26 +45,14 @@ export class SystemdRuntime implements Runtime {
     const id = this.ids.next(app.name);
     const unit = `${id}.scope`;
     const instanceLog = log.child({ instance: id, unit });
-    // No parent-death signal: a tenant outlives the gateway (a restart hands it over; see survivors).
-    const { child, output } = spawnApp(app, sockets, this.searchPath, { deathSignal: undefined }, instanceLog);
-    try {
-      await this.manager.startScope({
-        unit,
-        description: scopeDescription(app.name, id, specDigest(app)),
-        slice: TENANT_SLICE,
-        pid: child.pid,
-        memoryMax: app.memoryBytes,
-        tasksMax: app.pids,
-        cpuWeight: app.cpuWeight,
-      });
-    } catch (err) {
-      child.kill('SIGKILL');
-      await child.exited;
-      // A unit of that name that was there before (UnitExists) is someone else's, and stays.
-      if (!(err instanceof DbusCallError && err.dbusName === UNIT_EXISTS)) await this.manager.stop(unit).catch(() => undefined);
-      this.manager.takeResult(unit);
-      throw err;
-    }
+    const { child, output } = await spawnInScope(app, sockets, this.searchPath, this.manager, this.journal, {
+      unit,
+      description: scopeDescription(app.name, id, specDigest(app)),
+      slice: TENANT_SLICE,
+      memoryMax: app.memoryBytes,
+      tasksMax: app.pids,
+      cpuWeight: app.cpuWeight,
+    }, instanceLog);
     const oomWatch = ScopeOomWatch.open(child.pid, unit, instanceLog);
     return new SystemdInstance(id, unit, child, output, this.manager, instanceLog, oomWatch);
   }
