@@ -181,7 +181,9 @@ export class Machine {
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     return new Promise((resolve, reject) => {
-      const child = spawn(findTool('nsenter')!, ['-t', String(this.leader), '-a', '--', ...argv], {
+      // tap's process tracking puts NODE_OPTIONS=--import <its loader> into every child's environment, even
+      // one given in full; the loader's path does not exist inside the machine, so a node run there fails.
+      const child = spawn(findTool('nsenter')!, ['-t', String(this.leader), '-a', '--', '/usr/bin/env', '-u', 'NODE_OPTIONS', ...argv], {
         env: ENV,
         stdio: ['ignore', 'pipe', 'pipe'],
         // A process group of its own: a `kill 0` (or any group signal) inside must never reach the test runner.
