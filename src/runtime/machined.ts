@@ -53,7 +53,8 @@ export class Machined {
       await bus.call({ destination: MACHINED, path: MANAGER_PATH, interface: MANAGER, member: 'ListMachines' });
     } catch (err) {
       bus.close();
-      return { reason: `systemd-machined does not answer on the system bus: ${err instanceof Error ? err.message : String(err)}` };
+      const why = err instanceof DbusCallError ? `${err.dbusName}${err.detail ? `: ${err.detail}` : ''}` : err instanceof Error ? err.message : String(err);
+      return { reason: `systemd-machined does not answer on the system bus (${why})` };
     }
     return { machined: new Machined(bus) };
   }
