@@ -59,6 +59,12 @@ export class Machined {
     return { machined: new Machined(bus) };
   }
 
+  /** The names of every machine machined knows, this gateway's or not. */
+  async list(): Promise<string[]> {
+    const [machines] = await this.manager('ListMachines', '', []);
+    return Array.isArray(machines) ? machines.map((m: unknown) => String(Array.isArray(m) ? m[0] : m)) : [];
+  }
+
   /** The machine of that name, or undefined when machined has none. */
   async machine(name: string): Promise<MachineInfo | undefined> {
     let path: string;

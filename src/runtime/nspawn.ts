@@ -50,7 +50,9 @@ export class NspawnRuntime implements Runtime {
   /**
    * Start-up: removes the generated roots and propagation dirs a gateway that died left (its cgroups are
    * removeLeftoverCgroups' work, after this) and, registered, the machines of its instances still alive
-   * in their scopes. `wanted` (an app is on nspawn) decides registration now rather than at the first start.
+   * in their scopes: machined lists them, since neither their root (a full stop removes runtimeDir, and
+   * `nspawn.directory` has none per instance) nor the gateway's unit cgroup may be left to name them.
+   * `wanted` (an app is on nspawn) decides registration now rather than at the first start.
    */
   async removeStale(log: Logger, wanted: boolean): Promise<string[]> {
     let ids: string[] = [];
@@ -59,11 +61,10 @@ export class NspawnRuntime implements Runtime {
     } catch {
       // no roots directory yet
     }
-    // An instance on a user-supplied root has no root directory of its own, only its cgroup.
-    const candidates = [...new Set([...ids, ...(this.options.cgroups?.leftovers() ?? [])])];
-    const machined = wanted || candidates.length > 0 ? await this.registered(log) : undefined;
+    const machined = wanted || ids.length > 0 ? await this.registered(log) : undefined;
     const machines: string[] = [];
-    for (const id of machined ? candidates : []) {
+    const listed = machined ? await machined.list().catch((err: unknown) => { log.warn({ err }, 'failed to list the machines of systemd-machined, ignoring'); return []; }) : [];
+    for (const id of listed.filter((name) => name.startsWith(INSTANCE_PREFIX))) {
       if (await this.endStaleMachine(machined!, id, log)) machines.push(id);
     }
     for (const id of ids) removeMachineDirs(join(this.options.rootsDir, id), id);

@@ -138,6 +138,24 @@ t.test('runtime nspawn registered with systemd-machined under systemd 252', { sk
     t.notOk(await alive(hello), 'hello\'s container is gone');
     t.match(await journal(machine, 20), /shutdown complete/);
   });
+
+  await t.test('the gateway and its nspawn killed at once: the next gateway ends the machine left behind', async (t) => {
+    // The first request socket-activates a new gateway, whose numbering starts again.
+    const answer = await get(ports.http, STUBBORN).catch(withJournal);
+    t.equal(answer.status, 200, answer.body);
+    const leader = await leaderOf('wakegate-stubborn-1');
+    const before = await machine.show('wakegate.service', 'MainPID');
+    // Every process of the unit, nspawn included, at once (a gateway killed alone dies first, and its
+    // nspawn, on the parent-death SIGTERM, ends the container itself). The container, in machined's scope
+    // and deaf to SIGTERM, outlives them until the gateway Restart=on-failure brings up cleans up.
+    await machine.systemctl('kill', '--signal=SIGKILL', '--kill-who=all', 'wakegate.service');
+    await until('a new gateway', () => machine.show('wakegate.service', 'MainPID'), (pid) => pid !== '0' && pid !== before).catch(withJournal);
+    const left = await until('wakegate-stubborn-1', () => leftoversOf('wakegate-stubborn-1', leader), (l) => l.length === 0, 20_000).catch(withJournal);
+    t.same(left, []);
+    // The gateway's stdout reaches the journal a moment after it acted.
+    const removed = /"instances":\["wakegate-stubborn-1"\],"msg":"removed 1 stale instances of a previous gateway"/;
+    t.match(await until('the clean-up in the journal', () => journal(machine, 40), (j) => removed.test(j), 10_000), removed);
+  });
 });
 
 /** A POST to the admin listener; resolves with the status. */
