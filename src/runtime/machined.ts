@@ -80,6 +80,15 @@ export class Machined {
   }
 
   /**
+   * remove(), for a machine of this name whose root is `rootDirectory` only: names are host-wide, and one
+   * that another gateway registered (nspawn then failed here with "already exists") is not ours to end.
+   */
+  async end(name: string, rootDirectory: string): Promise<boolean> {
+    const found = await this.machine(name);
+    return found === undefined || found.rootDirectory !== rootDirectory ? true : this.remove(name);
+  }
+
+  /**
    * Ends the machine if machined still has it: SIGKILL to every process of its scope, then the wait for
    * MachineRemoved (bounded). Called once nspawn is gone, when whatever is left there is an orphan.
    * Resolves true once the machine is gone, false past the bound.

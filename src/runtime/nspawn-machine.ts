@@ -11,6 +11,12 @@ const PROPAGATE_DIR = '/run/systemd/nspawn/propagate';
 /** And the lock of a root directory, named after its inode (with `.#<name>.lck` beside the root itself). */
 const LOCKS_DIR = '/run/systemd/nspawn/locks';
 
+/** A registered instance: machined, and the root its machine runs on (which tells it from another gateway's). */
+export interface Registration {
+  readonly machined: Machined;
+  readonly directory: string;
+}
+
 /**
  * An nspawn instance: the launcher's process instance (nspawn in the instance cgroup), whose exit also
  * removes what nspawn left on disk. Registered, the container itself is in machined's scope: once nspawn
@@ -29,17 +35,17 @@ export class NspawnMachine implements Instance {
   constructor(
     private readonly launched: Instance,
     root: string | undefined,
-    private readonly machined: Machined | undefined,
+    private readonly registered: Registration | undefined,
     log: Logger,
   ) {
     this.id = launched.id;
     this.pid = launched.pid;
     this.exited = launched.exited.then(async (exit) => {
       let oom = false;
-      if (machined) {
+      if (registered) {
         // Read before the scope goes: an OOM kill in the container shows only there.
         oom = ((await this.scope?.catch(() => undefined))?.oomKills() ?? 0) > 0;
-        const gone = await machined.remove(launched.id).catch((err: unknown) => {
+        const gone = await registered.machined.end(launched.id, registered.directory).catch((err: unknown) => {
           log.warn({ err, instance: launched.id }, 'failed to end the machine through machined, ignoring');
           return true;
         });
@@ -51,11 +57,11 @@ export class NspawnMachine implements Instance {
   }
 
   async stop(graceMs: number): Promise<ExitInfo> {
-    if (this.machined && !this.stopping) {
+    if (this.registered && !this.stopping) {
       // With nspawn's SIGKILL, not after it: the container it leaves holds nspawn's output pipes, which
       // the launcher's exit would wait for (outputDrainMs) before the machine is ended.
-      const machined = this.machined;
-      const timer = setTimeout(() => void machined.remove(this.id).catch(() => undefined), graceMs);
+      const { machined, directory } = this.registered;
+      const timer = setTimeout(() => void machined.end(this.id, directory).catch(() => undefined), graceMs);
       void this.exited.then(() => clearTimeout(timer));
     }
     this.stopping = true;
@@ -65,10 +71,10 @@ export class NspawnMachine implements Instance {
 
   async stats(): Promise<InstanceStats> {
     const own = await this.launched.stats();
-    if (!this.machined) return own;
+    if (!this.registered) return own;
     // Looked up once: the container's leader and its scope are fixed for the machine's life.
-    const lookup = this.machined;
-    this.scope ??= lookup.machine(this.id).then((found) => (found ? MachineCgroup.of(found.leader) : undefined));
+    const { machined, directory } = this.registered;
+    this.scope ??= machined.machine(this.id).then((found) => (found?.rootDirectory === directory ? MachineCgroup.of(found.leader) : undefined));
     const scope = await this.scope.catch(() => undefined);
     if (!scope) {
       this.scope = undefined; // not registered yet: ask again next time

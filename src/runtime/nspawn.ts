@@ -119,7 +119,7 @@ export class NspawnRuntime implements Runtime {
       // nspawn itself runs as the gateway (root); the app's ids are setpriv's business inside.
       const { uid: _uid, gid: _gid, ...unprivileged } = app;
       const launched = this.launcher.launch(id, { ...unprivileged, command: argv, dir: '/', env: {} }, sockets, log);
-      return new NspawnMachine(launched, hostRoot ? directory : undefined, machined, log);
+      return new NspawnMachine(launched, hostRoot ? directory : undefined, machined && { machined, directory }, log);
     } catch (err) {
       removeMachineDirs(hostRoot ? directory : undefined, id);
       throw err;

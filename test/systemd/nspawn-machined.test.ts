@@ -156,6 +156,25 @@ t.test('runtime nspawn registered with systemd-machined under systemd 252', { sk
     const removed = /"instances":\["wakegate-stubborn-1"\],"msg":"removed 1 stale instances of a previous gateway"/;
     t.match(await until('the clean-up in the journal', () => journal(machine, 40), (j) => removed.test(j), 10_000), removed);
   });
+
+  await t.test('a machine of the same name that is not the gateway\'s (another root) is left alone, at a failed start and at start-up', async (t) => {
+    // Someone else's container, registered under the name the gateway's next hello instance gets.
+    await machine.run(['sh', '-c', 'rm -rf /tmp/foreign && mkdir -p /tmp/foreign && cd /tmp/foreign && for l in bin sbin lib lib64; do ln -s usr/$l $l; done && mkdir usr etc proc dev sys tmp run var root']);
+    await machine.run(['systemd-run', '--quiet', '--unit=foreign', 'systemd-nspawn', '--quiet', '--directory=/tmp/foreign', '--read-only', '--machine=wakegate-hello-1',
+      '--register=yes', '--link-journal=no', '--private-network', '--console=pipe', '--bind-ro=/usr', '--bind-ro=/etc', '--', '/usr/bin/sleep', '600']);
+    t.teardown(() => machine.systemctl('stop', 'foreign.service').then(() => undefined));
+    await until('the foreign machine', machines, (m) => m.includes('wakegate-hello-1'), 20_000);
+    const foreign = await leaderOf('wakegate-hello-1');
+    const refused = await get(ports.http, HELLO).catch(withJournal);
+    t.not(refused.status, 200, 'hello cannot register under a taken name');
+    const lastExit = async (): Promise<unknown> => (JSON.parse((await get(ports.admin, `127.0.0.1:${ports.admin}`, '/apps/hello')).body) as { lastExit: unknown }).lastExit;
+    await until('hello\'s failed start to end', lastExit, (exit) => exit !== null, 20_000).catch(withJournal);
+    t.ok(await alive(foreign), 'the foreign container still runs after the failed start\'s exit');
+    t.ok((await machines()).includes('wakegate-hello-1'), 'and is still registered');
+    await machine.systemctl('restart', 'wakegate.service');
+    t.ok(await alive(foreign), 'a new gateway\'s start-up clean-up leaves it too');
+    t.ok((await machines()).includes('wakegate-hello-1'), 'still registered after the restart');
+  });
 });
 
 /** A POST to the admin listener; resolves with the status. */
