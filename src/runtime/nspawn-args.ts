@@ -1,6 +1,8 @@
 import type { AppSpec } from '../config/types.js';
 import { containerUser } from './bundle.js';
 import { DEFAULT_PATH } from './executable.js';
+// Registered containers' scopes go with the systemd runtime's tenants.
+import { TENANT_SLICE } from './systemd.js';
 
 /** How one instance's container is laid out: its machine name, and the root it runs in. */
 export interface NspawnLayout {
@@ -10,6 +12,8 @@ export interface NspawnLayout {
   /** True for the generated root, which gets the host's /usr and /etc bound read-only. */
   readonly hostRoot: boolean;
   readonly fdNames: readonly string[];
+  /** Registered with machined (the host has it): the container gets machined's scope, with the app's limits. */
+  readonly registered: boolean;
 }
 
 /** Where the container's user drop lives; it must exist in a user-supplied root as well. */
@@ -25,8 +29,11 @@ export const SETPRIV = '/usr/bin/setpriv';
  * - No `--user`: nspawn resolves it in the container's passwd and creates the home directory, which a
  *   read-only root refuses; setpriv (util-linux, in the host's /usr) drops to the numeric ids instead,
  *   as the oci runtime does, and clears every capability.
- * - `--register=no --keep-unit`: registering needs machined on the system bus and a scope of its own,
- *   so nspawn stays in the instance cgroup the gateway put it in, where its stop and clean-up reach it.
+ * - Where machined is on the system bus (systemd is PID 1): `--register=yes` without `--keep-unit`, so
+ *   machined makes `machine-<name>.scope` under wakegate.slice for the container (nspawn itself stays in
+ *   the instance cgroup) and the app's limits go on it with `--property=` (nspawn sets them only on a
+ *   scope it has machined make). Elsewhere `--register=no --keep-unit`: registering fails there ("Failed
+ *   to open system bus"), and nspawn and its container stay in the instance cgroup, unlimited.
  */
 export function nspawnArgs(app: AppSpec, layout: NspawnLayout): string[] {
   if (app.dir.includes(':')) throw new Error(`the nspawn runtime cannot bind an app dir whose path holds ':' (${app.dir})`);
@@ -37,8 +44,7 @@ export function nspawnArgs(app: AppSpec, layout: NspawnLayout): string[] {
     `--directory=${layout.directory}`,
     '--read-only',
     `--machine=${layout.machine}`,
-    '--register=no',
-    '--keep-unit',
+    ...(layout.registered ? ['--register=yes', `--slice=${TENANT_SLICE}`, ...limitProperties(app)] : ['--register=no', '--keep-unit']),
     '--link-journal=no',
     '--private-network',
     '--console=pipe',
@@ -58,4 +64,13 @@ export function nspawnArgs(app: AppSpec, layout: NspawnLayout): string[] {
     '--',
     ...app.command,
   ];
+}
+
+/** The app's limits as the scope's properties, as the systemd runtime sets them on its scopes (no swap). */
+export function limitProperties(app: AppSpec): string[] {
+  const props: string[] = [];
+  if (app.memoryBytes !== undefined) props.push(`MemoryMax=${app.memoryBytes}`, 'MemorySwapMax=0');
+  if (app.pids !== undefined) props.push(`TasksMax=${app.pids}`);
+  if (app.cpuWeight !== undefined) props.push(`CPUWeight=${app.cpuWeight}`);
+  return props.map((p) => `--property=${p}`);
 }

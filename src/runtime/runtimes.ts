@@ -55,7 +55,7 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
   }
   // systemd-nspawn, found at load; like runc it needs root for its namespaces and mounts.
   const nspawn = config.nspawn?.binary && root ? new NspawnRuntime({ binary: config.nspawn.binary, rootsDir: join(config.runtimeDir, 'machines'), directory: config.nspawn.directory, cgroups, ids }) : undefined;
-  if (nspawn) removed.push(...nspawn.removeStale());
+  if (nspawn) removed.push(...(await nspawn.removeStale(log, Object.values(config.apps).some((app) => app.runtime === 'nspawn'))));
   if (root) removed.push(...(await removeLeftoverCgroups(cgroups, log)));
   if (removed.length > 0) log.warn({ instances: [...new Set(removed)] }, `removed ${new Set(removed).size} stale instances of a previous gateway`);
   if (!oci && Object.values(config.apps).some((app) => app.runtime === 'auto')) {
@@ -89,6 +89,7 @@ export async function createRuntimes(config: GatewayConfig, log: Logger): Promis
     all: [processRuntime, ...[oci, nspawn, systemd].filter((r): r is NonNullable<typeof r> => r !== undefined)],
     close: () => {
       oci?.close();
+      nspawn?.close();
       systemd?.close();
     },
   };
