@@ -83,7 +83,8 @@ t.test('10,000 generated and mutated configs give a frozen config or a ConfigErr
   t.equal(valid + rejected + stopped, indexes.length, `run seed ${RUN_SEED}: ${valid} valid, ${rejected} rejected with a ConfigError, ${stopped} cut short`);
   if (!ONLY) t.ok(valid >= indexes.length / 20 && rejected >= indexes.length / 20, 'both outcomes are common, so the mutations reach deep checks');
   t.ok(report.maxMs <= LIMIT_MS, `slowest parse ${report.maxMs.toFixed(1)} ms (document ${report.slowest}), limit ${LIMIT_MS} ms`);
-  t.ok(seconds < 60, `${indexes.length} documents in ${seconds.toFixed(1)} s (${workers} workers)`);
+  // Wall time depends on the machine's load: reported, not asserted (a hang is caught per document above).
+  t.comment(`${indexes.length} documents in ${seconds.toFixed(1)} s (${workers} workers)`);
   t.same(report.pollution, [], 'no prototype was polluted where the documents were parsed');
   t.same(pollution(baseline), [], 'nor in this thread');
 
