@@ -46,7 +46,8 @@ export const PATHS: readonly PathSpec[] = [
 /** One path, up: where wrk sends its load, and whose CPU counts as the proxy's. */
 export interface Target {
   readonly url: string;
-  readonly headers: readonly string[];
+  /** The Host header wrk sends, where the proxy routes on it. */
+  readonly host?: string;
   /** Re-read at each sample: nginx would replace a worker that died. */
   readonly proxyPids: () => number[];
   readonly appPid: () => number;
@@ -80,7 +81,7 @@ export function opener(ctx: PathContext): (spec: PathSpec) => Promise<Target> {
       case 'direct': {
         const port = await freePort();
         const pid = startApp(ctx, inetListen('127.0.0.1', port, 511));
-        return { url: `http://127.0.0.1:${port}/`, headers: [], proxyPids: () => [], appPid: () => pid };
+        return { url: `http://127.0.0.1:${port}/`, proxyPids: () => [], appPid: () => pid };
       }
       case 'wakegate': {
         const app = { hosts: [HOST], command: [...ctx.command], dir: ctx.appDir, runtime: 'process', idleTimeout: '1h' };
@@ -91,26 +92,26 @@ export function opener(ctx: PathContext): (spec: PathSpec) => Promise<Target> {
         const appPid = (): number => instanceOf(gateway.pid, APP_NAME);
         // Any child of the gateway that is not the app's instance is the gateway's own (a worker, once there are any).
         const proxyPids = (): number[] => [gateway.pid, ...childPids(gateway.pid).filter((pid) => pid !== appPid())];
-        return { url: `http://127.0.0.1:${port}/`, headers: [`Host: ${HOST}`], proxyPids, appPid };
+        return { url: `http://127.0.0.1:${port}/`, host: HOST, proxyPids, appPid };
       }
       case 'nginx': {
         const app = unixApp();
         mkdirSync(join(ctx.dir, 'nginx'));
         const nginx = await Nginx.start(join(ctx.dir, 'nginx'), await freePort(), app.socketPath);
         ctx.stops.push(() => nginx.stop());
-        return { url: `http://127.0.0.1:${nginx.port}/`, headers: [], proxyPids: () => [nginx.masterPid, ...nginx.workers()], appPid: () => app.pid };
+        return { url: `http://127.0.0.1:${nginx.port}/`, proxyPids: () => [nginx.masterPid, ...nginx.workers()], appPid: () => app.pid };
       }
       case 'haproxy': {
         const app = unixApp();
         const haproxy = await Haproxy.start(ctx.dir, await freePort(), app.socketPath);
         ctx.stops.push(() => haproxy.stop());
-        return { url: `http://127.0.0.1:${haproxy.port}/`, headers: [], proxyPids: () => [haproxy.pid], appPid: () => app.pid };
+        return { url: `http://127.0.0.1:${haproxy.port}/`, proxyPids: () => [haproxy.pid], appPid: () => app.pid };
       }
       case 'http-proxy': {
         const app = unixApp();
         const port = await freePort();
         const pid = await startHttpProxy(ctx, port, app.socketPath);
-        return { url: `http://127.0.0.1:${port}/`, headers: [], proxyPids: () => [pid], appPid: () => app.pid };
+        return { url: `http://127.0.0.1:${port}/`, proxyPids: () => [pid], appPid: () => app.pid };
       }
     }
   };

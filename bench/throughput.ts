@@ -116,8 +116,12 @@ export async function throughput(opts: { readonly quick: boolean }): Promise<Thr
     node: process.version,
   };
   const hz = clockTicksPerS();
-  const missing = (kind: ProxyKind): string | undefined =>
-    tools.wrk === 'absent' ? 'wrk' : kind === 'nginx' && tools.nginx === 'absent' ? 'nginx' : kind === 'haproxy' && tools.haproxy === 'absent' ? 'haproxy' : kind === 'http-proxy' && tools.httpProxy === 'absent' ? 'the http-proxy package' : undefined;
+  // What each path needs beyond wrk, by the name the table shows when it is missing.
+  const needs: Partial<Record<ProxyKind, [string, string]>> = { nginx: [tools.nginx, 'nginx'], haproxy: [tools.haproxy, 'haproxy'], 'http-proxy': [tools.httpProxy, 'the http-proxy package'] };
+  const missing = (kind: ProxyKind): string | undefined => {
+    const need = needs[kind];
+    return tools.wrk === 'absent' ? 'wrk' : need?.[0] === 'absent' ? need[1] : undefined;
+  };
   const measure = measurer({ durationS, warmupS, hz, pinned });
   const apps: ThroughputApp[] = [];
   for (const app of APPS) apps.push({ name: app.name, file: app.file.slice(ROOT.length), paths: await measureApp(app.file, rounds, missing, measure, hz) });
@@ -145,7 +149,7 @@ async function measureApp(file: string, rounds: number, missing: (kind: ProxyKin
           if (!target) {
             target = await open(spec);
             // The first request wakes wakegate's app: the cold start stays outside every measurement.
-            await untilServed(target.url, target.headers[0]?.slice('Host: '.length));
+            await untilServed(target.url, target.host);
             ready.set(spec.id, target);
           }
           for (const [i, load] of LOADS.entries()) runs.get(spec.id)![load.name].push(await measure(target, load.connections, i === 0));
@@ -175,7 +179,7 @@ async function measureApp(file: string, rounds: number, missing: (kind: ProxyKin
 function measurer(o: { durationS: number; warmupS: number; hz: number; pinned: ThroughputResult['pinned'] }): Measure {
   return async (target, connections, warm) => {
     const run = (s: number, c: number): Promise<WrkResult> =>
-      wrk({ url: target.url, durationS: s, threads: THREADS, connections: c, headers: target.headers, ...(o.pinned && { cpus: o.pinned.wrk }) });
+      wrk({ url: target.url, durationS: s, threads: THREADS, connections: c, headers: target.host ? [`Host: ${target.host}`] : [], ...(o.pinned && { cpus: o.pinned.wrk }) });
     if (o.pinned) pin([target.appPid(), ...target.proxyPids()], o.pinned.targets);
     if (warm && o.warmupS > 0) await run(o.warmupS, 50);
     const proxy0 = cpuTicks(target.proxyPids());
