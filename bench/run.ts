@@ -20,7 +20,8 @@ import { markdownTable, ms, ratio } from './stats.js';
 import { renderSocketMode, socketMode, socketModeSummaryRows, type SocketModeResult } from './socket-mode.js';
 import { renderSpawnCost, spawnCost, type SpawnCostResult } from './spawn-cost.js';
 import { renderSystemdColdStart, systemdColdStart, systemdColdStartSummaryRows, type SystemdColdStartResult } from './systemd-cold-start.js';
-import { renderThroughput, throughput, type ThroughputResult } from './throughput.js';
+import { throughput, type ThroughputResult } from './throughput.js';
+import { renderThroughput, throughputChartRows, throughputSummaryRows } from './throughput-report.js';
 
 export interface BenchReport {
   readonly startedAt: string;
@@ -30,6 +31,7 @@ export interface BenchReport {
   readonly coldStart: ColdStartResult;
   /** Present where an OCI runtime is installed and the bench runs as root. */
   readonly containerMemory?: ContainerMemoryResult;
+  /** Issue 13: direct, wakegate, nginx, HAProxy and http-proxy at c=1 and c=50. */
   readonly throughput: ThroughputResult;
   readonly herd: HerdResult;
   readonly density: DensityResult;
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
   if (!nspawn) progress('no systemd-nspawn (or not root): the nspawn path is left out');
   const cold = await coldStart({ runs, warmup: 1, nspawn, ...(runc && { runc }), ...(existsSync(SOCKET_ACTIVATE) && { socketActivate: SOCKET_ACTIVATE }) });
   const memory = runc ? (progress('container memory while running and after the idle stop'), await containerMemory(runc)) : undefined;
-  progress('warm throughput (wrk): direct, gateway, nginx');
+  progress('L7 throughput (wrk, c=1 and c=50): direct, wakegate, nginx, HAProxy, http-proxy');
   const tput = await throughput({ quick });
   progress('herd: concurrent first requests to one cold app');
   const crowd = await herd({ quick });
@@ -95,19 +97,13 @@ async function main(): Promise<void> {
   // Colons are legal on Linux but break scp targets and Windows checkouts of the notes.
   const stamp = startedAt.replace(/:/g, '-');
   writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
-  const charts = { 'cold-start': coldStartChart(cold), throughput: throughputChart(throughputRows(tput)) };
+  const charts = { 'cold-start': coldStartChart(cold), throughput: throughputChart(throughputChartRows(tput)) };
   for (const [name, svg] of Object.entries(charts)) {
     writeFileSync(join(dir, `${stamp}-${name}.svg`), svg);
     // The README shows the latest full run's charts.
     if (!quick) copyFileSync(join(dir, `${stamp}-${name}.svg`), join(dir, `latest-${name}.svg`));
   }
   progress(`wrote ${join(dir, `${stamp}.json`)} and its charts (${Math.round(report.wallMs / 1000)} s in all)`);
-}
-
-function throughputRows(r: ThroughputResult): Array<{ app: string; path: string; reqPerSec: number }> {
-  return r.apps.flatMap((app) =>
-    Object.entries(app.paths).flatMap(([path, result]) => (result.status === 'ok' ? [{ app: app.name, path, reqPerSec: result.wrk.reqPerSec }] : [])),
-  );
 }
 
 /** Progress goes to stderr so that stdout is exactly the pasteable summary. */
@@ -129,6 +125,8 @@ function render(r: BenchReport): string {
         ['tmpdir (runtimeDir)', `${m.tmpdir.path} (${m.tmpdir.fs})`],
         ['runc', m.tools.runc],
         ['nginx', m.tools.nginx],
+        ['HAProxy', r.throughput.tools.haproxy.replace(/ - https.*$/, '')],
+        ['http-proxy', r.throughput.tools.httpProxy],
         ['wrk', m.tools.wrk],
       ],
     ),
@@ -162,15 +160,7 @@ function summaryRows(r: BenchReport): string[][] {
     const b = path(base);
     if (a && b) rows.push([label, ms(a.p50), `${ms(b.p50)} (${base})`, ratio(a.p50, b.p50)]);
   }
-  for (const app of r.throughput.apps) {
-    const direct = app.paths.direct;
-    for (const name of ['gateway', 'nginx'] as const) {
-      const p = app.paths[name];
-      if (p.status === 'ok' && direct.status === 'ok') {
-        rows.push([`throughput, ${app.name}, ${name} (req/s)`, p.wrk.reqPerSec.toFixed(0), `${direct.wrk.reqPerSec.toFixed(0)} (direct)`, ratio(p.wrk.reqPerSec, direct.wrk.reqPerSec)]);
-      }
-    }
-  }
+  rows.push(...throughputSummaryRows(r.throughput));
   const h = r.herd;
   rows.push([`herd of ${h.clients}: starts, errors, p99 (ms)`, `${h.starts}, ${h.errors}, ${ms(h.latencyMs.p99)}`, `p99 ${ms(h.warm.latencyMs.p99)} (same herd, app running)`, ratio(h.latencyMs.p99, h.warm.latencyMs.p99)]);
   const d = r.density;

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { procSnapshot, type ProcSnapshot } from './density.js';
 import { GatewayProcess, HELLO_DIR, ROOT } from './gateway-process.js';
 import { kb, markdownTable, mb, ms } from './stats.js';
-import { cpuTicks } from './throughput.js';
+import { cpuTicks } from './proc-cpu.js';
 import { freePort, untilServed } from './wrk.js';
 
 export interface SocketIdlePoint extends ProcSnapshot {

@@ -7,15 +7,14 @@
  * Every target is up for the whole scenario (an idle one costs nothing), so each pair is measured under the
  * same background. The pairs run in A B B A order, so that a drift in the machine's load lands on both sides.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { closeFd, inetListen, unixListen } from '../src/native/index.js';
 import { processStarter } from './bare.js';
 import { GatewayProcess, HELLO_DIR } from './gateway-process.js';
-import { Nginx, childPids, nginxBinary } from './nginx.js';
-import { cpuTicks } from './throughput.js';
+import { Nginx, nginxBinary } from './nginx.js';
+import { clockTicksPerS, cpuTicks, instanceOf, pin, pinning } from './proc-cpu.js';
 import { freePort, toolVersion, untilServed, wrk, type WrkResult } from './wrk.js';
 
 export type SocketPathName = 'direct' | 'socket' | 'nginx-direct' | 'nginx-socket';
@@ -97,11 +96,10 @@ export async function socketThroughput(opts: { readonly quick: boolean }): Promi
   const durationS = opts.quick ? 2 : 3;
   const rounds = opts.quick ? 1 : 6;
   const cpus = os.availableParallelism();
-  // wrk is the heaviest process here: on a CPU of its own it cannot steal time from one side of a pair only.
-  const pinned = cpus >= 2 ? { wrk: cpus === 2 ? '1' : `1-${cpus - 1}`, targets: '0' } : null;
+  const pinned = pinning(cpus);
   const warmupS = 1;
   const tools = { wrk: toolVersion('wrk', ['-v']), nginx: toolVersion(nginxBinary(), ['-v']) };
-  const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+  const hz = clockTicksPerS();
   const dir = mkdtempSync(join(os.tmpdir(), 'wg-bench-sock-'));
   const devNull = openSync('/dev/null', 'r+');
   const fds: number[] = [];
@@ -194,32 +192,6 @@ function directApp(fd: number, fds: number[], stops: Array<() => Promise<unknown
   const app = processStarter(COMMAND, HELLO_DIR)(fd, [devNull, devNull, 2]);
   stops.push(() => app.stop());
   return app;
-}
-
-/**
- * The gateway's one instance of `app`. Both apps run the same command; LISTEN_FDNAMES, which the gateway
- * sets to the app's name, tells them apart.
- */
-function instanceOf(gatewayPid: number, app: string): number {
-  const match = childPids(gatewayPid).filter((pid) => environ(pid).includes(`LISTEN_FDNAMES=${app}`));
-  if (match.length !== 1) throw new Error(`expected one instance of ${app} under the gateway, found ${match.length}`);
-  return match[0]!;
-}
-
-/** Every thread of each process onto `cpus` (the bench's own affinity for what it loads, both sides alike). */
-function pin(pids: readonly number[], cpus: string): void {
-  for (const pid of pids) {
-    const r = spawnSync('taskset', ['-a', '-c', '-p', cpus, String(pid)], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`taskset -a -c -p ${cpus} ${pid} failed: ${r.error?.message ?? r.stderr.trim()}`);
-  }
-}
-
-function environ(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
-  } catch {
-    return []; // exited meanwhile
-  }
 }
 
 function measurer(o: { durationS: number; warmupS: number; hz: number; pinned: SocketThroughputResult['pinned'] }): (t: Target) => Promise<SocketRun> {

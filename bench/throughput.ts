@@ -1,224 +1,218 @@
 /**
- * Warm throughput: the same app served directly, through `wakegate run`, and through nginx, each loaded by
- * wrk in the same run, with the proxy's CPU per request read from /proc. The app is already running on
- * every path, so this is the steady-state cost of the L7 proxy, not of activation.
+ * L7 throughput: the same app served directly and through wakegate, nginx, HAProxy and http-proxy (what a
+ * Node user would pick instead), each loaded by wrk at c=1 and c=50 in the same run, with the proxy's CPU
+ * per request read from /proc. The app is already running on every path, so this is the steady-state cost
+ * of the L7 proxy, not of activation.
  *
- * All three processes (wrk, the proxy, the app) share this machine's CPUs (2 on the reference host), so
- * a proxy's req/s also drops by what it takes from the app; CPU µs per request is the cleaner number.
+ * wrk runs on a CPU of its own and everything it loads on the other (taskset); every path is measured once
+ * per round, odd rounds in reverse order (A B C, C B A, ...), so that a drift in the machine's load lands on
+ * every path alike; each path is compared with direct round by round, and the medians are the headline.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { closeFd, unixListen } from '../src/native/index.js';
-import { processStarter } from './bare.js';
-import { GatewayProcess, HELLO_DIR, ROOT } from './gateway-process.js';
-import { Nginx, childPids, nginxBinary } from './nginx.js';
-import { markdownTable } from './stats.js';
-import { freePort, toolVersion, untilServed, wrk, type WrkResult } from './wrk.js';
+import { join } from 'node:path';
+import { closeFd } from '../src/native/index.js';
+import { HELLO_DIR, ROOT } from './gateway-process.js';
+import { haproxyBinary } from './haproxy.js';
+import { appCommand, NOT_BUILT, opener, PATHS, type PathSpec, type ProxyKind, type Target } from './l7-paths.js';
+import { nginxBinary } from './nginx.js';
+import { clockTicksPerS, cpuTicks, pin, pinning } from './proc-cpu.js';
+import { median } from './socket-throughput.js';
+import { throughputGoals, type Goal } from './throughput-goals.js';
+import { toolVersion, untilServed, wrk, type WrkResult } from './wrk.js';
 
-export interface ThroughputOptions {
-  readonly quick: boolean;
+export type LoadName = 'c50' | 'c1';
+/** The order within a round: c=50 right after the warm-up, which is at c=50 too. */
+export const LOADS: ReadonlyArray<{ readonly name: LoadName; readonly connections: number }> = [
+  { name: 'c50', connections: 50 },
+  { name: 'c1', connections: 1 },
+];
+
+/** One wrk run on one path at one load, with the CPU the proxy's processes and the app used over it (ticks). */
+export interface L7Run {
+  readonly wrk: WrkResult;
+  /** Null on direct, where there is no proxy. */
+  readonly proxyTicks: number | null;
+  readonly appTicks: number;
 }
 
-export type PathName = 'direct' | 'gateway' | 'nginx';
+export interface LoadResult {
+  /** One per round, in round order. */
+  readonly runs: readonly L7Run[];
+  /** Medians over the runs: robust to a burst of load from elsewhere on a shared host. */
+  readonly reqPerSec: number;
+  readonly latencyUs: { readonly p50: number; readonly p99: number };
+  readonly errors: number;
+  /** Over all runs: the proxy's processes' utime+stime / requests (nginx: master and worker). */
+  readonly proxyCpuUsPerRequest: number | null;
+  readonly appCpuUsPerRequest: number;
+  /** Round by round, this path's req/s over direct's in the same round (null on direct, or without direct). */
+  readonly pairedVsDirect: readonly number[] | null;
+  /** Round by round, this path's p50 minus direct's in the same round, µs. */
+  readonly p50AddedUs: readonly number[] | null;
+}
+
 export type PathResult =
-  | { readonly status: 'ok'; readonly wrk: WrkResult; readonly proxyCpuUsPerRequest: number | null; readonly appCpuUsPerRequest: number }
+  | { readonly status: 'ok'; readonly loads: Readonly<Record<LoadName, LoadResult>> }
   | { readonly status: 'absent'; readonly missing: string }
   | { readonly status: 'failed'; readonly error: string };
+
+export interface PathEntry {
+  readonly id: string;
+  readonly kind: ProxyKind;
+  readonly label: string;
+  readonly result: PathResult;
+}
+
+export interface ThroughputApp {
+  readonly name: string;
+  readonly file: string;
+  readonly paths: readonly PathEntry[];
+}
 
 export interface ThroughputResult {
   readonly quick: boolean;
   readonly durationS: number;
+  /** 0: no warm-up (quick mode). */
   readonly warmupS: number;
+  readonly rounds: number;
   readonly threads: number;
-  readonly connections: number;
-  /** CPUs shared by wrk, proxy and app. */
   readonly cpus: number;
-  /** /proc/<pid>/stat counts CPU time in these ticks: they bound the CPU figures' resolution. */
+  readonly cpuModel: string;
   readonly clockTicksPerS: number;
-  readonly tools: { readonly wrk: string; readonly nginx: string; readonly systemdSocketActivate: string; readonly node: string };
-  readonly apps: ReadonlyArray<{ readonly name: string; readonly file: string; readonly paths: Readonly<Record<PathName, PathResult>> }>;
-  readonly wallMs: number;
+  readonly pinned: { readonly wrk: string; readonly targets: string } | null;
+  readonly tools: { readonly wrk: string; readonly nginx: string; readonly haproxy: string; readonly httpProxy: string; readonly node: string };
+  readonly apps: readonly ThroughputApp[];
+  /** Rows the issue asks for that cannot be measured yet, and why. */
+  readonly notBuilt: ReadonlyArray<{ readonly label: string; readonly reason: string }>;
+  /** Issue 13's goals against the first app's numbers, as facts: nothing fails on them. */
+  readonly goals: readonly Goal[];
   /** Others' load skews every number here; the 1-minute load average at start and end shows if there was any. */
   readonly loadAverage1m: { readonly before: number; readonly after: number };
+  readonly wallMs: number;
 }
 
 const APPS = [
   { name: 'hello world', file: join(HELLO_DIR, 'server.mjs') },
   { name: '~1 ms CPU per request', file: join(ROOT, 'bench/apps/cpu-1ms.mjs') },
 ] as const;
-const PATHS: readonly PathName[] = ['direct', 'gateway', 'nginx'];
-const HOST = 'hello.localhost';
-// The node running the bench, for every path, so the app binary is the same everywhere.
-const NODE = process.execPath;
-const APP_ENV_PATH = process.env.PATH ?? '/usr/bin:/bin';
+const THREADS = 1;
 
-interface Load {
-  readonly url: string;
-  readonly headers: readonly string[];
-  readonly proxyPids: () => number[];
-  readonly appPid: number;
-}
-
-export async function throughput(opts: ThroughputOptions): Promise<ThroughputResult> {
+export async function throughput(opts: { readonly quick: boolean }): Promise<ThroughputResult> {
   const t0 = Date.now();
   const loadBefore = os.loadavg()[0]!;
-  const durationS = opts.quick ? 2 : 10;
-  const warmupS = opts.quick ? 1 : 2;
+  // Short runs, several rounds: on a shared host another tenant's burst then spoils one run, not a path.
+  const durationS = opts.quick ? 1 : 3;
+  const warmupS = opts.quick ? 0 : 1;
+  const rounds = opts.quick ? 1 : 4;
+  const cpus = os.availableParallelism();
+  const pinned = pinning(cpus);
   const tools = {
     wrk: toolVersion('wrk', ['-v']),
     nginx: toolVersion(nginxBinary(), ['-v']),
-    systemdSocketActivate: toolVersion('systemd-socket-activate', ['--version']),
+    haproxy: toolVersion(haproxyBinary(), ['-v']),
+    httpProxy: httpProxyVersion(),
     node: process.version,
   };
-  const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-
-  // Warm-up first (JIT, connection pools, nginx keepalive), then the measured run bracketed by CPU reads.
-  const measure = async (load: Load): Promise<PathResult> => {
-    const run = (s: number): Promise<WrkResult> => wrk({ url: load.url, durationS: s, threads: 1, connections: 50, headers: load.headers });
-    await run(warmupS);
-    const proxy0 = cpuTicks(load.proxyPids());
-    const app0 = cpuTicks([load.appPid]);
-    const w = await run(durationS);
-    const perRequest = (ticks: number): number => (ticks * 1e6) / hz / w.requests;
-    const proxy = load.proxyPids().length > 0 ? perRequest(cpuTicks(load.proxyPids()) - proxy0) : null;
-    return { status: 'ok', wrk: w, proxyCpuUsPerRequest: proxy, appCpuUsPerRequest: perRequest(cpuTicks([load.appPid]) - app0) };
+  const hz = clockTicksPerS();
+  // What each path needs beyond wrk, by the name the table shows when it is missing.
+  const needs: Partial<Record<ProxyKind, [string, string]>> = { nginx: [tools.nginx, 'nginx'], haproxy: [tools.haproxy, 'haproxy'], 'http-proxy': [tools.httpProxy, 'the http-proxy package'] };
+  const missing = (kind: ProxyKind): string | undefined => {
+    const need = needs[kind];
+    return tools.wrk === 'absent' ? 'wrk' : need?.[0] === 'absent' ? need[1] : undefined;
   };
+  const measure = measurer({ durationS, warmupS, hz, pinned });
+  const apps: ThroughputApp[] = [];
+  for (const app of APPS) apps.push({ name: app.name, file: app.file.slice(ROOT.length), paths: await measureApp(app.file, rounds, missing, measure, hz) });
+  const common = { quick: opts.quick, durationS, warmupS, rounds, threads: THREADS, cpus, cpuModel: os.cpus()[0]?.model ?? 'unknown', clockTicksPerS: hz, pinned, tools };
+  const goals = throughputGoals(apps[0]!);
+  return { ...common, apps, notBuilt: NOT_BUILT, goals, loadAverage1m: { before: loadBefore, after: os.loadavg()[0]! }, wallMs: Date.now() - t0 };
+}
 
-  const apps = [];
-  for (const app of APPS) {
-    const paths = {} as Record<PathName, PathResult>;
-    for (const path of PATHS) {
-      const missing = [
-        tools.wrk === 'absent' && 'wrk',
-        path === 'nginx' && tools.nginx === 'absent' && 'nginx',
-        path === 'direct' && tools.systemdSocketActivate === 'absent' && 'systemd-socket-activate',
-      ].find((m) => typeof m === 'string');
-      try {
-        paths[path] = missing ? { status: 'absent', missing } : await RUNNERS[path](app.file, measure);
-      } catch (err) {
-        // One broken path should not lose the others' numbers; the table shows the failure.
-        paths[path] = { status: 'failed', error: err instanceof Error ? err.message : String(err) };
+type Measure = (target: Target, connections: number, warm: boolean) => Promise<L7Run>;
+
+async function measureApp(file: string, rounds: number, missing: (kind: ProxyKind) => string | undefined, measure: Measure, hz: number): Promise<PathEntry[]> {
+  const ctx = { dir: mkdtempSync(join(os.tmpdir(), 'wg-bench-l7-')), devNull: openSync('/dev/null', 'r+'), fds: [] as number[], stops: [] as Array<() => Promise<unknown>>, ...appCommand(file) };
+  const failed = new Map<string, PathResult>();
+  const runs = new Map<string, Record<LoadName, L7Run[]>>(PATHS.map((p) => [p.id, { c50: [], c1: [] }]));
+  try {
+    const open = opener(ctx);
+    const ready = new Map<string, Target>();
+    for (let round = 0; round < rounds; round++) {
+      for (const spec of round % 2 === 0 ? PATHS : [...PATHS].reverse()) {
+        const absent = missing(spec.kind);
+        if (absent) failed.set(spec.id, { status: 'absent', missing: absent });
+        if (failed.has(spec.id)) continue;
+        try {
+          let target = ready.get(spec.id);
+          if (!target) {
+            target = await open(spec);
+            // The first request wakes wakegate's app: the cold start stays outside every measurement.
+            await untilServed(target.url, target.host);
+            ready.set(spec.id, target);
+          }
+          for (const [i, load] of LOADS.entries()) runs.get(spec.id)![load.name].push(await measure(target, load.connections, i === 0));
+        } catch (err) {
+          // One broken path should not lose the others' numbers; the table shows the failure.
+          failed.set(spec.id, { status: 'failed', error: err instanceof Error ? err.message : String(err) });
+        }
       }
     }
-    apps.push({ name: app.name, file: app.file.slice(ROOT.length), paths });
+  } finally {
+    for (const stop of ctx.stops.reverse()) await stop().catch(() => {});
+    for (const fd of ctx.fds) closeFd(fd);
+    closeSync(ctx.devNull);
+    rmSync(ctx.dir, { recursive: true, force: true });
   }
-  const loadAverage1m = { before: loadBefore, after: os.loadavg()[0]! };
-  const common = { quick: opts.quick, durationS, warmupS, threads: 1, connections: 50, cpus: os.availableParallelism() };
-  return { ...common, clockTicksPerS: hz, tools, apps, wallMs: Date.now() - t0, loadAverage1m };
-}
-
-type Runner = (file: string, measure: (load: Load) => Promise<PathResult>) => Promise<PathResult>;
-
-const RUNNERS: Readonly<Record<PathName, Runner>> = {
-  // wrk speaks only TCP: systemd's own activator hands the app a TCP socket as fd 3 with a clean env (-E),
-  // then execs the app in its own pid on the first connection.
-  async direct(file, measure) {
-    const port = await freePort();
-    const args = ['-l', `127.0.0.1:${port}`, '--fdname=hello', '-E', `PATH=${APP_ENV_PATH}`, NODE, file];
-    const child = spawn('systemd-socket-activate', args, { cwd: dirname(file), stdio: ['ignore', 'ignore', 'ignore'] });
-    try {
-      const url = `http://127.0.0.1:${port}/`;
-      await untilServed(url);
-      return await measure({ url, headers: [], proxyPids: () => [], appPid: child.pid! });
-    } finally {
-      await stopChild(child);
-    }
-  },
-  async gateway(file, measure) {
-    const app = { hosts: [HOST], command: [NODE, basename(file)], dir: dirname(file), runtime: 'process', idleTimeout: '1h' };
-    // Per-request log lines would be parsed by this process, on the same CPUs; they are off by default anyway.
-    const gateway = GatewayProcess.start({ hello: app }, { log: { requests: false } });
-    try {
-      const { port } = await gateway.ready();
-      const url = `http://127.0.0.1:${port}/`;
-      await untilServed(url, HOST); // the cold start happens here, outside every measurement
-      const [appPid] = childPids(gateway.pid);
-      if (appPid === undefined) throw new Error('no app instance under the gateway after a request');
-      return await measure({ url, headers: [`Host: ${HOST}`], proxyPids: () => [gateway.pid], appPid });
-    } finally {
-      await gateway.stop();
-    }
-  },
-  // The app on a Unix socket exactly as bare.ts starts it, and nginx keeping upstream connections alive,
-  // which is nginx at its best for this test.
-  async nginx(file, measure) {
-    const dir = mkdtempSync(join(os.tmpdir(), 'wg-bench-tp-'));
-    const socketPath = join(dir, 'app.sock');
-    const fd = unixListen(socketPath, 511);
-    const devNull = openSync('/dev/null', 'r+');
-    let app: ReturnType<ReturnType<typeof processStarter>> | undefined;
-    let nginx: Nginx | undefined;
-    try {
-      app = processStarter([NODE, basename(file)], dirname(file))(fd, [devNull, devNull, 2]);
-      const proxy = (nginx = await Nginx.start(dir, await freePort(), socketPath));
-      const url = `http://127.0.0.1:${proxy.port}/`;
-      await untilServed(url);
-      // Workers are re-read at each CPU sample: nginx would replace one that died.
-      return await measure({ url, headers: [], proxyPids: () => [proxy.masterPid, ...proxy.workers()], appPid: app.child.pid });
-    } finally {
-      await nginx?.stop();
-      await app?.stop();
-      closeSync(devNull);
-      closeFd(fd);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  },
-};
-
-export function renderThroughput(r: ThroughputResult): string[] {
-  const t = r.tools;
-  const intro = [
-    `### Warm throughput: \`wrk -t${r.threads} -c${r.connections} -d${r.durationS}s --latency\` per path, after a ${r.warmupS} s warm-up`,
-    `wrk, the proxy and the app share ${r.cpus} CPUs. direct: the app on a TCP socket from systemd-socket-activate; ` +
-      `gateway: \`wakegate run\`, runtime process; nginx: 1 worker, keepalive 64 to the app's Unix socket. ` +
-      `CPU per request: utime+stime from /proc/<pid>/stat (${r.clockTicksPerS} Hz) over the measured run. ` +
-      `Load average (1 min) ${r.loadAverage1m.before.toFixed(2)} before, ${r.loadAverage1m.after.toFixed(2)} after. ` +
-      `wrk: ${t.wrk.replace(/\s*Copyright.*$/, '')}; nginx: ${t.nginx}; systemd-socket-activate: ${t.systemdSocketActivate}; node: ${t.node}.`,
-  ].join('\n\n');
-  return [intro, ...r.apps.map((app) => `**${app.name}** (\`${app.file}\`)\n\n${appTable(app.paths)}`)];
-}
-
-function appTable(paths: Readonly<Record<PathName, PathResult>>): string {
-  const direct = paths.direct;
-  const rows = PATHS.map((path): string[] => {
-    const p = paths[path];
-    if (p.status !== 'ok') return [path, p.status === 'absent' ? `absent (${p.missing})` : `failed: ${p.error.split('\n')[0]}`, '', '', '', '', '', ''];
-    const w = p.wrk;
-    const e = w.socketErrors;
-    const errors = w.non2xx3xx + e.connect + e.read + e.write + e.timeout;
-    return [
-      path,
-      Math.round(w.reqPerSec).toLocaleString('en-US'),
-      direct.status === 'ok' ? `${((100 * w.reqPerSec) / direct.wrk.reqPerSec).toFixed(0)}%` : '-',
-      (w.latencyUs.p50 / 1000).toFixed(2),
-      (w.latencyUs.p99 / 1000).toFixed(2),
-      errors === 0 ? '0' : `${errors} (non-2xx ${w.non2xx3xx}, connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout})`,
-      p.proxyCpuUsPerRequest === null ? '-' : p.proxyCpuUsPerRequest.toFixed(1),
-      p.appCpuUsPerRequest.toFixed(1),
-    ];
+  const direct = failed.has('direct') ? undefined : runs.get('direct')!;
+  return PATHS.map((spec: PathSpec): PathEntry => {
+    const r = runs.get(spec.id)!;
+    const result: PathResult = failed.get(spec.id) ?? {
+      status: 'ok',
+      loads: { c50: aggregate(r.c50, spec.id === 'direct' ? undefined : direct?.c50, hz), c1: aggregate(r.c1, spec.id === 'direct' ? undefined : direct?.c1, hz) },
+    };
+    return { id: spec.id, kind: spec.kind, label: spec.label, result };
   });
-  return markdownTable(['path', 'req/s', 'vs direct', 'p50 ms', 'p99 ms', 'errors', 'proxy CPU µs/req', 'app CPU µs/req'], rows);
 }
 
-/** utime + stime, all threads, in clock ticks (fields 14 and 15, counted after the parenthesised comm). */
-export function cpuTicks(pids: readonly number[]): number {
-  let sum = 0;
-  for (const pid of pids) {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    sum += Number(fields[11]) + Number(fields[12]);
+function measurer(o: { durationS: number; warmupS: number; hz: number; pinned: ThroughputResult['pinned'] }): Measure {
+  return async (target, connections, warm) => {
+    const run = (s: number, c: number): Promise<WrkResult> =>
+      wrk({ url: target.url, durationS: s, threads: THREADS, connections: c, headers: target.host ? [`Host: ${target.host}`] : [], ...(o.pinned && { cpus: o.pinned.wrk }) });
+    if (o.pinned) pin([target.appPid(), ...target.proxyPids()], o.pinned.targets);
+    if (warm && o.warmupS > 0) await run(o.warmupS, 50);
+    const proxy0 = cpuTicks(target.proxyPids());
+    const app0 = cpuTicks([target.appPid()]);
+    const w = await run(o.durationS, connections);
+    const proxyTicks = target.proxyPids().length > 0 ? cpuTicks(target.proxyPids()) - proxy0 : null;
+    return { wrk: w, proxyTicks, appTicks: cpuTicks([target.appPid()]) - app0 };
+  };
+}
+
+function aggregate(runs: readonly L7Run[], direct: readonly L7Run[] | undefined, hz: number): LoadResult {
+  const requests = runs.reduce((n, r) => n + r.wrk.requests, 0);
+  const perRequest = (ticks: number): number => (ticks * 1e6) / hz / requests;
+  const errors = runs.reduce((n, { wrk: w }) => n + w.non2xx3xx + w.socketErrors.connect + w.socketErrors.read + w.socketErrors.write + w.socketErrors.timeout, 0);
+  const proxy = runs.every((r) => r.proxyTicks !== null) ? perRequest(runs.reduce((n, r) => n + r.proxyTicks!, 0)) : null;
+  const paired = <T>(f: (ours: WrkResult, base: WrkResult) => T): T[] | null => (direct && direct.length === runs.length ? runs.map((r, i) => f(r.wrk, direct[i]!.wrk)) : null);
+  return {
+    runs,
+    reqPerSec: median(runs.map((r) => r.wrk.reqPerSec)),
+    latencyUs: { p50: median(runs.map((r) => r.wrk.latencyUs.p50)), p99: median(runs.map((r) => r.wrk.latencyUs.p99)) },
+    errors,
+    proxyCpuUsPerRequest: proxy,
+    appCpuUsPerRequest: perRequest(runs.reduce((n, r) => n + r.appTicks, 0)),
+    pairedVsDirect: paired((a, b) => a.reqPerSec / b.reqPerSec),
+    p50AddedUs: paired((a, b) => a.latencyUs.p50 - b.latencyUs.p50),
+  };
+}
+
+/** The installed http-proxy's version, or 'absent' (it is a devDependency: a production install has none). */
+function httpProxyVersion(): string {
+  try {
+    return `http-proxy ${(createRequire(import.meta.url)('http-proxy/package.json') as { version: string }).version}`;
+  } catch {
+    return 'absent';
   }
-  return sum;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((done) => child.once('exit', done));
-  child.kill('SIGTERM');
-  // Unref'd, as in Nginx.stop: a pending grace timer would hold the bench open for 5 s after the exit.
-  if ((await Promise.race([exited.then(() => false), sleep(5000, true, { ref: false })])) === true) child.kill('SIGKILL');
-  await exited;
 }

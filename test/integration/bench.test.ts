@@ -25,7 +25,7 @@ t.test('BENCH_QUICK=1 runs every scenario and writes its report and charts', asy
   });
   const created = readdirSync(dir).filter((f) => !before.has(f));
   t.teardown(() => created.forEach((f) => rmSync(join(dir, f), { force: true })));
-  const headings = ['### Summary', '### Cold start', '### Herd', '### Density', '### Idle churn', '### Socket mode, warm', '### Socket-mode cold start', '### Socket mode, idle cost', '### Restart under load'];
+  const headings = ['### Summary', '### Cold start', '### L7 throughput', '### Herd', '### Density', '### Idle churn', '### Socket mode, warm', '### Socket-mode cold start', '### Socket mode, idle cost', '### Restart under load'];
   for (const heading of headings) t.match(stdout, heading, `prints ${heading}`);
   const json = created.find((f) => f.endsWith('.json'));
   t.ok(json, 'wrote a JSON report');
@@ -43,7 +43,41 @@ t.test('BENCH_QUICK=1 runs every scenario and writes its report and charts', asy
     if (skip) void t.skip(`cold-start path ${path}: ${skip}`, () => {});
     else t.ok(report.coldStart.paths.some((p) => p.path === path), `cold-start path ${path} measured`);
   }
-  t.ok(report.throughput.apps.length >= 2, 'throughput for the hello and the CPU-bound app');
+  // L7 throughput (issue 13): every path at c=1 and c=50, one run per round, or a visible skip naming its tool.
+  const tp = report.throughput;
+  t.same(tp.apps.map((a) => a.name), ['hello world', '~1 ms CPU per request'], 'throughput for the hello and the CPU-bound app');
+  const pathSkip: Readonly<Record<string, string | false>> = { nginx: missingTool('nginx', 'nginx-light'), haproxy: missingTool('haproxy', 'haproxy') };
+  for (const app of tp.apps) {
+    t.same(app.paths.map((p) => p.id), ['direct', 'wakegate', 'nginx', 'haproxy', 'http-proxy'], `${app.name}: every throughput path in the table`);
+    for (const p of app.paths) {
+      const skip = pathSkip[p.id];
+      if (skip) {
+        t.equal(p.result.status, 'absent', `${app.name}, ${p.label}: left out without its tool`);
+        void t.skip(`throughput path ${p.label}: ${skip}`, () => {});
+        continue;
+      }
+      const r = p.result;
+      t.equal(r.status, 'ok', `${app.name}, ${p.label} measured${r.status === 'failed' ? `: ${r.error}` : r.status === 'absent' ? `: ${r.missing} missing` : ''}`);
+      if (r.status !== 'ok') continue;
+      for (const load of ['c1', 'c50'] as const) {
+        const l = r.loads[load];
+        const what = `${app.name}, ${p.label}, ${load}`;
+        t.ok(l.runs.length === tp.rounds && l.reqPerSec > 0 && l.latencyUs.p99 >= l.latencyUs.p50, `${what}: one wrk run per round, req/s and latencies`);
+        t.ok(l.runs.every((run) => run.wrk.argv.includes(`-c${load.slice(1)}`) && run.wrk.argv.includes('--latency')), `${what}: wrk -c${load.slice(1)} --latency`);
+        if (p.id === 'direct') t.equal(l.proxyCpuUsPerRequest, null, `${what}: no proxy CPU on direct`);
+        else {
+          t.type(l.proxyCpuUsPerRequest, 'number', `${what}: proxy CPU per request read`);
+          t.equal(l.pairedVsDirect?.length, tp.rounds, `${what}: paired with direct in every round`);
+          t.equal(l.p50AddedUs?.length, tp.rounds, `${what}: p50 added over direct in every round`);
+        }
+      }
+    }
+  }
+  t.match(stdout, /\| wakegate, N workers +\| not built yet/, 'the N-workers row says it is not built');
+  // The goals are reported as facts: each is evaluated, and none of them decides this test.
+  t.same(tp.goals.map((g) => typeof g.met), ['boolean', 'boolean', 'boolean', 'boolean'], 'the four goals evaluated, met or not');
+  t.match(stdout, "**Issue 13's goals**", 'prints the goals');
+  t.match(stdout, /\| throughput c=50, hello world, http-proxy \(req\/s\)/, 'the summary has the http-proxy row');
   t.equal(report.herd.starts, 1, 'the herd woke the app once');
   t.ok(report.density.points.length >= 1);
   t.ok(report.churn.coldStarts > 0);
