@@ -36,6 +36,9 @@ export class ConnectionPool implements UpstreamDispatcher, ConnectionOwner {
       headersTimeout: 0,
       bodyTimeout: 0,
     });
+    // Made after the pool ended: it fails (or finishes) its requests as this pool does.
+    if (this.destroyed) this.undici.destroy(this.destroyed).catch(() => {});
+    else if (this.closing) this.undici.close().catch(() => {});
     return this.undici;
   }
 
@@ -55,6 +58,8 @@ export class ConnectionPool implements UpstreamDispatcher, ConnectionOwner {
   }
 
   private place(exchange: Exchange, fresh: boolean): void {
+    // Aborted while it waited (its client left, or its response timeout ran out).
+    if (exchange.done) return;
     let conn = fresh ? undefined : this.idle.pop();
     if (!conn && this.all.size < this.max) {
       conn = new UpstreamConnection(this.path, this);
@@ -65,7 +70,8 @@ export class ConnectionPool implements UpstreamDispatcher, ConnectionOwner {
   }
 
   reusable(conn: UpstreamConnection): void {
-    const next = this.destroyed ? undefined : this.queue.shift();
+    let next = this.destroyed ? undefined : this.queue.shift();
+    while (next?.done) next = this.queue.shift();
     if (next) return conn.send(next);
     if (this.closing || this.destroyed) return conn.drop();
     this.idle.push(conn);

@@ -1,4 +1,5 @@
-import { MalformedResponseError, parseHead, readFields, TOKEN, type ResponseHead } from './response-head.js';
+import { ChunkExtension } from './chunk-extension.js';
+import { MalformedResponseError, parseHead, readFields, type ResponseHead } from './response-head.js';
 
 /** What one response turns into. Body chunks are views of the bytes read, valid only during the call. */
 export interface ResponseEvents {
@@ -24,21 +25,9 @@ const enum State {
   Done,
 }
 
-const enum Ext {
-  Name,
-  Value,
-  Quoted,
-  Escaped,
-  AfterQuoted,
-}
-
 const CR = 13;
 const LF = 10;
-const HTAB = 9;
 const SEMI = 59;
-const EQUALS = 61;
-const DQUOTE = 34;
-const BACKSLASH = 92;
 /** Hex digits beyond which a chunk size is no longer an exact JavaScript integer. */
 const MAX_SIZE_DIGITS = 13;
 const STATUS_START = Buffer.from('HTTP/1.', 'latin1');
@@ -46,11 +35,6 @@ const STATUS_START = Buffer.from('HTTP/1.', 'latin1');
 const HEX = new Int8Array(256).fill(-1);
 for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
 for (let c = 0; c < 6; c++) HEX[0x41 + c] = HEX[0x61 + c] = 10 + c;
-
-/** RFC 9110 §5.6.4 qdtext. */
-const QDTEXT = new Uint8Array(256);
-for (let c = 0x20; c <= 0xff; c++) QDTEXT[c] = c === DQUOTE || c === BACKSLASH || c === 0x7f ? 0 : 1;
-QDTEXT[HTAB] = 1;
 
 function fail(reason: string): never {
   throw new MalformedResponseError(reason);
@@ -71,8 +55,7 @@ export class ResponseParser {
   private noBody = false;
   private reusable = false;
   private prevCR = false;
-  private ext = Ext.Name;
-  private extLength = 0;
+  private readonly ext = new ChunkExtension();
 
   constructor(
     private readonly events: ResponseEvents,
@@ -159,11 +142,13 @@ export class ResponseParser {
         if (this.digits === 0) fail('a chunk size that is not hexadecimal');
         if (c === CR) return void (this.state = State.ChunkSizeLF);
         // RFC 9112 allows BWS before ";", llhttp refuses it: refused here too, so no parser in between reads it otherwise.
-        if (c === SEMI) return void ((this.state = State.ChunkExt), (this.ext = Ext.Name), (this.extLength = 0));
+        if (c === SEMI) return void ((this.state = State.ChunkExt), this.ext.start());
         return fail('a chunk size that is not hexadecimal');
       }
       case State.ChunkExt:
-        return this.extByte(c);
+        if (++this.digits > this.maxHeadSize) fail('a chunk extension too long');
+        if (this.ext.byte(c)) this.state = State.ChunkSizeLF;
+        return;
       case State.ChunkSizeLF:
         if (c !== LF) fail('a chunk size line not ended by CRLF');
         if (this.remaining > 0) return void (this.state = State.ChunkData);
@@ -177,41 +162,6 @@ export class ResponseParser {
         if (c !== LF) fail('chunk data not ended by CRLF');
         return this.nextChunk();
     }
-  }
-
-  /**
-   * chunk-ext = *( ";" token [ "=" ( token / quoted-string ) ] ) with no BWS (refused by llhttp, so by no
-   * parser in front of or behind the gateway either). Extensions are dropped; only their syntax is checked.
-   */
-  private extByte(c: number): void {
-    if (++this.digits > this.maxHeadSize) fail('a chunk extension too long');
-    switch (this.ext) {
-      case Ext.Name:
-      case Ext.Value:
-        if (TOKEN[c] === 1) return void (this.extLength += 1);
-        if (this.extLength === 0) {
-          if (this.ext === Ext.Value && c === DQUOTE) return void (this.ext = Ext.Quoted);
-          fail('a chunk extension without a name or value');
-        }
-        if (c === EQUALS && this.ext === Ext.Name) return void ((this.ext = Ext.Value), (this.extLength = 0));
-        return this.extEnd(c);
-      case Ext.Quoted:
-        if (c === DQUOTE) return void (this.ext = Ext.AfterQuoted);
-        if (c === BACKSLASH) return void (this.ext = Ext.Escaped);
-        if (!QDTEXT[c]) fail('a control character in a chunk extension');
-        return;
-      case Ext.Escaped:
-        if (c !== HTAB && (c < 0x20 || c === 0x7f)) fail('a control character in a chunk extension');
-        return void (this.ext = Ext.Quoted);
-      case Ext.AfterQuoted:
-        return this.extEnd(c);
-    }
-  }
-
-  private extEnd(c: number): void {
-    if (c === SEMI) return void ((this.ext = Ext.Name), (this.extLength = 0));
-    if (c === CR) return void (this.state = State.ChunkSizeLF);
-    fail('a chunk extension that is not token[=token or quoted-string]');
   }
 
   private nextChunk(): void {

@@ -60,6 +60,8 @@ export class UpstreamConnection implements ExchangeCarrier {
     this.uses += 1;
     this.responded = false;
     this.socket.setTimeout(0);
+    // Handed over straight from an exchange that had paused it for its client.
+    this.socket.resume();
     const { request } = exchange;
     const head = requestHead(request);
     this.parser.expect(request.method);

@@ -70,3 +70,14 @@ export const STRICTER: KnownDifference[] = [
   },
 ];
 
+
+/** What llhttp refuses and we read, by RFC 9110's rules, with no effect on where the response ends. */
+export const LENIENT: KnownDifference[] = [
+  {
+    // RFC 9110 §5.5: whitespace (SP or HTAB) around a field value is not part of it; llhttp refuses a tab
+    // after a Content-Length. The value relayed is the trimmed one, so the client sees no ambiguity.
+    name: 'a tab around a Content-Length value',
+    reason: /^$/,
+    applies: (text) => /\r\ncontent-length:[^\r\n]*\t/i.test(text),
+  },
+];

@@ -116,6 +116,8 @@ export function runNode(data: Buffer, method: string, splitSeed: number): Outcom
   };
   parser[HTTPParser.kOnBody] = (chunk: Buffer) => (current!.body += chunk.toString('latin1'));
   parser[HTTPParser.kOnMessageComplete] = () => {
+    // node's client closes the socket after a response that ends the connection: what follows is never read.
+    if (stop) return;
     if (!interim) messages.push(current!);
     if (!current!.keepAlive) stop = true;
     interim = false;
