@@ -5,7 +5,7 @@
 import { connect } from 'node:net';
 import t from 'tap';
 import { request } from 'undici';
-import { fixtureApp, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { fixtureApp, rawRequest, startGateway, type TestGateway } from '../helpers/gateway.js';
 
 const HOST = 'raw.localhost';
 const rawApp = (): Record<string, unknown> => fixtureApp([HOST], { command: [process.execPath, 'raw-http.mjs'] });
@@ -74,4 +74,23 @@ t.test('an app that answers before reading the request body: the client gets the
   t.match(out, /early/);
   t.match(out, /ok 0/, 'the GET reached the app on another connection than the one left unread');
   t.equal((await stats(gw)).requests >= 3, true);
+});
+
+t.test('100-continue: the front answers it, the body follows to the app; a 103 from the app is not relayed', async (t) => {
+  const gw = await startGateway(t, { raw: rawApp() });
+  const out = await new Promise<string>((resolve, reject) => {
+    const socket = connect(gw.port, '127.0.0.1', () => socket.write(`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n`));
+    let text = '';
+    socket.on('data', (d) => {
+      text += d.toString('latin1');
+      // The body only once the gateway said to go on, as a careful client does.
+      if (text === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write('hello');
+    });
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+  t.match(out, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, 'a 100, then the answer');
+  t.match(out, /\r\n\r\nok 5$/, 'the app got the 5 bytes, and no Expect field (the front already answered it)');
+  const hinted = await rawRequest(gw.port, `GET /hints HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
+  t.match(hinted, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nhinted$/, 'the final response only, as before (node:http answers 100-continue itself; other 1xx are dropped)');
 });
