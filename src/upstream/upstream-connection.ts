@@ -173,6 +173,8 @@ export class UpstreamConnection implements ExchangeCarrier {
 
   private readonly onBodyData = (chunk: Buffer): void => {
     const socket = this.socket;
+    // An empty chunk would read as the last one ("0\r\n\r\n") and end the body early.
+    if (chunk.length === 0) return;
     if (this.chunked) {
       socket.cork();
       socket.write(`${chunk.length.toString(16)}\r\n`);
