@@ -118,5 +118,12 @@ export const DEFAULTS = Object.freeze({
      */
     journalStdoutPriority: 6,
     journalStderrPriority: 3,
+    /**
+     * Upstream: the longest response head (status line and fields) or trailer section an app may send, as
+     * node:http's own limit on the heads it parses; longer is a 502. And how long an idle upstream
+     * connection is kept for reuse (as the undici pool kept them before).
+     */
+    upstreamMaxHeadSize: 16 * 1024,
+    upstreamKeepAliveMs: 4_000,
   }),
 });

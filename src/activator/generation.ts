@@ -1,14 +1,13 @@
 import type { AppSpec } from '../config/types.js';
 import type { WakegateError } from '../errors.js';
 import type { ExitInfo, Instance } from '../runtime/runtime.js';
-import type { Dispatcher } from 'undici';
-import type { Upstream } from '../upstream/pool.js';
+import type { Upstream, UpstreamDispatcher } from '../upstream/pool.js';
 import { Breaker } from './breaker.js';
 import type { ExitReason } from './recorder.js';
 
 /** A request's hold on the app: while any lease is open, the app is not idle. */
 export interface Lease {
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: UpstreamDispatcher;
   /** Why this lease's instance failed, when it did; decides the status of an upstream error. */
   failure(): WakegateError | undefined;
   /** The first response byte arrived: the instance accepts, so its cold start is over. */

@@ -1,4 +1,4 @@
-/** What sends the data: undici's dispatch controller, or an upgraded upstream socket. */
+/** What sends the data: an upstream exchange (src/upstream/pool.ts), or an upgraded upstream socket. */
 export interface Pausable {
   pause(): void;
   resume(): void;

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { Lease } from '../activator/app-activator.js';
 import { ResponseTimeoutError, SendTimeoutError, UpstreamError, type WakegateError } from '../errors.js';
 import { ClientWriter } from './client-writer.js';
 import { sendError } from './error-response.js';
-import { downstreamHeaders } from './forwarded.js';
 import { ResponseTimer, type ResponseTiming } from './response-timer.js';
+import type { ExchangeControl, ExchangeHandler } from '../upstream/pool.js';
+import { clientHeaders } from '../upstream/response-headers.js';
 
 export interface ProxyOutcome {
   /** The status the client saw; 0 when the client went away before any. */
@@ -22,8 +22,8 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
- * Streams one request to the lease's instance and its response back, with backpressure both ways: undici
- * reads the request body only as fast as the app takes it, and pauses the upstream socket while the
+ * Streams one request to the lease's instance and its response back, with backpressure both ways: the
+ * upstream pool reads the request body only as fast as the app takes it, and pauses the upstream socket while the
  * client's is full. An instance that sends no head, or stalls its body, for `timing.timeoutMs` ends the
  * exchange: 504 before the head, a cut response after it. A client that takes no data for
  * `timing.sendTimeoutMs` has its response cut and the upstream request aborted, which frees the upstream
@@ -38,7 +38,7 @@ export function proxyHttp(
   timing: ResponseTiming,
 ): Promise<ProxyOutcome> {
   return new Promise((resolve) => {
-    let controller: Dispatcher.DispatchController | undefined;
+    let controller: ExchangeControl | undefined;
     let status = 0;
     let settled = false;
     const timer = new ResponseTimer(timing, (phase) => {
@@ -68,10 +68,10 @@ export function proxyHttp(
       }
       settle({ status, error });
     };
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
+    const handler: ExchangeHandler = {
+      onStart(c) {
         controller = c;
-        // Settled already: the client left, or undici failed the request before it had a connection.
+        // Settled already: the client left, or the exchange failed before it had a connection.
         if (res.destroyed || settled) return c.abort(new Error('the exchange is over'));
         // Only now is the request on a connection to the instance: time spent waiting before is no sign of a slow app.
         timer.start();
@@ -95,32 +95,28 @@ export function proxyHttp(
           (start) => (res.socket ? start() : res.once('socket', start)),
         );
       },
-      onResponseStart(_c, statusCode, responseHeaders, statusMessage) {
-        // 1xx (103 Early Hints): not proof of a full answer, and Node already answered 100-continue.
-        if (statusCode < 200 || settled) return;
+      onHead(head) {
+        if (settled) return;
         lease.responded();
         timer.headReceived();
-        status = statusCode;
-        res.writeHead(statusCode, statusMessage ?? '', downstreamHeaders(responseHeaders));
+        status = head.status;
+        res.writeHead(head.status, head.reason, clientHeaders(head));
       },
-      onResponseData(_c, chunk) {
+      onData(chunk) {
         timer.progress();
         writer?.write(chunk);
       },
-      onResponseEnd() {
+      onEnd() {
         res.end();
         settle({ status });
       },
-      onResponseError(_c, err) {
+      onError(err) {
         if (settled) return;
         const known = lease.failure();
         if (known) return fail(known);
         setTimeout(() => fail(lease.failure() ?? new UpstreamError(app, { cause: err })), EXIT_NOTICE_MS);
       },
     };
-    lease.dispatcher.dispatch(
-      { path: req.url!, method: req.method!, headers, body: hasBody(req) ? req : null, headersTimeout: 0, bodyTimeout: 0 },
-      handler,
-    );
+    lease.dispatcher.dispatch({ path: req.url!, method: req.method!, headers, body: hasBody(req) ? req : null }, handler);
   });
 }

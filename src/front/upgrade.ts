@@ -124,7 +124,7 @@ export function proxyUpgrade(
         status = sendRawError(client, lease.failure() ?? new UpstreamError(app, { cause: err })).status;
       },
     };
-    lease.dispatcher.dispatch(
+    lease.dispatcher.upgrades.dispatch(
       { path: req.url!, method: req.method!, headers, body: null, upgrade: req.headers.upgrade ?? 'websocket', headersTimeout: 0, bodyTimeout: 0 },
       handler,
     );
