@@ -1,8 +1,8 @@
 import { BlockList, isIPv6 } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy ones proxies still meet. */
-const HOP_BY_HOP = new Set([
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy ones proxies still meet; lower case. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -19,6 +19,9 @@ const HOP_BY_HOP = new Set([
  * `HTTP_X_FORWARDED_FOR`, so a client's underscore spelling would pose as the gateway's value.
  */
 const FORWARDED = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip']);
+/** Every request field never passed on as the client sent it, in one lookup: hop-by-hop, forwarding, Expect. */
+const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...FORWARDED, 'expect']);
+const NO_TOKENS: ReadonlySet<string> = new Set();
 /** RFC 9110 token characters: a Forwarded value made only of them needs no quotes (RFC 7239 §4). */
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -45,9 +48,9 @@ export class TrustedProxies {
 }
 
 /** Header names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
-function connectionTokens(req: IncomingMessage): Set<string> {
-  const value = req.headers.connection;
-  if (!value) return new Set();
+function connectionTokens(value: string | undefined): ReadonlySet<string> {
+  // Most requests carry none, or just keep-alive (hop-by-hop already): no set to build.
+  if (!value || HOP_BY_HOP.has(value.toLowerCase())) return NO_TOKENS;
   return new Set(value.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
 
@@ -59,14 +62,14 @@ function connectionTokens(req: IncomingMessage): Set<string> {
  * undici from the `upgrade` dispatch option.
  */
 export function upstreamHeaders(req: IncomingMessage, trusted: TrustedProxies): string[] {
-  const dropped = connectionTokens(req);
+  const dropped = connectionTokens(req.headers.connection);
   const peer = req.socket.remoteAddress ?? '';
   const trust = trusted.trusts(peer);
   const out: string[] = [];
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(name) || FORWARDED.has(name.replaceAll('_', '-')) || name === 'expect' || dropped.has(name)) continue;
+    if (NOT_FORWARDED.has(name) || (name.includes('_') && FORWARDED.has(name.replaceAll('_', '-'))) || dropped.has(name)) continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
   // node:http keys only exact names, so an underscore spelling never reaches these reads.
@@ -86,19 +89,18 @@ export function upstreamHeaders(req: IncomingMessage, trusted: TrustedProxies): 
 
 /** An RFC 7239 value: IPv6 bracketed and quoted (`"[2001:db8::1]"`), anything else quoted unless it is a token. */
 export function forwardedValue(value: string): string {
-  const text = isIPv6(value) ? `[${value}]` : value;
+  // isIPv6 is a long regex: only a value with a colon can be an IPv6 address.
+  const text = value.includes(':') && isIPv6(value) ? `[${value}]` : value;
   return TOKEN_RE.test(text) ? text : `"${text.replace(/["\\]/g, '\\$&')}"`;
 }
 
 /** Response headers for the client: hop-by-hop fields removed. */
 export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const dropped = new Set(
-    String(headers.connection ?? '')
-      .split(',')
-      .map((t) => t.trim().toLowerCase()),
-  );
+  const connection = headers.connection;
+  const dropped = connectionTokens(Array.isArray(connection) ? connection.join(',') : connection);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || HOP_BY_HOP.has(name) || dropped.has(name)) continue;
     out[name] = value;
   }
