@@ -118,5 +118,10 @@ export const DEFAULTS = Object.freeze({
      */
     journalStdoutPriority: 6,
     journalStderrPriority: 3,
+    /**
+     * Period of the one sweep that checks every response timeout (response-sweep.ts): a timeout is never
+     * early, and late by up to this much (twice this after body data, whose arrival the sweep notes).
+     */
+    responseSweepMs: 25,
   }),
 });
