@@ -123,5 +123,7 @@ export const DEFAULTS = Object.freeze({
      * early, and late by up to this much (twice this after body data, whose arrival the sweep notes).
      */
     responseSweepMs: 25,
+    /** Host headers remembered per router with the app they resolved to; past this many the memory starts afresh. */
+    hostCacheSize: 1024,
   }),
 });
