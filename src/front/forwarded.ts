@@ -80,11 +80,21 @@ export function upstreamHeaders(req: IncomingMessage, trusted: TrustedProxies): 
   out.push('x-forwarded-proto', from('x-forwarded-proto') ?? 'http');
   out.push('x-forwarded-host', from('x-forwarded-host') ?? host);
   out.push('x-real-ip', from('x-real-ip') ?? peer);
-  // This hop's element: who connected to the gateway, over what, asking for which host (RFC 7239 §5).
-  const hop = `for=${forwardedValue(peer || 'unknown')};proto=http${host ? `;host=${forwardedValue(host)}` : ''}`;
+  const hop = forwardedHop(peer, host);
   const priorForwarded = from('forwarded');
   out.push('forwarded', priorForwarded ? `${priorForwarded}, ${hop}` : hop);
   return out;
+}
+
+/** The last hop element built: a connection's requests, and most traffic, repeat the same peer and host. */
+let lastHop = { peer: '', host: '', hop: '' };
+
+/** This hop's element: who connected to the gateway, over what, asking for which host (RFC 7239 §5). */
+function forwardedHop(peer: string, host: string): string {
+  if (lastHop.hop !== '' && lastHop.peer === peer && lastHop.host === host) return lastHop.hop;
+  const hop = `for=${forwardedValue(peer || 'unknown')};proto=http${host ? `;host=${forwardedValue(host)}` : ''}`;
+  lastHop = { peer, host, hop };
+  return hop;
 }
 
 /** An RFC 7239 value: IPv6 bracketed and quoted (`"[2001:db8::1]"`), anything else quoted unless it is a token. */

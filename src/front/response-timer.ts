@@ -51,7 +51,9 @@ export class ResponseTimer extends SweepEntry {
   /** The head arrived: from now on, only a stalled body counts. */
   headReceived(): void {
     this.phase = 'body';
-    this.arm(Date.now(), this.timing.timeoutMs);
+    // Armed already (the usual case): the mark makes the sweep count the body's timeout from its own clock.
+    if (this.armed) this.touched = true;
+    else this.arm(Date.now(), this.timing.timeoutMs);
   }
 
   /** Body data arrived. */
