@@ -125,5 +125,12 @@ export const DEFAULTS = Object.freeze({
      */
     upstreamMaxHeadSize: 16 * 1024,
     upstreamKeepAliveMs: 4_000,
+    /**
+     * Period of the one sweep that checks every response timeout (response-sweep.ts): a timeout is never
+     * early, and late by up to this much (twice this after body data, whose arrival the sweep notes).
+     */
+    responseSweepMs: 25,
+    /** Host headers remembered per router with the app they resolved to; past this many the memory starts afresh. */
+    hostCacheSize: 1024,
   }),
 });

@@ -3,7 +3,7 @@ import { BackoffError, InstanceCrashedError, QueueFullError, UnavailableError, t
 import { describeExit, type ExitInfo, type Instance } from '../runtime/runtime.js';
 import type { ActivatorDeps, ActivitySample } from './activator-deps.js';
 import { ActivatorState } from './activator-state.js';
-import { Generation, type Lease } from './generation.js';
+import { Generation, type Lease, type LeaseEvents } from './generation.js';
 import { Outcomes } from './outcomes.js';
 import type { AppSpec } from '../config/types.js';
 import type { ExitReason } from './recorder.js';
@@ -29,6 +29,22 @@ export class AppActivator extends ActivatorState {
 
   protected idleExpired(): void {
     if (this.gen) this.stop(this.gen, 'idle');
+  }
+
+  /**
+   * The lease at once, without a Promise, when the request may be sent now (an instance starting or running,
+   * a breaker slot free); undefined when it must wait, then `acquire` does the waiting. Counts the request
+   * only when it returns a lease or throws, so that the `acquire` after undefined counts it once.
+   */
+  tryAcquire(): Lease | undefined {
+    const gen = this.gen;
+    if (this.closedFor || !gen || (this.current !== 'running' && this.current !== 'starting')) return undefined;
+    if (this.current === 'starting' || !gen.breaker.free) {
+      if (this.queued >= gen.spec.queueLimit) return undefined;
+    }
+    if (!gen.breaker.tryTake()) return undefined;
+    this.record.request();
+    return this.lease(gen, !gen.confirmed);
   }
 
   /** Resolves when the request may be sent. Throws a WakegateError when it must be answered by the gateway. */
@@ -167,13 +183,16 @@ export class AppActivator extends ActivatorState {
     );
   }
 
+  /** What every lease of this app reports back; one object for all of them. */
+  private readonly leaseEvents: LeaseEvents = {
+    responded: (gen) => gen.confirmed || this.confirm(gen, 'first_byte'),
+    unanswered: (gen) => gen.unansweredInARow >= UNRESPONSIVE_AFTER && !gen.stopReason && this.replaceUnresponsive(gen),
+    released: (gen) => (this.report(), this.maybeIdle(gen)),
+  };
+
   private lease(gen: Generation, queued: boolean): Lease {
     this.idle.disarm();
-    const lease = gen.lease(queued, {
-      responded: () => gen.confirmed || this.confirm(gen, 'first_byte'),
-      unanswered: () => gen.unansweredInARow >= UNRESPONSIVE_AFTER && !gen.stopReason && this.replaceUnresponsive(gen),
-      released: () => (this.report(), this.maybeIdle(gen)),
-    });
+    const lease = gen.lease(queued, this.leaseEvents);
     this.report();
     return lease;
   }

@@ -19,6 +19,69 @@ export interface Lease {
   release(): void;
 }
 
+/** What the activator does when a lease's request gets an answer, gets none, or ends. */
+export interface LeaseEvents {
+  responded(gen: Generation): void;
+  unanswered(gen: Generation): void;
+  released(gen: Generation): void;
+}
+
+/**
+ * A lease as one object of a fixed shape, no closures: one is made per request. It is its own token in
+ * the generation's `waiting` set.
+ */
+class GenerationLease implements Lease {
+  readonly dispatcher: UpstreamDispatcher;
+  private closeUpgraded: (() => void) | undefined;
+  private released = false;
+
+  constructor(
+    private readonly gen: Generation,
+    private readonly events: LeaseEvents,
+  ) {
+    this.dispatcher = gen.upstream.dispatcher;
+  }
+
+  failure(): WakegateError | undefined {
+    return this.gen.failure;
+  }
+
+  responded(): void {
+    const gen = this.gen;
+    if (gen.waiting.size > 0) gen.waiting.delete(this);
+    gen.unansweredInARow = 0;
+    this.events.responded(gen);
+  }
+
+  unanswered(): void {
+    this.gen.unansweredInARow += 1;
+    this.events.unanswered(this.gen);
+  }
+
+  upgraded(close: () => void): void {
+    if (this.released || this.closeUpgraded) return;
+    const gen = this.gen;
+    gen.inflight -= 1;
+    gen.breaker.release();
+    gen.upgraded.add(close);
+    this.closeUpgraded = close;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    const gen = this.gen;
+    if (gen.waiting.size > 0) gen.waiting.delete(this);
+    if (this.closeUpgraded) gen.upgraded.delete(this.closeUpgraded);
+    else {
+      gen.inflight -= 1;
+      gen.breaker.release();
+    }
+    if (gen.inflight + gen.upgraded.size === 0) gen.becameQuiet();
+    this.events.released(gen);
+  }
+}
+
 /**
  * One start attempt of an app and everything tied to it: the spec it was started with, its upstream pool,
  * its instance once spawned, and how it ended. Requests hold a lease on exactly one generation, so an
@@ -57,46 +120,13 @@ export class Generation {
   /**
    * Opens a lease on this generation for a request that holds one of its breaker slots; the slot is given
    * back when the request ends or becomes an upgraded connection (which no longer uses a pool connection).
-   * `events` lets the activator react without owning the counts.
+   * `events` (one object per activator) lets the activator react without owning the counts.
    */
-  lease(queued: boolean, events: { responded(): void; unanswered(): void; released(): void }): Lease {
+  lease(queued: boolean, events: LeaseEvents): Lease {
     this.inflight += 1;
-    const token = {};
-    if (queued) this.waiting.add(token);
-    let closeUpgraded: (() => void) | undefined;
-    let released = false;
-    return {
-      dispatcher: this.upstream.dispatcher,
-      failure: () => this.failure,
-      responded: () => {
-        this.waiting.delete(token);
-        this.unansweredInARow = 0;
-        events.responded();
-      },
-      unanswered: () => {
-        this.unansweredInARow += 1;
-        events.unanswered();
-      },
-      upgraded: (close) => {
-        if (released || closeUpgraded) return;
-        this.inflight -= 1;
-        this.breaker.release();
-        this.upgraded.add(close);
-        closeUpgraded = close;
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        this.waiting.delete(token);
-        if (closeUpgraded) this.upgraded.delete(closeUpgraded);
-        else {
-          this.inflight -= 1;
-          this.breaker.release();
-        }
-        if (this.inflight + this.upgraded.size === 0) this.becameQuiet();
-        events.released();
-      },
-    };
+    const lease = new GenerationLease(this, events);
+    if (queued) this.waiting.add(lease);
+    return lease;
   }
 
   /** Resolves once the generation has neither requests nor upgraded connections, or after `ms`. */

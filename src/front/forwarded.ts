@@ -1,24 +1,16 @@
 import { BlockList, isIPv6 } from 'node:net';
 import type { IncomingMessage } from 'node:http';
+import { HOP_BY_HOP } from '../hop-by-hop.js';
 
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy ones proxies still meet. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 /**
  * Fields that tell an app who the client is. The gateway sets each itself. A name counts in any case and
  * with `_` for `-`: CGI-style stacks (PHP, WSGI, Rack) map `X_Forwarded_For` and `X-Forwarded-For` alike to
  * `HTTP_X_FORWARDED_FOR`, so a client's underscore spelling would pose as the gateway's value.
  */
 const FORWARDED = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip']);
+/** Every request field never passed on as the client sent it, in one lookup: hop-by-hop, forwarding, Expect. */
+const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...FORWARDED, 'expect']);
+const NO_TOKENS: ReadonlySet<string> = new Set();
 /** RFC 9110 token characters: a Forwarded value made only of them needs no quotes (RFC 7239 §4). */
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -45,9 +37,9 @@ export class TrustedProxies {
 }
 
 /** Header names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
-function connectionTokens(req: IncomingMessage): Set<string> {
-  const value = req.headers.connection;
-  if (!value) return new Set();
+function connectionTokens(value: string | undefined): ReadonlySet<string> {
+  // Most requests carry none, or just keep-alive (hop-by-hop already): no set to build.
+  if (!value || HOP_BY_HOP.has(value.toLowerCase())) return NO_TOKENS;
   return new Set(value.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
 
@@ -59,14 +51,14 @@ function connectionTokens(req: IncomingMessage): Set<string> {
  * undici from the `upgrade` dispatch option.
  */
 export function upstreamHeaders(req: IncomingMessage, trusted: TrustedProxies): string[] {
-  const dropped = connectionTokens(req);
+  const dropped = connectionTokens(req.headers.connection);
   const peer = req.socket.remoteAddress ?? '';
   const trust = trusted.trusts(peer);
   const out: string[] = [];
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(name) || FORWARDED.has(name.replaceAll('_', '-')) || name === 'expect' || dropped.has(name)) continue;
+    if (NOT_FORWARDED.has(name) || (name.includes('_') && FORWARDED.has(name.replaceAll('_', '-'))) || dropped.has(name)) continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
   // node:http keys only exact names, so an underscore spelling never reaches these reads.
@@ -77,28 +69,37 @@ export function upstreamHeaders(req: IncomingMessage, trusted: TrustedProxies): 
   out.push('x-forwarded-proto', from('x-forwarded-proto') ?? 'http');
   out.push('x-forwarded-host', from('x-forwarded-host') ?? host);
   out.push('x-real-ip', from('x-real-ip') ?? peer);
-  // This hop's element: who connected to the gateway, over what, asking for which host (RFC 7239 §5).
-  const hop = `for=${forwardedValue(peer || 'unknown')};proto=http${host ? `;host=${forwardedValue(host)}` : ''}`;
+  const hop = forwardedHop(peer, host);
   const priorForwarded = from('forwarded');
   out.push('forwarded', priorForwarded ? `${priorForwarded}, ${hop}` : hop);
   return out;
 }
 
+/** The last hop element built: a connection's requests, and most traffic, repeat the same peer and host. */
+let lastHop = { peer: '', host: '', hop: '' };
+
+/** This hop's element: who connected to the gateway, over what, asking for which host (RFC 7239 §5). */
+function forwardedHop(peer: string, host: string): string {
+  if (lastHop.hop !== '' && lastHop.peer === peer && lastHop.host === host) return lastHop.hop;
+  const hop = `for=${forwardedValue(peer || 'unknown')};proto=http${host ? `;host=${forwardedValue(host)}` : ''}`;
+  lastHop = { peer, host, hop };
+  return hop;
+}
+
 /** An RFC 7239 value: IPv6 bracketed and quoted (`"[2001:db8::1]"`), anything else quoted unless it is a token. */
 export function forwardedValue(value: string): string {
-  const text = isIPv6(value) ? `[${value}]` : value;
+  // isIPv6 is a long regex: only a value with a colon can be an IPv6 address.
+  const text = value.includes(':') && isIPv6(value) ? `[${value}]` : value;
   return TOKEN_RE.test(text) ? text : `"${text.replace(/["\\]/g, '\\$&')}"`;
 }
 
 /** Response headers for the client: hop-by-hop fields removed. */
 export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const dropped = new Set(
-    String(headers.connection ?? '')
-      .split(',')
-      .map((t) => t.trim().toLowerCase()),
-  );
+  const connection = headers.connection;
+  const dropped = connectionTokens(Array.isArray(connection) ? connection.join(',') : connection);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || HOP_BY_HOP.has(name) || dropped.has(name)) continue;
     out[name] = value;
   }

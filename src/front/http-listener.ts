@@ -52,11 +52,13 @@ const FD_ERRORS = new Set(['EMFILE', 'ENFILE']);
  */
 export class HttpListener {
   private readonly server: Server;
-  /** Responses in progress per connection, to know whether an error answer would corrupt one. */
-  private readonly live = new WeakMap<Socket, Set<ServerResponse>>();
-  private readonly inflight = new Set<ServerResponse>();
-  /** Every open client connection, including those node:http no longer tracks (answered by sendRawError, upgraded). */
-  private readonly sockets = new Set<Socket>();
+  /**
+   * Every open client connection, including those node:http no longer tracks (answered by sendRawError,
+   * upgraded), with its responses not yet finished: to know whether an error answer would corrupt one,
+   * and which to mark `Connection: close` at shutdown. Finished responses are dropped lazily (at the
+   * connection's next request, or when looked at), so a response costs no listener of its own.
+   */
+  private readonly sockets = new Map<Socket, ServerResponse[]>();
   /** Set by close(): every answer from now on ends its connection (`Connection: close`). */
   private closing = false;
   /** Set once the keep-alive grace is over: a connection is closed as soon as it is idle. */
@@ -89,7 +91,7 @@ export class HttpListener {
       },
       (req, res) =>
         this.guarded(req.socket, () => {
-          this.track(req.socket as Socket, res);
+          this.track(req.socket, res);
           handler.onRequest(req, res, framingProblem(req, limits));
         }),
     );
@@ -108,7 +110,7 @@ export class HttpListener {
     if (cap !== undefined) this.server.maxConnections = cap;
     this.server.on('drop', () => this.refusals.add('limit'));
     this.server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
+      this.sockets.set(socket, []);
       socket.once('close', () => this.sockets.delete(socket));
     });
   }
@@ -131,11 +133,17 @@ export class HttpListener {
    */
   close(graceMs: number): Promise<void> {
     this.closing = true;
-    for (const res of this.inflight) if (!res.headersSent) res.shouldKeepAlive = false;
+    for (const responses of this.sockets.values()) {
+      prune(responses);
+      for (const res of responses) {
+        if (!res.headersSent) res.shouldKeepAlive = false;
+        this.closeIdleAfter(res);
+      }
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.server.closeAllConnections();
-        for (const socket of this.sockets) socket.destroy();
+        for (const socket of this.sockets.keys()) socket.destroy();
       }, graceMs);
       const idle = setTimeout(() => {
         this.closeIdle = true;
@@ -177,21 +185,35 @@ export class HttpListener {
 
   /** By the request's socket: a response queued behind a pipelined one has no socket of its own yet. */
   private track(socket: Socket, res: ServerResponse): void {
-    let set = this.live.get(socket);
-    if (!set) this.live.set(socket, (set = new Set()));
-    set.add(res);
-    this.inflight.add(res);
-    if (this.closing) res.shouldKeepAlive = false;
+    const responses = this.sockets.get(socket);
+    if (responses) {
+      prune(responses);
+      responses.push(res);
+    }
+    if (this.closing) {
+      res.shouldKeepAlive = false;
+      this.closeIdleAfter(res);
+    }
+  }
+
+  /** Only while closing: a response that began with keep-alive before the shutdown leaves an idle connection behind. */
+  private closeIdleAfter(res: ServerResponse): void {
     res.once('close', () => {
-      set.delete(res);
-      this.inflight.delete(res);
-      // A response that began with keep-alive before the shutdown leaves an idle connection behind.
       if (this.closeIdle) setImmediate(() => this.server.closeIdleConnections());
     });
   }
 
   private responding(socket: Socket): boolean {
-    for (const res of this.live.get(socket) ?? []) if (res.headersSent) return true;
+    const responses = this.sockets.get(socket) ?? [];
+    prune(responses);
+    for (const res of responses) if (res.headersSent) return true;
     return false;
   }
+}
+
+/** Keeps, in place, the responses not finished yet: 'finish' (all data handed to the socket) is when node:http emits their 'close'. */
+function prune(responses: ServerResponse[]): void {
+  let kept = 0;
+  for (const res of responses) if (!res.writableFinished && !res.destroyed) responses[kept++] = res;
+  responses.length = kept;
 }

@@ -51,6 +51,12 @@ function parsedSoFar(req: IncomingMessage): Promise<boolean> {
   return new Promise((resolve) => setImmediate(() => resolve(!req.socket.destroyed && !req.socket.writableEnded)));
 }
 
+interface ExchangeResult {
+  readonly app?: string;
+  readonly outcome: ProxyOutcome;
+  readonly error?: unknown;
+}
+
 /** Routes each request to its app's activator and proxies it once the activator says it may go. */
 export class RequestHandler {
   /**
@@ -64,25 +70,76 @@ export class RequestHandler {
   /** `rejection`: the listener's verdict on the request's framing (request-checks.ts), answered as such. */
   readonly onRequest = (req: IncomingMessage, res: ServerResponse, rejection?: WakegateError): void => {
     const started = performance.now();
-    void this.exchange(req, rejection, async (app, lease) => {
+    let app: AppActivator | undefined;
+    let lease: Lease | undefined;
+    try {
+      app = this.admit(req, rejection);
+      // The common case, an app already up with a slot free and nothing to wait for: no Promise before the proxy's.
+      if (!hasBody(req) && !mustNotWake(app.spec.wakeIgnore, app.state, req)) lease = app.tryAcquire();
+    } catch (error) {
+      const refusal = this.refused(req, error, app);
+      // Answered a microtask later, as an answer after an await always was: only the condemning must be at once.
+      queueMicrotask(() => this.answerHttp(req, res, started, refusal));
+      return;
+    }
+    if (lease) return this.proxyNow(app, req, res, lease, started);
+    void this.exchange(req, app, async (routed, held) => {
       if (res.destroyed) return { status: 0 };
-      return proxyHttp(app.name, req, res, lease, upstreamHeaders(req, this.options.trusted()), responseTiming(app, this.options.sendTimeoutMs));
+      return proxyHttp(routed.name, req, res, held, upstreamHeaders(req, this.options.trusted()), responseTiming(routed, this.options.sendTimeoutMs));
     })
-      .then((result) => this.finish(req, started, result.app, result.error ? { status: sendError(res, result.error).status, error: result.error } : result.outcome))
+      .then((result) => this.answerHttp(req, res, started, result))
       .catch((err: unknown) => this.failed(err, () => (res.writableEnded ? undefined : res.headersSent ? res.destroy() : sendError(res, err))));
   };
 
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, early: Buffer, rejection?: WakegateError): void => {
     const started = performance.now();
     socket.on('error', () => socket.destroy());
-    void this.exchange(req, rejection, async (app, lease) => {
-      if (socket.destroyed) return { status: 0 };
-      const headers = upstreamHeaders(req, this.options.trusted());
-      return proxyUpgrade(app.name, req, socket, early, lease, headers, app.spec.maxConnectionAgeMs, responseTiming(app, this.options.sendTimeoutMs));
-    })
-      .then((result) => this.finish(req, started, result.app, result.error ? { status: sendRawError(socket, result.error).status, error: result.error } : result.outcome))
+    let app: AppActivator | undefined;
+    const result = (() => {
+      try {
+        app = this.admit(req, rejection);
+      } catch (error) {
+        return Promise.resolve(this.refused(req, error, app));
+      }
+      return this.exchange(req, app, async (routed, lease) => {
+        if (socket.destroyed) return { status: 0 };
+        const headers = upstreamHeaders(req, this.options.trusted());
+        return proxyUpgrade(routed.name, req, socket, early, lease, headers, routed.spec.maxConnectionAgeMs, responseTiming(routed, this.options.sendTimeoutMs));
+      });
+    })();
+    result
+      .then((r) => this.finish(req, started, r.app, r.error ? { status: sendRawError(socket, r.error).status, error: r.error } : r.outcome))
       .catch((err: unknown) => this.failed(err, () => socket.destroy()));
   };
+
+  /** Proxies on a lease held already; the lease ends with the exchange, before the request is recorded. */
+  private proxyNow(app: AppActivator, req: IncomingMessage, res: ServerResponse, lease: Lease, started: number): void {
+    let exchange: Promise<ProxyOutcome>;
+    try {
+      exchange = res.destroyed
+        ? Promise.resolve({ status: 0 })
+        : proxyHttp(app.name, req, res, lease, upstreamHeaders(req, this.options.trusted()), responseTiming(app, this.options.sendTimeoutMs));
+    } catch (error) {
+      lease.release();
+      this.options.log.error({ err: error, app: app.name }, 'failed to proxy request');
+      this.answerHttp(req, res, started, { app: app.name, outcome: { status: 0 }, error });
+      return;
+    }
+    exchange
+      .then((outcome) => {
+        lease.release();
+        this.finish(req, started, app.name, outcome);
+      })
+      .catch((err: unknown) => this.failed(err, () => (res.writableEnded ? undefined : res.headersSent ? res.destroy() : sendError(res, err))));
+  }
+
+  private answerHttp(req: IncomingMessage, res: ServerResponse, started: number, result: ExchangeResult): void {
+    try {
+      this.finish(req, started, result.app, result.error ? { status: sendError(res, result.error).status, error: result.error } : result.outcome);
+    } catch (err) {
+      this.failed(err, () => (res.writableEnded ? undefined : res.headersSent ? res.destroy() : sendError(res, err)));
+    }
+  }
 
   /**
    * The last resort of a request: a bug in answering or in the bookkeeping after it (a metric, the log)
@@ -99,22 +156,28 @@ export class RequestHandler {
   }
 
   /**
-   * Check, route, acquire, run; every failure before the proxy takes over comes back as `error`, never thrown.
-   * Everything up to the first `await` runs while node:http is still parsing the bytes that carried this
-   * request, so a refusal condemns the connection before a request pipelined behind it is even emitted.
+   * The checks and the route, synchronously: they run while node:http is still parsing the bytes that
+   * carried this request, so a refusal condemns the connection before a request pipelined behind it is
+   * even emitted. Throws what the client must be answered.
    */
-  private async exchange(
-    req: IncomingMessage,
-    rejection: WakegateError | undefined,
-    run: (app: AppActivator, lease: Lease) => Promise<ProxyOutcome>,
-  ): Promise<{ app?: string; outcome: ProxyOutcome; error?: unknown }> {
-    let app: AppActivator | undefined;
+  private admit(req: IncomingMessage, rejection: WakegateError | undefined): AppActivator {
+    if (this.condemned.has(req.socket)) throw new BadRequestError('request follows a malformed one on the same connection');
+    if (rejection) throw rejection;
+    // Origin-form only: absolute-form and authority-form would make the gateway an open proxy.
+    if (!req.url?.startsWith('/')) throw new BadRequestError('request target must be a path');
+    return this.options.router().resolve(req.headers.host);
+  }
+
+  /** A failure before the proxy took over, as a result to answer. */
+  private refused(req: IncomingMessage, error: unknown, app: AppActivator | undefined): ExchangeResult {
+    if (answerFor(error).close) this.condemned.add(req.socket);
+    if (!(error instanceof WakegateError)) this.options.log.error({ err: error, app: app?.name }, 'failed to proxy request');
+    return { app: app?.name, outcome: { status: 0 }, error };
+  }
+
+  /** Wait (for a body to parse, a start, a slot), acquire, run; every failure before the proxy takes over comes back as `error`, never thrown. */
+  private async exchange(req: IncomingMessage, app: AppActivator, run: (app: AppActivator, lease: Lease) => Promise<ProxyOutcome>): Promise<ExchangeResult> {
     try {
-      if (this.condemned.has(req.socket)) throw new BadRequestError('request follows a malformed one on the same connection');
-      if (rejection) throw rejection;
-      // Origin-form only: absolute-form and authority-form would make the gateway an open proxy.
-      if (!req.url?.startsWith('/')) throw new BadRequestError('request target must be a path');
-      app = this.options.router().resolve(req.headers.host);
       if (hasBody(req) && !(await parsedSoFar(req))) return { app: app.name, outcome: { status: 0 } };
       if (mustNotWake(app.spec.wakeIgnore, app.state, req)) {
         // Counted like every request routed to the app (acquire() counts the others), without waking it.
@@ -128,9 +191,7 @@ export class RequestHandler {
         lease.release();
       }
     } catch (error) {
-      if (answerFor(error).close) this.condemned.add(req.socket);
-      if (!(error instanceof WakegateError)) this.options.log.error({ err: error, app: app?.name }, 'failed to proxy request');
-      return { app: app?.name, outcome: { status: 0 }, error };
+      return this.refused(req, error, app);
     }
   }
 

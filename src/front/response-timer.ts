@@ -1,3 +1,5 @@
+import { responseSweep, SweepEntry } from './response-sweep.js';
+
 export interface ResponseTiming {
   /** 0 disables the timer. */
   readonly timeoutMs: number;
@@ -24,34 +26,40 @@ export interface ResponseTiming {
  *
  * Body: after the head, the timer is an inactivity timer, re-armed by each chunk; it is suspended while the
  * proxy itself holds the upstream paused for a slow client, because that stall is not the app's.
+ *
+ * The deadlines are checked by the process's one sweep (response-sweep.ts): a timeout is never early, and
+ * late by up to `DEFAULTS.internal.responseSweepMs` (twice that after body data); a chunk costs a field write.
  */
-export class ResponseTimer {
-  private timer: NodeJS.Timeout | undefined;
+export class ResponseTimer extends SweepEntry {
   private connectedAt = 0;
   private phase: 'head' | 'body' = 'head';
 
   constructor(
     private readonly timing: ResponseTiming,
     private readonly onTimeout: (phase: 'head' | 'body') => void,
-  ) {}
+  ) {
+    super();
+    this.extendMs = timing.timeoutMs;
+  }
 
   /** Call once the request is on a connection to the instance. */
   start(): void {
     this.connectedAt = Date.now();
-    this.arm(this.timing.timeoutMs);
+    this.arm(this.connectedAt, this.timing.timeoutMs);
   }
 
   /** The head arrived: from now on, only a stalled body counts. */
   headReceived(): void {
     this.phase = 'body';
-    this.stop();
-    this.arm(this.timing.timeoutMs);
+    // Armed already (the usual case): the mark makes the sweep count the body's timeout from its own clock.
+    if (this.armed) this.touched = true;
+    else this.arm(Date.now(), this.timing.timeoutMs);
   }
 
   /** Body data arrived. */
   progress(): void {
-    // refresh() re-uses the timer: this runs for every chunk of every response.
-    this.timer?.refresh();
+    // This runs for every chunk of every response: the sweep turns the mark into a new deadline.
+    this.touched = this.armed;
   }
 
   /** The proxy paused the upstream for the client: not the app's stall. */
@@ -60,27 +68,25 @@ export class ResponseTimer {
   }
 
   resume(): void {
-    if (this.timer === undefined) this.arm(this.timing.timeoutMs);
+    if (!this.armed) this.arm(Date.now(), this.timing.timeoutMs);
   }
 
   stop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    responseSweep.disarm(this);
   }
 
-  private arm(ms: number): void {
+  private arm(now: number, ms: number): void {
     if (this.timing.timeoutMs <= 0) return;
-    this.timer = setTimeout(() => this.fire(), ms);
+    responseSweep.arm(this, now + ms);
   }
 
-  private fire(): void {
-    this.timer = undefined;
+  expired(now: number): void {
     if (this.phase === 'head') {
       const since = this.timing.runningSince();
       // Still starting: startTimeout bounds this wait, and ends it with its own answer.
-      if (since === undefined) return this.arm(this.timing.timeoutMs);
-      const left = Math.max(since, this.connectedAt) + this.timing.timeoutMs - Date.now();
-      if (left > 0) return this.arm(left);
+      if (since === undefined) return this.arm(now, this.timing.timeoutMs);
+      const left = Math.max(since, this.connectedAt) + this.timing.timeoutMs - now;
+      if (left > 0) return this.arm(now, left);
     }
     this.onTimeout(this.phase);
   }

@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../defaults.js';
 import { BadRequestError, NoRouteError } from '../errors.js';
 
 /** RFC 3986 reg-name characters we accept in a Host; anything else is a malformed request, not a miss. */
@@ -12,6 +13,12 @@ const HOST_WITH_PORT = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/;
 export class Router<T> {
   private readonly exact = new Map<string, T>();
   private readonly wildcards: Array<readonly [suffix: string, target: T]> = [];
+  /**
+   * Host header as sent -> target, for hosts that resolved: most requests repeat a few Host values, and
+   * normalizing one takes two regexes. Misses are not kept, so junk Hosts cannot fill it; variants of a
+   * served name can, hence the bound. A reload builds a new router, and so a new cache.
+   */
+  private readonly cache = new Map<string, T>();
 
   constructor(routes: Iterable<readonly [hosts: readonly string[], target: T]>) {
     for (const [hosts, target] of routes) {
@@ -25,7 +32,15 @@ export class Router<T> {
 
   /** Throws BadRequestError for a missing or malformed Host, NoRouteError for a host nobody serves. */
   resolve(hostHeader: string | undefined): T {
-    const host = normalizeHost(hostHeader);
+    const cached = hostHeader === undefined ? undefined : this.cache.get(hostHeader);
+    if (cached !== undefined) return cached;
+    const target = this.lookup(normalizeHost(hostHeader));
+    if (this.cache.size >= DEFAULTS.internal.hostCacheSize) this.cache.clear();
+    this.cache.set(hostHeader!, target);
+    return target;
+  }
+
+  private lookup(host: string): T {
     const hit = this.exact.get(host);
     if (hit !== undefined) return hit;
     for (const [suffix, target] of this.wildcards) {

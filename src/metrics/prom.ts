@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppState, ColdStartEvent, ExitEvent, Recorder } from '../activator/recorder.js';
 import type { InstanceStats } from '../runtime/runtime.js';
+import { RequestTally } from './request-tally.js';
 
 /** What the metrics read from each app at scrape time; AppActivator has this shape. */
 export interface AppGauges {
@@ -16,7 +17,15 @@ export interface AppGauges {
 const STATES: readonly AppState[] = ['stopped', 'starting', 'running', 'stopping'];
 // Cold starts run from a forked process (ms) to a slow JVM in a container (tens of s).
 const COLD_START_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+export const REQUEST_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** The part of prom-client's histogram state that a scrape exports (lib/histogram.js), filled from a RequestTally. */
+interface HistogramEntry {
+  readonly labels: { readonly app?: string };
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
 
 /**
  * The Prometheus view. Events (cold starts, exits, requests) are counted as they happen; per-app state,
@@ -32,6 +41,7 @@ export class PromRecorder implements Recorder {
   private readonly exits: Counter<'app' | 'reason'>;
   private readonly outputDrops: Counter<'app'>;
   private readonly refused: Counter<'listener' | 'reason'>;
+  private readonly requests = new RequestTally(REQUEST_BUCKETS);
 
   constructor(apps: () => Iterable<AppGauges>) {
     const registers = [this.registry];
@@ -58,8 +68,22 @@ export class PromRecorder implements Recorder {
       buckets: COLD_START_BUCKETS,
       registers,
     });
-    this.requestsTotal = new Counter({ name: 'wakegate_requests_total', help: 'Requests, by app and HTTP status (499: the client left first).', labelNames: ['app', 'code'], registers });
-    this.requestSeconds = new Histogram({ name: 'wakegate_request_duration_seconds', help: 'Request duration through the gateway.', labelNames: ['app'], buckets: REQUEST_BUCKETS, registers });
+    // Requests are tallied in plain numbers (request-tally.ts) and handed over here, when scraped.
+    this.requestsTotal = new Counter({
+      name: 'wakegate_requests_total',
+      help: 'Requests, by app and HTTP status (499: the client left first).',
+      labelNames: ['app', 'code'],
+      registers,
+      collect: () => this.exportRequestCounts(),
+    });
+    this.requestSeconds = new Histogram({
+      name: 'wakegate_request_duration_seconds',
+      help: 'Request duration through the gateway.',
+      labelNames: ['app'],
+      buckets: [...REQUEST_BUCKETS],
+      registers,
+      collect: () => this.exportRequestDurations(),
+    });
     this.exits = new Counter({
       name: 'wakegate_instance_exits_total',
       help: 'Instance exits, by reason.',
@@ -124,8 +148,35 @@ export class PromRecorder implements Recorder {
 
   /** One finished request; `app` is '' for requests no app was routed to (400, 404). */
   request(app: string, status: number, seconds: number): void {
-    this.requestsTotal.inc({ app, code: String(status === 0 ? 499 : status) });
-    if (app) this.requestSeconds.observe({ app }, seconds);
+    this.requests.add(app, status, seconds, app !== '');
+  }
+
+  /** The totals so far, set afresh: the tally is cumulative, like the counter it fills. */
+  private exportRequestCounts(): void {
+    this.requestsTotal.reset();
+    for (const [app, tally] of this.requests.apps) {
+      for (const [status, n] of tally.codes) this.requestsTotal.inc({ app, code: String(status === 0 ? 499 : status) }, n);
+    }
+  }
+
+  /**
+   * prom-client has no call that sets a histogram's buckets; `zero` creates each app's series through its
+   * API, and the entries it made are then filled with the tally's counts (its export accumulates them).
+   */
+  private exportRequestDurations(): void {
+    const histogram = this.requestSeconds;
+    histogram.reset();
+    const observed = [...this.requests.apps].filter(([, tally]) => tally.count > 0);
+    for (const [app] of observed) histogram.zero({ app });
+    const entries = new Map<string | undefined, HistogramEntry>();
+    for (const entry of Object.values((histogram as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap)) entries.set(entry.labels.app, entry);
+    for (const [app, tally] of observed) {
+      const entry = entries.get(app);
+      if (!entry) continue;
+      REQUEST_BUCKETS.forEach((bound, i) => (entry.bucketValues[bound] = tally.buckets[i]!));
+      entry.sum = tally.sum;
+      entry.count = tally.count;
+    }
   }
 
   outputDropped(app: string, lines: number): void {

@@ -1,17 +1,6 @@
+import { HOP_BY_HOP } from '../hop-by-hop.js';
 import type { ResponseHead } from './response-head.js';
 
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy ones proxies still meet (as forwarded.ts drops them upstream). */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 /**
  * The response fields for the client as a flat [name, value, ...] list, as `writeHead` takes it: the app's

@@ -25,3 +25,16 @@ t.test('host normalisation', async (t) => {
     t.throws(() => normalizeHost(bad), BadRequestError, `rejects ${JSON.stringify(bad)?.slice(0, 20)}`);
   }
 });
+
+t.test('a Host seen before resolves the same; one that failed fails again', async (t) => {
+  const router = new Router<string>([[['a.example', '*.w.example'], 'a']]);
+  for (let i = 0; i < 3; i++) {
+    t.equal(router.resolve('A.example:8080'), 'a', `resolve ${i}`);
+    t.equal(router.resolve('x.w.example'), 'a');
+    t.throws(() => router.resolve('b.example'), NoRouteError, 'a miss is not remembered as a hit');
+    t.throws(() => router.resolve('a b'), BadRequestError);
+    t.throws(() => router.resolve(undefined), BadRequestError);
+  }
+  // Far more distinct spellings than the cache holds: each still resolves.
+  for (let port = 1; port <= 3000; port++) t.equal(router.resolve(`a.example:${port}`), 'a');
+});
