@@ -51,7 +51,7 @@ export class ConnectionPool implements UpstreamDispatcher, ConnectionOwner {
     this.place(exchange, false);
   }
 
-  /** On a fresh connection: a retry, or a queued exchange whose connection went away (also while closing). */
+  /** On a fresh connection: a queued exchange, once a connection went away (also while closing). */
   private send(exchange: Exchange): void {
     if (this.destroyed) return exchange.fail(this.destroyed);
     this.place(exchange, true);
@@ -78,12 +78,11 @@ export class ConnectionPool implements UpstreamDispatcher, ConnectionOwner {
     conn.idle();
   }
 
-  gone(conn: UpstreamConnection, retry?: Exchange): void {
+  gone(conn: UpstreamConnection): void {
     this.all.delete(conn);
     const at = this.idle.indexOf(conn);
     if (at >= 0) this.idle.splice(at, 1);
-    if (retry) this.send(retry);
-    else if (this.queue.length > 0 && !this.destroyed) this.send(this.queue.shift()!);
+    if (this.queue.length > 0 && !this.destroyed) this.send(this.queue.shift()!);
   }
 
   /** In-flight exchanges finish (their connections close as they do); idle ones close now. */

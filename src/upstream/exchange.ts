@@ -8,18 +8,14 @@ export interface ExchangeCarrier {
   drop(): void;
 }
 
-/** Methods that may be sent again when a reused connection closed before any answer (RFC 9110 §9.2.2). */
-const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
-
 /**
- * One request and its response, as the proxy sees it: the control it holds stays the same when the pool
- * moves the request to a fresh connection (a retry), so the proxy's timers and writers are made once.
+ * One request and its response, as the proxy sees it: the control it holds, whichever connection the pool
+ * puts the request on (a queued one waits for the first that is free).
  */
 export class Exchange implements ExchangeControl {
   carrier: ExchangeCarrier | undefined;
-  /** Set once the proxy has been told it started; a retry does not tell it twice. */
+  /** Set once the proxy has been told it started. */
   started = false;
-  retried = false;
   done = false;
   private paused = false;
 
@@ -27,11 +23,6 @@ export class Exchange implements ExchangeControl {
     readonly request: UpstreamRequest,
     readonly handler: ExchangeHandler,
   ) {}
-
-  /** May go once more, on a fresh connection: nothing of it can have been acted on that a resend would repeat twice. */
-  get retryable(): boolean {
-    return !this.retried && this.request.body === null && RETRYABLE.has(this.request.method);
-  }
 
   attach(carrier: ExchangeCarrier): void {
     this.carrier = carrier;

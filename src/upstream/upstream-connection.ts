@@ -10,8 +10,8 @@ import type { ResponseHead } from './response-head.js';
 export interface ConnectionOwner {
   /** The exchange is over and the connection can carry another. */
   reusable(conn: UpstreamConnection): void;
-  /** The connection is closed; `retry` is an exchange to send again on a fresh one. */
-  gone(conn: UpstreamConnection, retry?: Exchange): void;
+  /** The connection is closed. */
+  gone(conn: UpstreamConnection): void;
 }
 
 /** The app closed or reset the connection; for a request on it, the proxy's 502 (UpstreamError). */
@@ -38,8 +38,6 @@ export class UpstreamConnection implements ExchangeCarrier {
   private completed = false;
   private keep = false;
   private closed = false;
-  /** Exchanges carried: a first one is on a connection just made, later ones on a reused one. */
-  private uses = 0;
 
   constructor(
     path: string,
@@ -57,7 +55,6 @@ export class UpstreamConnection implements ExchangeCarrier {
 
   send(exchange: Exchange): void {
     this.exchange = exchange;
-    this.uses += 1;
     this.responded = false;
     this.socket.setTimeout(0);
     // Handed over straight from an exchange that had paused it for its client.
@@ -146,7 +143,7 @@ export class UpstreamConnection implements ExchangeCarrier {
   }
 
   private readonly onEnd = (): void => {
-    // Before any answer, 'close' decides (a retry, or an UpstreamClosedError).
+    // Before any answer, 'close' fails the exchange (UpstreamClosedError).
     if (!this.exchange || !this.responded) return void this.socket.destroy();
     try {
       this.parser.finish();
@@ -161,12 +158,9 @@ export class UpstreamConnection implements ExchangeCarrier {
     this.detachBody();
     const exchange = this.exchange;
     this.exchange = undefined;
-    // A reused connection the app closed before any answer (its keep-alive ran out as the request
-    // went out): an idempotent request without body goes once more on a fresh connection.
-    if (exchange && !this.responded && this.uses > 1 && exchange.retryable) {
-      exchange.retried = true;
-      return this.owner.gone(this, exchange);
-    }
+    // Never sent again, even an idempotent request on a reused connection the app closed unanswered: the
+    // close may be the instance dying of this very request, and the bytes of a resend would wait in the
+    // socket's backlog for its successor, which would die of it too (undici does not resend either).
     this.owner.gone(this);
     exchange?.fail(new UpstreamClosedError(this.responded ? 'inside its response' : 'before a response'));
   };
