@@ -13,6 +13,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* addr for path: -EINVAL for an empty path, -ENAMETOOLONG for one without room for its NUL (a path
+ * filling sun_path exactly works on Linux but not for every client). */
+static int unix_addr(const char *path, struct sockaddr_un *addr) {
+  size_t len = strlen(path);
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  if (len == 0) return -EINVAL;
+  if (len >= sizeof addr->sun_path) return -ENAMETOOLONG;
+  memcpy(addr->sun_path, path, len);
+  return 0;
+}
+
 /* unixListen(path, backlog, mode, gid) -> fd. The gateway never accepts on it: connects queue in the
  * backlog until an instance, which inherits it as fd 3, accepts. It is created blocking, as systemd does
  * by default, because O_NONBLOCK lives in the shared file description: a nonblocking socket would make
@@ -34,15 +46,11 @@ napi_value wg_unix_listen(napi_env env, napi_callback_info info) {
   char *path = wg_get_string(env, argv[0], "path");
   if (!path) return NULL;
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  size_t len = strlen(path);
-  /* Keep room for the NUL: a path filling sun_path exactly works on Linux but not for every client. */
-  if (len == 0 || len >= sizeof addr.sun_path) {
+  int bad = unix_addr(path, &addr);
+  if (bad < 0) {
     free(path);
-    return wg_int(env, len == 0 ? -EINVAL : -ENAMETOOLONG);
+    return wg_int(env, bad);
   }
-  memcpy(addr.sun_path, path, len);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     int err = errno;
@@ -126,15 +134,9 @@ napi_value wg_unix_connect(napi_env env, napi_callback_info info) {
   char *path = wg_get_string(env, argv[0], "path");
   if (!path) return NULL;
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  size_t len = strlen(path);
-  if (len == 0 || len >= sizeof addr.sun_path) {
-    free(path);
-    return wg_int(env, len == 0 ? -EINVAL : -ENAMETOOLONG);
-  }
-  memcpy(addr.sun_path, path, len);
+  int bad = unix_addr(path, &addr);
   free(path);
+  if (bad < 0) return wg_int(env, bad);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return wg_int(env, -errno);
   int flags;

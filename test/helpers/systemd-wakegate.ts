@@ -6,7 +6,7 @@
 import { createServer, connect } from 'node:net';
 import { request } from 'node:http';
 import type { Test } from 'tap';
-import type { Machine } from './systemd-machine.js';
+import { Machine, type BootOptions } from './systemd-machine.js';
 import { report, RestartLoad, untilAnswered, type LoadTally } from './restart-load.js';
 
 export const UNITS = ['wakegate.service', 'wakegate.socket', 'wakegate-admin.socket'] as const;
@@ -40,17 +40,25 @@ export function wakegateConfig(ports: Ports, opts: ConfigOptions = {}): string {
     command: ["node", "echo.mjs"]
     dir: /opt/wakegate/examples/echo
 `;
-  return `listen: { http: "127.0.0.1:${ports.http}" }
-admin: { listen: "127.0.0.1:${ports.admin}" }
-runtimeDir: /run/wakegate
-shutdownTimeout: 5s
-defaults: { runtime: ${opts.runtime ?? 'process'}, idleTimeout: 10m, startTimeout: 20s }
-apps:
+  return `${configHead(ports, opts.runtime ?? 'process')}apps:
   hello:
     hosts: ["hello.localhost"]
     command: ["node", "server.mjs"]
     dir: /opt/wakegate/examples/hello
 ${opts.greeting === undefined ? '' : `    env: { GREETING: "${opts.greeting}" }\n`}${echo}`;
+}
+
+/**
+ * The top of a config for the gateway in the machine: its listeners on `ports`, /run/wakegate (the shipped
+ * unit's RuntimeDirectory), and defaults for `runtime` with a long idleTimeout; `apps:` follows.
+ */
+export function configHead(ports: Ports, runtime: string): string {
+  return `listen: { http: "127.0.0.1:${ports.http}" }
+admin: { listen: "127.0.0.1:${ports.admin}" }
+runtimeDir: /run/wakegate
+shutdownTimeout: 5s
+defaults: { runtime: ${runtime}, idleTimeout: 10m, startTimeout: 20s }
+`;
 }
 
 export interface InstallOptions {
@@ -69,6 +77,16 @@ export async function installWakegate(machine: Machine, ports: Ports, opts: Inst
   }
   machine.writeFile('/etc/wakegate/wakegate.yaml', wakegateConfig(ports, opts.config));
   await machine.systemctl('daemon-reload');
+}
+
+/** A machine booted for the test `t` (powered off at its end), with wakegate installed and nothing started. */
+export async function bootWithWakegate(t: Test, install: InstallOptions = {}, boot: BootOptions = {}): Promise<{ machine: Machine; ports: Ports }> {
+  const machine = await Machine.boot(boot);
+  t.teardown(() => machine.shutdown());
+  const [http, admin, echoPort] = await freePorts(3);
+  const ports: Ports = { http: http!, admin: admin!, echo: echoPort! };
+  await installWakegate(machine, ports, install);
+  return { machine, ports };
 }
 
 export interface Answer { readonly status: number; readonly body: string }

@@ -8,8 +8,8 @@
 // systemd-runtime.test.ts); the limits are checked as systemd holds them.
 import { request } from 'node:http';
 import t from 'tap';
-import { Machine, MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { freePorts, get, installWakegate, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
+import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
+import { bootWithWakegate, configHead, get, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
@@ -19,12 +19,7 @@ const STUBBORN = 'stubborn.localhost';
 
 /** hello with limits; nap with a 1 s idleTimeout; stubborn ignores SIGTERM, so its stop needs the kill. */
 function config(ports: Ports): string {
-  return `listen: { http: "127.0.0.1:${ports.http}" }
-admin: { listen: "127.0.0.1:${ports.admin}" }
-runtimeDir: /run/wakegate
-shutdownTimeout: 5s
-defaults: { runtime: nspawn, idleTimeout: 10m, startTimeout: 20s }
-apps:
+  return `${configHead(ports, 'nspawn')}apps:
   hello:
     hosts: ["${HELLO}"]
     command: ["node", "server.mjs"]
@@ -51,13 +46,7 @@ function scopeOf(machine: string): string {
 }
 
 t.test('runtime nspawn registered with systemd-machined under systemd 252', { skip }, async (t) => {
-  const machine = await Machine.boot();
-  t.teardown(async () => {
-    await machine.shutdown();
-  });
-  const [http, admin, echoPort] = await freePorts(3);
-  const ports: Ports = { http: http!, admin: admin!, echo: echoPort! };
-  await installWakegate(machine, ports);
+  const { machine, ports } = await bootWithWakegate(t);
   machine.writeFile('/etc/wakegate/wakegate.yaml', config(ports));
   await machine.systemctl('start', 'wakegate.socket', 'wakegate-admin.socket');
   const withJournal = async (err: Error): Promise<never> => { throw new Error(`${err.message}\njournal:\n${await journal(machine)}`); };

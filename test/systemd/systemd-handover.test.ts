@@ -3,8 +3,8 @@
 // cold start; `systemctl stop` still stops them. Under a real systemd 252 (test/helpers/systemd-machine.ts),
 // one machine for the file, the subtests in order, each from the state the previous one left.
 import t, { type Test } from 'tap';
-import { Machine, MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { echo, freePorts, get, installWakegate, journal, mainPid, restartUnderLoad, until, wakegateConfig, type Ports } from '../helpers/systemd-wakegate.js';
+import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
+import { echo, bootWithWakegate, get, journal, mainPid, restartUnderLoad, until, wakegateConfig } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
@@ -13,13 +13,7 @@ const HELLO = 'hello.localhost';
 interface AppView { name: string; state: string; runtime: string; instance: { id: string; pid: number } | null }
 
 t.test('systemd tenants across gateway restarts', { skip }, async (t) => {
-  const machine = await Machine.boot();
-  t.teardown(async () => {
-    await machine.shutdown();
-  });
-  const [http, admin, echoPort] = await freePorts(3);
-  const ports: Ports = { http: http!, admin: admin!, echo: echoPort! };
-  await installWakegate(machine, ports, { config: { runtime: 'systemd' } });
+  const { machine, ports } = await bootWithWakegate(t, { config: { runtime: 'systemd' } });
   await machine.systemctl('start', 'wakegate.socket', 'wakegate-admin.socket');
   const withJournal = async (err: Error): Promise<never> => {
     throw new Error(`${err.message}\njournal:\n${await journal(machine, 120)}`);

@@ -7,8 +7,8 @@
 // run in order, each from the state the previous one left.
 import { existsSync } from 'node:fs';
 import t from 'tap';
-import { Machine, MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { freePorts, get, installWakegate, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
+import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
+import { bootWithWakegate, configHead, get, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root')
@@ -17,12 +17,7 @@ const HOG = 'hog.localhost';
 const LIMIT = 64 * 1024 * 1024;
 
 function config(ports: Ports): string {
-  return `listen: { http: "127.0.0.1:${ports.http}" }
-admin: { listen: "127.0.0.1:${ports.admin}" }
-runtimeDir: /run/wakegate
-shutdownTimeout: 5s
-defaults: { runtime: systemd, idleTimeout: 10m, startTimeout: 20s }
-apps:
+  return `${configHead(ports, 'systemd')}apps:
   hog:
     hosts: ["${HOG}"]
     command: ["node", "app.mjs"]
@@ -39,11 +34,7 @@ interface AppStatus {
 }
 
 t.test('runtime systemd: MemoryMax on the v1 memory controller under systemd 252', { skip }, async (t) => {
-  const machine = await Machine.boot({ cgroups: 'memory-v1' });
-  t.teardown(() => machine.shutdown());
-  const [http, admin, echoPort] = await freePorts(3);
-  const ports: Ports = { http: http!, admin: admin!, echo: echoPort! };
-  await installWakegate(machine, ports);
+  const { machine, ports } = await bootWithWakegate(t, {}, { cgroups: 'memory-v1' });
   machine.writeFile('/etc/wakegate/wakegate.yaml', config(ports));
   await machine.systemctl('start', 'wakegate.socket', 'wakegate-admin.socket');
   const withJournal = async (err: Error): Promise<never> => { throw new Error(`${err.message}\njournal:\n${await journal(machine)}`); };

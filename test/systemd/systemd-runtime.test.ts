@@ -9,8 +9,8 @@
 // boots a hybrid machine with a writable v1 memory hierarchy instead, where 252 enforces it.
 import { request } from 'node:http';
 import t, { type Test } from 'tap';
-import { Machine, MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { freePorts, get, installWakegate, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
+import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
+import { bootWithWakegate, configHead, get, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
@@ -19,12 +19,7 @@ const NAP = 'nap.localhost';
 
 /** hello with limits and a long idleTimeout; nap, the same program, with a 1 s one for the idle stop. */
 function config(ports: Ports): string {
-  return `listen: { http: "127.0.0.1:${ports.http}" }
-admin: { listen: "127.0.0.1:${ports.admin}" }
-runtimeDir: /run/wakegate
-shutdownTimeout: 5s
-defaults: { runtime: systemd, idleTimeout: 10m, startTimeout: 20s }
-apps:
+  return `${configHead(ports, 'systemd')}apps:
   hello:
     hosts: ["${HELLO}"]
     command: ["node", "server.mjs"]
@@ -46,13 +41,7 @@ function pidOf(body: string): number {
 }
 
 t.test('runtime systemd under systemd 252', { skip }, async (t) => {
-  const machine = await Machine.boot();
-  t.teardown(async () => {
-    await machine.shutdown();
-  });
-  const [http, admin, echoPort] = await freePorts(3);
-  const ports: Ports = { http: http!, admin: admin!, echo: echoPort! };
-  await installWakegate(machine, ports);
+  const { machine, ports } = await bootWithWakegate(t);
   machine.writeFile('/etc/wakegate/wakegate.yaml', config(ports));
   await machine.systemctl('start', 'wakegate.socket', 'wakegate-admin.socket');
   const withJournal = async (err: Error): Promise<never> => { throw new Error(`${err.message}\njournal:\n${await journal(machine)}`); };

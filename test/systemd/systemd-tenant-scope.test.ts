@@ -4,8 +4,8 @@
 // under its scope, and it survives the gateway's death (no parent-death signal). One machine for the
 // file; the subtests run in order, and the last one kills the gateway.
 import t from 'tap';
-import { Machine, MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { freePorts, get, installWakegate, journal, mainPid, until, type Ports } from '../helpers/systemd-wakegate.js';
+import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
+import { bootWithWakegate, configHead, get, journal, mainPid, until, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
@@ -27,12 +27,7 @@ exec node /opt/wakegate/examples/hello/server.mjs
 `;
 
 function config(ports: Ports): string {
-  return `listen: { http: "127.0.0.1:${ports.http}" }
-admin: { listen: "127.0.0.1:${ports.admin}" }
-runtimeDir: /run/wakegate
-shutdownTimeout: 5s
-defaults: { runtime: systemd, idleTimeout: 10m, startTimeout: 20s }
-apps:
+  return `${configHead(ports, 'systemd')}apps:
   forker:
     hosts: ["${HOST}"]
     command: ["sh", "start.sh"]
@@ -47,13 +42,7 @@ function pidOf(body: string): number {
 interface JournalEntry { readonly MESSAGE?: string; readonly PRIORITY?: string; readonly SYSLOG_IDENTIFIER?: string; readonly _SYSTEMD_UNIT?: string }
 
 t.test('runtime systemd: a tenant independent of the gateway, under systemd 252', { skip }, async (t) => {
-  const machine = await Machine.boot();
-  t.teardown(async () => {
-    await machine.shutdown();
-  });
-  const [http, admin, echoPort] = await freePorts(3);
-  const ports: Ports = { http: http!, admin: admin!, echo: echoPort! };
-  await installWakegate(machine, ports);
+  const { machine, ports } = await bootWithWakegate(t);
   machine.writeFile('/srv/forker/start.sh', START_SH);
   machine.writeFile('/etc/wakegate/wakegate.yaml', config(ports));
   await machine.systemctl('start', 'wakegate.socket', 'wakegate-admin.socket');

@@ -5,22 +5,16 @@
 // machine per subtest would only repeat it, while one machine shared across files would need a lock.
 import t, { type Test } from 'tap';
 import { report, RestartLoad, untilAnswered } from '../helpers/restart-load.js';
-import { Machine, MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { echo, freePorts, get, installWakegate, journal, mainPid, restartUnderLoad, until, wakegateConfig, type Ports } from '../helpers/systemd-wakegate.js';
+import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
+import { echo, bootWithWakegate, get, journal, mainPid, restartUnderLoad, until, wakegateConfig } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
 const HELLO = 'hello.localhost';
 
 t.test('wakegate under systemd 252', { skip }, async (t) => {
-  const machine = await Machine.boot();
-  t.teardown(async () => {
-    await machine.shutdown();
-  });
-  const [http, admin, echoPort] = await freePorts(3);
-  const ports: Ports = { http: http!, admin: admin!, echo: echoPort! };
   // A short watchdog, so that the wedged-gateway subtest waits seconds rather than the shipped 10 s.
-  await installWakegate(machine, ports, { watchdogSec: 3 });
+  const { machine, ports } = await bootWithWakegate(t, { watchdogSec: 3 });
   const diagnose = async (): Promise<string> => `journal:\n${await journal(machine)}`;
   // Each subtest starts from the state the ones before left; once the gateway does not serve, the rest
   // fail at once (visibly, not skipped) rather than each waiting out its bounds.
