@@ -61,6 +61,23 @@ defaults: { runtime: ${runtime}, idleTimeout: 10m, startTimeout: 20s }
 `;
 }
 
+/** Two apps of examples/hello under `apps:`: hello with limits (memory, pids, cpuWeight), nap with a 1 s idleTimeout. */
+export function helloAndNap(hello: string, nap: string): string {
+  return `  hello:
+    hosts: ["${hello}"]
+    command: ["node", "server.mjs"]
+    dir: /opt/wakegate/examples/hello
+    memory: 64M
+    pids: 32
+    cpuWeight: 50
+  nap:
+    hosts: ["${nap}"]
+    command: ["node", "server.mjs"]
+    dir: /opt/wakegate/examples/hello
+    idleTimeout: 1s
+`;
+}
+
 export interface InstallOptions {
   readonly watchdogSec?: number;
   readonly config?: ConfigOptions;

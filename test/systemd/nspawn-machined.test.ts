@@ -9,7 +9,7 @@
 import { request } from 'node:http';
 import t from 'tap';
 import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { bootWithWakegate, configHead, get, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
+import { bootWithWakegate, configHead, helloAndNap, get, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
@@ -20,19 +20,7 @@ const STUBBORN = 'stubborn.localhost';
 /** hello with limits; nap with a 1 s idleTimeout; stubborn ignores SIGTERM, so its stop needs the kill. */
 function config(ports: Ports): string {
   return `${configHead(ports, 'nspawn')}apps:
-  hello:
-    hosts: ["${HELLO}"]
-    command: ["node", "server.mjs"]
-    dir: /opt/wakegate/examples/hello
-    memory: 64M
-    pids: 32
-    cpuWeight: 50
-  nap:
-    hosts: ["${NAP}"]
-    command: ["node", "server.mjs"]
-    dir: /opt/wakegate/examples/hello
-    idleTimeout: 1s
-  stubborn:
+${helloAndNap(HELLO, NAP)}  stubborn:
     hosts: ["${STUBBORN}"]
     command: ["node", "-e", "process.on('SIGTERM', () => {}); require('http').createServer((q, s) => s.end('stubborn')).listen({ fd: 3 })"]
     dir: /opt/wakegate/examples/hello

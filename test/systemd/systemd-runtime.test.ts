@@ -10,7 +10,7 @@
 import { request } from 'node:http';
 import t, { type Test } from 'tap';
 import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { bootWithWakegate, configHead, get, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
+import { bootWithWakegate, configHead, helloAndNap, get, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
@@ -20,19 +20,7 @@ const NAP = 'nap.localhost';
 /** hello with limits and a long idleTimeout; nap, the same program, with a 1 s one for the idle stop. */
 function config(ports: Ports): string {
   return `${configHead(ports, 'systemd')}apps:
-  hello:
-    hosts: ["${HELLO}"]
-    command: ["node", "server.mjs"]
-    dir: /opt/wakegate/examples/hello
-    memory: 64M
-    pids: 32
-    cpuWeight: 50
-  nap:
-    hosts: ["${NAP}"]
-    command: ["node", "server.mjs"]
-    dir: /opt/wakegate/examples/hello
-    idleTimeout: 1s
-`;
+${helloAndNap(HELLO, NAP)}`;
 }
 
 /** The pid the hello example reports in its answer. */
