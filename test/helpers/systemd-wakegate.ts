@@ -124,6 +124,19 @@ export function get(port: number, hostHeader: string, path = '/', timeoutMs = 20
   });
 }
 
+/** A POST to the admin listener; resolves with the status. */
+export function post(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, timeout: 20_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer to POST ${path} within 20 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** Sends `text` to a TCP echo server and resolves with what comes back, bounded by `timeoutMs`. */
 export function echo(port: number, text: string, timeoutMs = 20_000): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -6,10 +6,9 @@
 //
 // Not here: MemoryMax enforcement (the machine's cgroup2 tree has no controllers, see
 // systemd-runtime.test.ts); the limits are checked as systemd holds them.
-import { request } from 'node:http';
 import t from 'tap';
 import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { bootWithWakegate, configHead, helloAndNap, get, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
+import { bootWithWakegate, configHead, helloAndNap, get, post, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
@@ -153,16 +152,3 @@ t.test('runtime nspawn registered with systemd-machined under systemd 252', { sk
     t.ok((await machines()).includes('wakegate-hello-1'), 'still registered after the restart');
   });
 });
-
-/** A POST to the admin listener; resolves with the status. */
-function post(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, timeout: 20_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer to POST ${path} within 20 s`)));
-    req.on('error', reject);
-    req.end();
-  });
-}

@@ -7,10 +7,9 @@
 // tree has no controllers at all (on this hybrid host the memory controller is bound to v1), so systemd
 // accepts MemoryMax but nothing enforces it and no MemoryCurrent exists to show. systemd-memory.test.ts
 // boots a hybrid machine with a writable v1 memory hierarchy instead, where 252 enforces it.
-import { request } from 'node:http';
 import t, { type Test } from 'tap';
 import { MACHINE_TOOLS } from '../helpers/systemd-machine.js';
-import { bootWithWakegate, configHead, helloAndNap, get, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
+import { bootWithWakegate, configHead, helloAndNap, get, post, journal, until, type Ports } from '../helpers/systemd-wakegate.js';
 import { missingTools } from '../helpers/tools.js';
 
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
@@ -130,16 +129,3 @@ t.test('runtime systemd under systemd 252', { skip }, async (t) => {
     t.match(await journal(machine, 20), /shutdown complete/);
   });
 });
-
-/** A POST to the admin listener; resolves with the status. */
-function post(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, timeout: 20_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer to POST ${path} within 20 s`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
