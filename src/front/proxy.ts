@@ -29,15 +29,21 @@ export function hasBody(req: IncomingMessage): boolean {
  * `timing.sendTimeoutMs` has its response cut and the upstream request aborted, which frees the upstream
  * connection for other clients. Resolves when the exchange is over, never rejects.
  */
-export function proxyHttp(
+export function proxyHttp(app: string, req: IncomingMessage, res: ServerResponse, lease: Lease, headers: string[], timing: ResponseTiming): Promise<ProxyOutcome> {
+  return new Promise((resolve) => proxyHttpThen(app, req, res, lease, headers, timing, resolve));
+}
+
+/** proxyHttp with a callback: the path of a running app makes no Promise. `resolve` is called once, and must not throw. */
+export function proxyHttpThen(
   app: string,
   req: IncomingMessage,
   res: ServerResponse,
   lease: Lease,
   headers: string[],
   timing: ResponseTiming,
-): Promise<ProxyOutcome> {
-  return new Promise((resolve) => {
+  resolve: (outcome: ProxyOutcome) => void,
+): void {
+  {
     let controller: ExchangeControl | undefined;
     let status = 0;
     let settled = false;
@@ -118,5 +124,5 @@ export function proxyHttp(
       },
     };
     lease.dispatcher.dispatch({ path: req.url!, method: req.method!, headers, body: hasBody(req) ? req : null }, handler);
-  });
+  }
 }

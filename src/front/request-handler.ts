@@ -6,7 +6,7 @@ import type { WakeIgnore } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { answerFor, sendError, sendRawError } from './error-response.js';
 import { upstreamHeaders, type TrustedProxies } from './forwarded.js';
-import { hasBody, proxyHttp, type ProxyOutcome } from './proxy.js';
+import { hasBody, proxyHttp, proxyHttpThen, type ProxyOutcome } from './proxy.js';
 import { type ResponseTiming } from './response-timer.js';
 import { DEFAULTS } from '../defaults.js';
 import type { Router } from './router.js';
@@ -114,23 +114,28 @@ export class RequestHandler {
 
   /** Proxies on a lease held already; the lease ends with the exchange, before the request is recorded. */
   private proxyNow(app: AppActivator, req: IncomingMessage, res: ServerResponse, lease: Lease, started: number): void {
-    let exchange: Promise<ProxyOutcome>;
+    let over = false;
+    const done = (outcome: ProxyOutcome): void => {
+      if (over) return;
+      over = true;
+      try {
+        lease.release();
+        this.finish(req, started, app.name, outcome);
+      } catch (err) {
+        this.failed(err, () => (res.writableEnded ? undefined : res.headersSent ? res.destroy() : sendError(res, err)));
+      }
+    };
+    if (res.destroyed) return done({ status: 0 });
     try {
-      exchange = res.destroyed
-        ? Promise.resolve({ status: 0 })
-        : proxyHttp(app.name, req, res, lease, upstreamHeaders(req, this.options.trusted()), responseTiming(app, this.options.sendTimeoutMs));
+      proxyHttpThen(app.name, req, res, lease, upstreamHeaders(req, this.options.trusted()), responseTiming(app, this.options.sendTimeoutMs), done);
     } catch (error) {
+      // A throw before the exchange settled: a settle after it is ignored, as a Promise's would be.
+      if (over) return this.failed(error, () => res.destroy());
+      over = true;
       lease.release();
       this.options.log.error({ err: error, app: app.name }, 'failed to proxy request');
       this.answerHttp(req, res, started, { app: app.name, outcome: { status: 0 }, error });
-      return;
     }
-    exchange
-      .then((outcome) => {
-        lease.release();
-        this.finish(req, started, app.name, outcome);
-      })
-      .catch((err: unknown) => this.failed(err, () => (res.writableEnded ? undefined : res.headersSent ? res.destroy() : sendError(res, err))));
   }
 
   private answerHttp(req: IncomingMessage, res: ServerResponse, started: number, result: ExchangeResult): void {
