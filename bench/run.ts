@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const cold = await coldStart({ runs, warmup: 1, nspawn, ...(runc && { runc }), ...(existsSync(SOCKET_ACTIVATE) && { socketActivate: SOCKET_ACTIVATE }) });
   const memory = runc ? (progress('container memory while running and after the idle stop'), await containerMemory(runc)) : undefined;
   progress('L7 throughput (wrk, c=1 and c=50): direct, wakegate, nginx, HAProxy, http-proxy');
-  const tput = await throughput({ quick });
+  const tput = await throughput({ quick, pin: process.env.BENCH_PIN !== '0' });
   progress('herd: concurrent first requests to one cold app');
   const crowd = await herd({ quick });
   progress('density: idle apps configured, then some running');

@@ -12,7 +12,7 @@ import { renderThroughput, throughputSummaryRows } from './throughput-report.js'
 async function main(): Promise<void> {
   const quick = process.env.BENCH_QUICK === '1';
   const m = recordMachine();
-  const r = await throughput({ quick });
+  const r = await throughput({ quick, pin: process.env.BENCH_PIN !== '0' });
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, `${JSON.stringify({ machine: m, throughput: r }, null, 2)}\n`);
   const machine = `${m.nproc} × ${m.cpuModel}, ${(m.totalMemoryBytes / 1024 ** 3).toFixed(1)} GiB, kernel ${m.kernel}, node ${m.node}, ${Math.round(r.wallMs / 1000)} s`;
   const out = [`## wakegate L7 throughput bench${quick ? ' (quick)' : ''}, ${new Date().toISOString()}`, machine, markdownTable(['scenario', 'wakegate', 'baseline', 'wakegate / baseline'], throughputSummaryRows(r)), ...renderThroughput(r)];

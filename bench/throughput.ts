@@ -99,7 +99,11 @@ const APPS = [
 ] as const;
 const THREADS = 1;
 
-export async function throughput(opts: { readonly quick: boolean }): Promise<ThroughputResult> {
+/**
+ * `pin: false` (BENCH_PIN=0) lets wrk, the proxies and the app share every CPU, as issue 13's first
+ * table was measured; pinned, a path's ratio to direct is the share of one CPU its proxy leaves the app.
+ */
+export async function throughput(opts: { readonly quick: boolean; readonly pin?: boolean }): Promise<ThroughputResult> {
   const t0 = Date.now();
   const loadBefore = os.loadavg()[0]!;
   // Short runs, several rounds: on a shared host another tenant's burst then spoils one run, not a path.
@@ -107,7 +111,7 @@ export async function throughput(opts: { readonly quick: boolean }): Promise<Thr
   const warmupS = opts.quick ? 0 : 1;
   const rounds = opts.quick ? 1 : 4;
   const cpus = os.availableParallelism();
-  const pinned = pinning(cpus);
+  const pinned = opts.pin === false ? null : pinning(cpus);
   const tools = {
     wrk: toolVersion('wrk', ['-v']),
     nginx: toolVersion(nginxBinary(), ['-v']),
