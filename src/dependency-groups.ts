@@ -1,7 +1,8 @@
 import type { Dependencies } from './activator/activator-deps.js';
 import { isFailure, type AppState, type ColdStartEvent, type ExitEvent, type ExitReason, type Recorder } from './activator/recorder.js';
-import { DependencyError, type WakegateError } from './errors.js';
+import { DependencyError, InstanceCrashedError, StartFailedError, StartTimeoutError, type WakegateError } from './errors.js';
 import type { Logger } from './log.js';
+import { describeExit } from './runtime/runtime.js';
 
 /** What the relation needs of an app's activator; AppActivator has this shape. */
 export interface Member {
@@ -25,6 +26,15 @@ export interface GroupDeps {
 
 function dependsOn(app: Member | undefined): readonly string[] {
   return app?.spec.dependsOn ?? [];
+}
+
+/** What went wrong with a failed start, said of the dependency (the dependent's error names it). */
+function failure(e: ColdStartEvent): string {
+  const err = e.error;
+  if (err instanceof InstanceCrashedError) return `its instance exited (${err.exit})`;
+  if (err instanceof StartTimeoutError) return `it did not start within ${err.timeoutMs} ms`;
+  if (err instanceof StartFailedError) return `the runtime could not start it${err.cause instanceof Error ? ` (${err.cause.message})` : ''}`;
+  return err?.message ?? `its start ended: ${e.result}`;
 }
 
 /**
@@ -109,11 +119,11 @@ export class DependencyGroups implements Recorder {
   }
 
   coldStart(app: string, e: ColdStartEvent): void {
-    if (e.result === 'failed' || e.result === 'timeout') this.failed(app, e.error?.message ?? `its start ended ${e.result}`, e.error);
+    if (e.result === 'failed' || e.result === 'timeout') this.failed(app, failure(e), e.error);
   }
 
   instanceExited(app: string, e: ExitEvent): void {
-    if (isFailure(e.reason)) this.failed(app, `its instance exited (${e.reason})`);
+    if (isFailure(e.reason)) this.failed(app, `its instance exited (${e.reason}, ${describeExit(e.exit)})`);
   }
 
   load(): void {

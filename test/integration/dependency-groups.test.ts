@@ -120,7 +120,7 @@ t.test('a dependency that fails to start fails its dependents’ waiting request
   t.equal(reply.status, 503, reply.body);
   const error = (JSON.parse(reply.body) as { error: { code: string; message: string } }).error;
   t.equal(error.code, 'WG_ERR_DEPENDENCY');
-  t.match(error.message, /^app web cannot start: its dependency kv failed to start: /);
+  t.match(error.message, /^app web cannot start: its dependency kv failed to start: its instance exited \((crash, )?code 1\)$/);
   t.ok(Number(reply.headers['retry-after']) >= 1, 'Retry-After');
   await until(() => app('web').state === 'stopped', 10_000, 'web stopped');
   t.equal(app('web').backoffRemainingMs, 0, 'web itself is not counted as crashing');
