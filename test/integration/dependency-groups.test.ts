@@ -205,3 +205,20 @@ t.test('a reload that changes the relation applies at once', async (t) => {
   await until(() => events.exits.filter((e) => e.app === 'kv').length === 2, 10_000, 'kv idle-stopped again');
   t.equal(app('web').state, 'running');
 });
+
+t.test('dependencies of dependencies are woken too, and an HTTP app can be a dependency', async (t) => {
+  const { gw, events, app } = await group(t, (file) => ({
+    web: webApp('web.localhost', file, { dependsOn: ['mid', 'api'] }),
+    mid: echoApp('process', { listen: ['tcp:127.0.0.1:0'], dependsOn: ['kv'] }),
+    api: { hosts: ['api.localhost'], command: [process.execPath, 'app.mjs'], dir: FIXTURE_APP, runtime: 'process' },
+    kv: kvApp(),
+  }));
+  const reply = await gw.get('web.localhost');
+  t.equal(reply.status, 200, reply.body);
+  t.equal((JSON.parse(reply.body) as { kv: string }).kv, KV_DATA.greeting, 'kv was woken through mid');
+  for (const name of ['web', 'mid', 'api', 'kv']) t.equal(events.starts(name), 1, `${name} started once`);
+  t.same([app('mid').heldBy, app('api').heldBy, app('kv').heldBy], [['web'], ['web'], ['mid']]);
+  // Woken without a request, the HTTP dependency has started once its app socket's queue is empty.
+  await until(() => app('api').state === 'running', 10_000, 'api running');
+  t.equal((await gw.get('api.localhost', '/requests')).status, 200);
+});
