@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { AppActivator } from './activator/app-activator.js';
 import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
+import { DependencyGroups } from './dependency-groups.js';
 import { AppSocketError } from './errors.js';
 import { Router } from './front/router.js';
 import type { Logger } from './log.js';
@@ -12,6 +13,7 @@ import type { SockDiagState } from './socket/sock-diag-state.js';
 import { SocketActivation } from './socket/socket-activation.js';
 import type { SocketDir } from './upstream/app-socket.js';
 import { createUpstream } from './upstream/pool.js';
+import { fanOut } from './metrics/fan-out.js';
 
 export interface RegistryDeps {
   readonly runtimeFor: (spec: AppSpec) => Runtime;
@@ -57,6 +59,9 @@ export class AppRegistry {
   private readonly counters: KernelCounters;
   /** Apps of the current config whose sockets were refused at the last apply that tried them, with why. */
   private refusals = new Map<string, AppRefusal>();
+  /** The dependsOn relation: it wakes, holds and fails apps together, and hears their events. */
+  private readonly groups: DependencyGroups;
+  private readonly recorder: Recorder;
 
   /** `socketDir` is held and emptied of stale sockets by its owner (RuntimeDir), which outlives this registry. */
   constructor(
@@ -64,6 +69,13 @@ export class AppRegistry {
     private readonly deps: RegistryDeps,
   ) {
     this.counters = new KernelCounters(deps.diag ? { diag: deps.diag } : {});
+    this.groups = new DependencyGroups({
+      app: (name) => this.entries.get(name)?.activator,
+      apps: () => this.list(),
+      wake: (name) => this.entries.get(name)?.activation.wake() ?? false,
+      log: deps.log.child({ component: 'dependencies' }),
+    });
+    this.recorder = fanOut(deps.recorder, this.groups);
   }
 
   get router(): Router<AppActivator> {
@@ -159,6 +171,7 @@ export class AppRegistry {
     this.entries = next;
     this.refusals = refusals;
     this.routes = new Router([...next.values()].map((e) => [e.activator.spec.hosts, e.activator] as const));
+    this.groups.refresh();
     summary.removed.push(...gone.map(([name]) => name));
     const removal = Promise.all(gone.map(([, entry]) => this.retire(entry, 'removed', drainMs))).then(() => {});
     return { ...summary, removal };
@@ -171,10 +184,16 @@ export class AppRegistry {
    */
   async closeAll(drainMs: number, keepSockets = false, handOver = false): Promise<string[]> {
     await this.applying;
-    const all = [...this.entries.values()];
+    const all = new Map(this.entries);
     this.entries = new Map();
     this.routes = new Router([]);
-    const left = await Promise.all(all.map((entry) => this.retire(entry, 'shutdown', drainMs, keepSockets, keepSockets && handOver)));
+    // Dependents first: their last requests may still need their dependencies. One deadline for all of them.
+    const deadline = performance.now() + drainMs;
+    const left = await this.groups.inStopOrder(
+      [...all.keys()],
+      (name) => all.get(name)?.activator.spec.dependsOn ?? [],
+      (name) => this.retire(all.get(name)!, 'shutdown', Math.max(0, deadline - performance.now()), keepSockets, keepSockets && handOver),
+    );
     return left.filter((id): id is string => id !== undefined);
   }
 
@@ -186,8 +205,9 @@ export class AppRegistry {
       runtimeFor: this.deps.runtimeFor,
       sockets: () => sockets.handed(),
       createUpstream: (spec) => createUpstream(connectPath, { connections: spec.concurrency }),
-      recorder: this.deps.recorder,
+      recorder: this.recorder,
       log,
+      dependencies: this.groups.for(name),
     });
     for (const s of sockets.list) if (s.address !== 'http') log.info({ address: s.address, bound: s.bound, name: s.name }, 'app socket listening');
     return { activator, sockets, activation: new SocketActivation(activator, sockets, this.counters, log) };

@@ -207,3 +207,21 @@ export class AsleepError extends WakegateError {
     super(`app ${app} is stopped, and this request does not wake it`);
   }
 }
+
+/**
+ * The app cannot start, or its start was failed, because an app it depends on (`dependsOn`) cannot
+ * start now or failed to start; `dependency` names it, `retryAfterMs` says when it may start again.
+ */
+export class DependencyError extends WakegateError {
+  readonly code = 'WG_ERR_DEPENDENCY';
+  constructor(
+    readonly app: string,
+    readonly dependency: string,
+    /** What is wrong with the dependency, e.g. "failed to start: ...". */
+    readonly problem: string,
+    readonly retryAfterMs: number,
+    options?: ErrorOptions,
+  ) {
+    super(`app ${app} cannot start: its dependency ${dependency} ${problem}`, options);
+  }
+}

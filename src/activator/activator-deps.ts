@@ -1,4 +1,5 @@
 import type { AppSpec } from '../config/types.js';
+import type { DependencyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HandedSocket, Runtime } from '../runtime/runtime.js';
 import type { Upstream } from '../upstream/pool.js';
@@ -16,6 +17,16 @@ export interface ActivatorDeps {
   readonly log: Logger;
   /** The clock for starts, exits and backoff; Date.now unless a test runs time faster. */
   readonly now?: () => number;
+  /** The apps this one depends on (dependsOn), asked before every start, however it was asked for. */
+  readonly dependencies?: Dependencies;
+}
+
+/** What an app's start needs of the apps it depends on; absent for an app without any. */
+export interface Dependencies {
+  /** Why no start may happen now (a dependency in backoff, or not served), else undefined. */
+  blocked(): DependencyError | undefined;
+  /** Wakes them all at once, just before the app's own start: their sockets already listen, so no order is needed. */
+  wake(): void;
 }
 
 /** What the kernel shows of an app's sockets, sampled from outside the data path. */

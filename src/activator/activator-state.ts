@@ -21,6 +21,8 @@ export abstract class ActivatorState {
   protected readonly backoff = new Backoff();
   protected readonly idle = new IdleTimer(() => this.idleExpired());
   protected conns = 0;
+  /** Dependents that run now (dependsOn): while any does, this app is not idle. */
+  protected readonly holders = new Set<string>();
   /** Counts and last events, for status; also the one way events reach the recorder. */
   readonly record: AppRecord;
   protected readonly now: () => number;
@@ -70,6 +72,15 @@ export abstract class ActivatorState {
   /** Milliseconds until a start is allowed again after crashes; 0 when it is allowed now. */
   get backoffRemainingMs(): number {
     return this.backoff.remaining(this.now());
+  }
+
+  /** Milliseconds until a start may happen: the crash backoff, or a dependency's (dependsOn); 0 when one may now. */
+  get startBlockedMs(): number {
+    return Math.max(this.backoff.remaining(this.now()), this.deps.dependencies?.blocked()?.retryAfterMs ?? 0);
+  }
+  /** The dependents that hold this app up now, in the order they began to. */
+  get heldBy(): readonly string[] {
+    return [...this.holders];
   }
 
   /** A changed spec takes effect at the next start; a running instance keeps the spec it started with. */

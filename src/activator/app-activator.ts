@@ -82,6 +82,8 @@ export class AppActivator extends ActivatorState {
     if (this.current !== 'stopped') return;
     const wait = this.backoff.remaining(this.now());
     if (wait > 0) throw new BackoffError(this.name, wait);
+    const blocked = this.deps.dependencies?.blocked();
+    if (blocked) throw blocked;
     this.startGeneration();
   }
 
@@ -89,7 +91,7 @@ export class AppActivator extends ActivatorState {
   wake(): boolean {
     if (this.closedFor) return false;
     if (this.current !== 'stopped') return true;
-    if (this.backoff.remaining(this.now()) > 0) return false;
+    if (this.backoff.remaining(this.now()) > 0 || this.deps.dependencies?.blocked()) return false;
     this.startGeneration(true);
     return true;
   }
@@ -165,6 +167,7 @@ export class AppActivator extends ActivatorState {
   }
 
   private startGeneration(woken = false): void {
+    this.deps.dependencies?.wake();
     const spec = this.appSpec;
     const gen = new Generation(spec, this.deps.createUpstream(spec), this.now());
     gen.woken = woken;
@@ -271,9 +274,17 @@ export class AppActivator extends ActivatorState {
     else void gen.quiet(quietMs).then(kill);
   }
 
+  /** A dependent began (`on`) or ceased to run: while any runs this app is not idle; its countdown starts as the last stops. */
+  hold(dependent: string, on: boolean): void {
+    if (on) this.holders.add(dependent);
+    else if (!this.holders.delete(dependent)) return;
+    this.idle.disarm();
+    if (this.gen) this.maybeIdle(this.gen);
+  }
+
   private maybeIdle(gen: Generation): void {
     if (gen !== this.gen || this.current !== 'running' || this.closedFor) return;
-    if (gen.inflight === 0 && gen.upgraded.size === 0) this.idle.arm(gen.spec.idleTimeoutMs);
+    if (gen.inflight === 0 && gen.upgraded.size === 0 && this.holders.size === 0) this.idle.arm(gen.spec.idleTimeoutMs);
   }
 
 }

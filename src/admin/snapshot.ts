@@ -28,6 +28,10 @@ export interface AppSnapshot {
   /** The runtime as configured, e.g. `auto`. */
   readonly runtimeConfigured: string;
   readonly hosts: readonly string[];
+  /** The apps it wakes with itself and holds up while it runs (dependsOn). */
+  readonly dependsOn: readonly string[];
+  /** The dependents running now, which keep it from an idle stop: why it is awake besides its own use. */
+  readonly heldBy: readonly string[];
   readonly instance: { readonly id: string; readonly pid: number } | null;
   readonly memoryBytes: number | null;
   readonly requests: number;
@@ -70,6 +74,8 @@ export async function snapshot(app: AppActivator, sockets: readonly AppSocketVie
     runtime: app.runtime,
     runtimeConfigured: app.spec.runtime,
     hosts: app.spec.hosts,
+    dependsOn: app.spec.dependsOn ?? [],
+    heldBy: app.heldBy,
     instance: instance ? { id: instance.id, pid: instance.pid } : null,
     memoryBytes: stats.memoryBytes,
     requests: app.record.requests,
@@ -96,6 +102,8 @@ export function refusedSnapshot(spec: AppSpec, error: AppSocketError): AppSnapsh
     runtime: spec.runtime,
     runtimeConfigured: spec.runtime,
     hosts: spec.hosts,
+    dependsOn: spec.dependsOn ?? [],
+    heldBy: [],
     instance: null,
     memoryBytes: null,
     requests: 0,

@@ -2,20 +2,29 @@ import type { AppSnapshot } from './snapshot.js';
 
 /** `wakegate status`: one row per app, aligned columns, for people. `--json` prints the snapshots instead. */
 export function statusTable(apps: readonly AppSnapshot[]): string {
-  const header = ['APP', 'STATE', 'PID', 'MEMORY', 'REQUESTS', 'CONNS', 'COLD START', 'IDLE STOP IN'];
+  // Only a config with dependency groups gets their column.
+  const groups = apps.some((a) => (a.dependsOn ?? []).length > 0);
+  const header = ['APP', 'STATE', 'PID', 'MEMORY', 'REQUESTS', 'CONNS', 'COLD START', 'IDLE STOP IN', ...(groups ? ['DEPENDS ON'] : [])];
   const rows = apps.map((a) => [
     a.name,
-    a.backoffMs > 0 ? `${a.state} (backoff ${seconds(a.backoffMs)})` : a.state,
+    state(a),
     a.instance ? String(a.instance.pid) : '-',
     a.memoryBytes === null ? '-' : `${(a.memoryBytes / 1024 ** 2).toFixed(1)} MiB`,
     String(a.requests),
     String(a.connections),
     coldStart(a),
     a.idleStopInMs === null ? '-' : seconds(a.idleStopInMs),
+    ...(groups ? [(a.dependsOn ?? []).join(',') || '-'] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
+/** The state, with why it cannot start (backoff) or why it stays up (its running dependents). */
+function state(a: AppSnapshot): string {
+  const notes = [...(a.backoffMs > 0 ? [`backoff ${seconds(a.backoffMs)}`] : []), ...((a.heldBy ?? []).length > 0 ? [`held by: ${a.heldBy.join(', ')}`] : [])];
+  return notes.length === 0 ? a.state : `${a.state} (${notes.join('; ')})`;
 }
 
 function coldStart(a: AppSnapshot): string {

@@ -1,4 +1,5 @@
 /** The `defaults` and `apps` sections: per-app settings, inheritance from defaults, and host ownership. */
+import { checkDependencies, dependsOnList } from './depends-on.js';
 import { appListen, bundleDir, directory, environment, group, memory, user, wakeIgnore, type UserId } from './app-values.js';
 import {
   type Check,
@@ -23,7 +24,7 @@ import { DEFAULTS } from '../defaults.js';
 import { parseCpuShare } from './units.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'systemd', 'nspawn', 'auto'];
-const PER_APP_KEYS = ['hosts', 'listen', 'command', 'dir', 'env', 'bundle'];
+const PER_APP_KEYS = ['hosts', 'listen', 'command', 'dir', 'env', 'bundle', 'dependsOn'];
 const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'backlog', 'busyCpu'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
@@ -84,6 +85,7 @@ export function appsSection(
     const spec = app(issues, name, raw, keyPath(path, name), defaults, baseDir, { hosts: hostOwners, addresses: addressOwners }, ociRuntime, nspawnBinary);
     if (spec) apps[name] = spec;
   }
+  checkDependencies(issues, path, Object.keys(m), new Map(Object.values(apps).map((a) => [a.name, a.dependsOn ?? []])));
   return issues.count > before ? undefined : apps;
 }
 
@@ -143,6 +145,7 @@ function app(
       : requiredField(issues, m, 'command', path, 'a non-empty array of strings', (is, c, p) => list(is, c, p, 'a non-empty array of strings', string, true));
   const dir = m.bundle !== undefined ? bundle : requiredField(issues, m, 'dir', path, 'a directory path', (is, d, p) => directory(is, d, p, baseDir));
   const env = field(issues, m, 'env', path, environment) ?? (Object.create(null) as Record<string, string>);
+  const dependsOn = field(issues, m, 'dependsOn', path, dependsOnList);
   const own = tunables(issues, m, path);
   const runtime = own.runtime ?? defaults.runtime ?? (BUILTIN.runtime as RuntimeKind);
   if (m.bundle !== undefined && (runtime === 'process' || runtime === 'systemd' || runtime === 'nspawn')) issues.add(keyPath(path, 'runtime'), `a bundle needs the oci runtime, not ${runtime}`);
@@ -176,6 +179,7 @@ function app(
   const [memoryBytes, pids, cpuWeight] = [pick('memoryBytes'), pick('pids'), pick('cpuWeight')];
   const responseTimeoutMs = pick('responseTimeoutMs');
   if (bundle !== undefined) spec.bundle = bundle;
+  if (dependsOn?.length) spec.dependsOn = dependsOn;
   if (responseTimeoutMs !== undefined) spec.responseTimeoutMs = responseTimeoutMs;
   if (user !== undefined) spec.uid = user.uid;
   if (gid !== undefined) spec.gid = gid;

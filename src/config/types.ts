@@ -47,6 +47,8 @@ export interface AppSpec {
   readonly dir: string;
   /** A user-supplied OCI bundle (a directory with config.json); its config says what to run. */
   readonly bundle?: string;
+  /** Apps woken with this one and held up while it runs (their names, checked to exist and form no cycle); absent when none. */
+  readonly dependsOn?: readonly string[];
   /** Exactly the environment the app gets, besides PATH and LISTEN_*. */
   readonly env: Readonly<Record<string, string>>;
   readonly runtime: RuntimeKind;

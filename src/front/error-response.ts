@@ -4,6 +4,7 @@ import {
   AsleepError,
   BackoffError,
   BadRequestError,
+  DependencyError,
   ForbiddenError,
   HeadersTooLargeError,
   InstanceCrashedError,
@@ -59,6 +60,7 @@ export function answerFor(err: unknown): ErrorAnswer {
     return err.configured ? { ...base, ...retry, status: err.configured.status, body: err.configured.body } : { ...base, ...retry, status: 503 };
   }
   if (err instanceof BackoffError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
+  if (err instanceof DependencyError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
   if (err instanceof StartTimeoutError || err instanceof QueueFullError || err instanceof StartFailedError || err instanceof UnavailableError) {
     return { ...base, status: 503, retryAfterSec: 1 };
   }

@@ -12,6 +12,9 @@ export interface AppGauges {
   /** Connections on the app's own sockets at the last activity sample (socket mode). */
   readonly connections: number;
   readonly instance: { stats(): Promise<InstanceStats> } | undefined;
+  readonly spec: { readonly dependsOn?: readonly string[] };
+  /** The dependents that hold the app up now (dependsOn). */
+  readonly heldBy: readonly string[];
 }
 
 const STATES: readonly AppState[] = ['stopped', 'starting', 'running', 'stopping'];
@@ -124,6 +127,12 @@ export class PromRecorder implements Recorder {
     perApp('wakegate_app_connections', 'Connections on the app\'s own sockets (socket mode), from the last kernel sample.', ['app'], (g, list) =>
       list.forEach((app) => g.set({ app: app.name }, app.connections)),
     );
+    perApp('wakegate_app_dependency', 'The dependsOn relation: 1 for each app and each app it depends on.', ['app', 'dependency'], (g, list) => {
+      for (const app of list) for (const dependency of app.spec.dependsOn ?? []) g.set({ app: app.name, dependency }, 1);
+    });
+    perApp('wakegate_app_held', 'Why an app is awake besides its own use: 1 for each app and each dependent that runs now and so holds it up.', ['app', 'dependent'], (g, list) => {
+      for (const app of list) for (const dependent of app.heldBy) g.set({ app: app.name, dependent }, 1);
+    });
     perApp('wakegate_running_instances', 'Instances that exist now (starting, running or stopping).', [], (g, list) => g.set(list.filter((app) => app.instance).length));
     perApp('wakegate_instance_memory_bytes', 'Memory of each running instance (container cgroup, or process RSS).', ['app'], async (g, list) => {
       const running = list.filter((app) => app.instance !== undefined);

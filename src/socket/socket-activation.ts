@@ -9,7 +9,8 @@ import { ReadableWatch } from './readable-watch.js';
 /** What socket activation needs of an app's activator; declared here, by its consumer. */
 export interface Wakeable {
   readonly state: AppState;
-  readonly backoffRemainingMs: number;
+  /** Milliseconds until a start may happen (crash backoff, or a dependency's); 0 when one may now. */
+  readonly startBlockedMs: number;
   /** Starts an instance for a waiting connection; false when none may start now. */
   wake(): boolean;
   /** The woken instance has drained its accept queue. */
@@ -98,7 +99,7 @@ export class SocketActivation {
 
   #arm(): void {
     if (this.#watch?.armed || this.#backoffTimer) return;
-    const wait = this.app.backoffRemainingMs;
+    const wait = this.app.startBlockedMs;
     if (wait > 0) {
       this.#backoffTimer = setTimeout(() => {
         this.#backoffTimer = undefined;
@@ -117,13 +118,24 @@ export class SocketActivation {
     this.#watch = watch;
   }
 
-  #pending(): void {
+  /**
+   * Wakes the app as a waiting connection does, so that its start ends when the instance accepts (a
+   * dependent's start wakes its dependencies so). False when none may start now (closed, backoff).
+   */
+  wake(): boolean {
+    if (this.#closed) return false;
+    if (this.app.state !== 'stopped') return true;
     this.#waking = true;
     // Synchronously, wake() moves the app to starting (which starts the accept poll) or refuses.
-    if (this.app.wake()) return;
+    if (this.app.wake()) return true;
     this.#waking = false;
+    return false;
+  }
+
+  #pending(): void {
+    if (this.wake()) return;
     // Refused with no backoff left means the app is closing: arming again would fire again at once.
-    if (this.app.backoffRemainingMs > 0) this.#arm();
+    if (this.app.startBlockedMs > 0) this.#arm();
   }
 
   #failed(err: SyscallError, fd: number): void {

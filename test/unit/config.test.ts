@@ -166,7 +166,7 @@ t.test('every problem is reported with its path', async (t) => {
     'log.requests: expected true or false, got "yes"',
     'defaults.hosts: only allowed per app, not in defaults',
     'defaults.memory: must be at least 4Mi, got "1Mi"',
-    'apps.hello.memroy: unknown key; expected one of: hosts, listen, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu',
+    'apps.hello.memroy: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu',
     'apps.hello.hosts[0]: host names must not include a port, got "x.example:80"',
     'apps.hello.hosts[1]: expected a host name like "app.example" or "*.app.example", got 5',
     'apps.hello.hosts[2]: expected a host name like "app.example" or "*.app.example", got "bad_host.example"',
@@ -248,7 +248,7 @@ t.test('hostile documents yield ConfigError and pollute nothing', async (t) => {
     ' "env": {"__proto__": "x", "constructor": "y"}, "__proto__": {"uid": 0}}}}';
   t.same(issuesOf(JSON.parse(text)), [
     '__proto__: unknown key; expected one of: listen, admin, runtimeDir, socketGroup, trustedProxies, shutdownTimeout, sampleInterval, log, limits, oci, nspawn, defaults, apps',
-    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu',
+    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu',
   ]);
   const env = validateConfig({ ...MINIMAL, apps: { a: { ...MINIMAL.apps.hello, env: JSON.parse('{"__proto__": "x"}') } } }, INLINE, { env: {} }).apps.a?.env;
   t.equal(env?.['__proto__'], 'x', 'stored as data on a null-prototype map');

@@ -29,6 +29,7 @@ const samples: errors.WakegateError[] = [
   new errors.NotFoundError('app x'),
   new errors.MethodNotAllowedError('GET', ['POST']),
   new errors.AsleepError('app', 10),
+  new errors.DependencyError('web', 'db', 'is crash-looping; its next start is in 2000 ms', 2000),
   new errors.RuntimeDirUnsafeError('/run/wakegate', 'owner', 1001, 0o777, 0),
   new errors.RuntimeDirLockedError('/run/wakegate', 4242),
   new errors.SocketPathTakenError('/run/admin.sock', 'regular file'),
@@ -74,4 +75,5 @@ t.test('503 answers carry Retry-After; the backoff one says when', async (t) => 
     if (a.status === 503) t.ok(a.retryAfterSec !== undefined && a.retryAfterSec >= 1, `${e.code} has Retry-After`);
   }
   t.equal(answerFor(new errors.BackoffError('app', 4500)).retryAfterSec, 5);
+  t.equal(answerFor(new errors.DependencyError('web', 'db', 'is crash-looping', 4500)).retryAfterSec, 5, "a dependency's backoff");
 });
