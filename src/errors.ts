@@ -207,3 +207,20 @@ export class AsleepError extends WakegateError {
     super(`app ${app} is stopped, and this request does not wake it`);
   }
 }
+
+/**
+ * A browser navigation waited `waitingPage.after` for the app's cold start: it is answered with the waiting
+ * page (`html`), which reloads itself, instead of being held; or, with `failure`, with a page saying that the
+ * start failed, which does not. Never sent to the app, so its reload is the one request the app sees.
+ */
+export class WaitingError extends WakegateError {
+  readonly code = 'WG_ERR_WAITING';
+  constructor(
+    readonly app: string,
+    readonly html: string,
+    readonly retryAfterSec: number,
+    readonly failure?: WakegateError,
+  ) {
+    super(failure ? `app ${app} failed to start; a browser gets a page saying so (${failure.code})` : `app ${app} is starting; a browser gets the waiting page`);
+  }
+}
