@@ -90,8 +90,14 @@ export const DEFAULTS = Object.freeze({
     cgroupEmptyMs: 5_000,
     /** How often the accept queues of a socket-woken app are read while it starts, to see its first accept. */
     acceptPollMs: 25,
-    /** The waiting page reloads itself this often (`Refresh`, `Retry-After`) until the app answers. */
+    /** The waiting page reloads itself after this long (`Refresh`; also its `Retry-After`). */
     waitingRefreshSec: 1,
+    /**
+     * A reload of the waiting page (a navigation past `after`) is held this long for the start to end before
+     * it gets the page again: the app's page shows as soon as the app answers when that happens during a
+     * hold (three seconds in four), and a browser asks every four seconds or so, even with `after: 0`.
+     */
+    waitingReloadHoldMs: 3_000,
     /** Largest waiting page template (`waitingPage.file`) read at load: a page, not a site. */
     waitingTemplateMaxBytes: 64 * 1024,
     /** Under systemd: how often STATUS= is brought up to date (sent only when it changed). */

@@ -210,17 +210,24 @@ export class AsleepError extends WakegateError {
 
 /**
  * A browser navigation waited `waitingPage.after` for the app's cold start: it is answered with the waiting
- * page (`html`), which reloads itself, instead of being held; or, with `failure`, with a page saying that the
- * start failed, which does not. Never sent to the app, so its reload is the one request the app sees.
+ * page (`html`), which reloads itself after `refreshSec`, instead of being held; or, with `failure`, with a
+ * page saying that the start failed, which does not reload. Never sent to the app, so the reload that finds
+ * the app running is the one request the app sees.
  */
 export class WaitingError extends WakegateError {
   readonly code = 'WG_ERR_WAITING';
+  readonly retryAfterSec: number;
+  readonly refreshSec: number | undefined;
+  readonly failure: WakegateError | undefined;
   constructor(
     readonly app: string,
     readonly html: string,
-    readonly retryAfterSec: number,
-    readonly failure?: WakegateError,
+    answer: { readonly retryAfterSec: number; readonly refreshSec?: number; readonly failure?: WakegateError },
   ) {
+    const failure = answer.failure;
     super(failure ? `app ${app} failed to start; a browser gets a page saying so (${failure.code})` : `app ${app} is starting; a browser gets the waiting page`);
+    this.retryAfterSec = answer.retryAfterSec;
+    this.refreshSec = failure ? undefined : answer.refreshSec;
+    this.failure = failure;
   }
 }

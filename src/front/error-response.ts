@@ -64,7 +64,7 @@ export function answerFor(err: unknown): ErrorAnswer {
     return err.configured ? { ...base, ...retry, status: err.configured.status, body: err.configured.body } : { ...base, ...retry, status: 503 };
   }
   if (err instanceof WaitingError) {
-    const page = err.failure ? {} : { refreshSec: err.retryAfterSec };
+    const page = err.refreshSec === undefined ? {} : { refreshSec: err.refreshSec };
     return { ...base, status: 503, retryAfterSec: err.retryAfterSec, body: err.html, contentType: 'text/html; charset=utf-8', page };
   }
   if (err instanceof BackoffError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };

@@ -22,6 +22,7 @@ export interface StartingApp {
  */
 export type WakeHeld = (app: string) => boolean;
 
+const RELOAD_HOLD_MS = DEFAULTS.internal.waitingReloadHoldMs;
 const REFRESH_SEC = DEFAULTS.internal.waitingRefreshSec;
 
 /**
@@ -30,8 +31,9 @@ const REFRESH_SEC = DEFAULTS.internal.waitingRefreshSec;
  * (a closed connection's bytes are still read by the instance that accepts it), and the page's reload
  * would reach the app a second time. So the navigation that finds the app stopped wakes it with an empty
  * connection instead (`wakeHeld`), waits for the start's confirmation for what is left of `after` (counted
- * from the start's trigger), and gets the page past it. Its reloads get the page at once until the app
- * runs; the first one after is the one request the app sees.
+ * from the start's trigger), and gets the page past it. The page reloads itself, and a navigation that
+ * arrives past `after` (a reload) is held for `waitingReloadHoldMs` before it gets the page again; the
+ * first reload that finds the app running (or is held when it comes up) is the one request the app sees.
  *
  * Resolves when the navigation may go on as any request (the app runs, the client left, or the app could
  * not be woken so); rejects with the WaitingError to answer: the page, or the failed-start page.
@@ -59,8 +61,9 @@ export async function holdNavigation(app: StartingApp, spec: WaitingPageSpec, wa
       continue;
     }
     const since = app.coldStartSince ?? arrived;
-    const left = since + spec.afterMs - Date.now();
-    if (left <= 0) throw new WaitingError(app.name, waitingHtml(spec, app.name, Date.now() - since, REFRESH_SEC), REFRESH_SEC);
+    const deadline = since + spec.afterMs > arrived ? since + spec.afterMs : arrived + RELOAD_HOLD_MS;
+    const left = deadline - Date.now();
+    if (left <= 0) throw new WaitingError(app.name, waitingHtml(spec, app.name, Date.now() - since, REFRESH_SEC), { retryAfterSec: REFRESH_SEC, refreshSec: REFRESH_SEC });
     await changeOrTimeout(app, left);
   }
 }
@@ -74,7 +77,7 @@ function startFailure(app: StartingApp, since: number): WakegateError | undefine
 
 function failedPage(app: StartingApp, failure: WakegateError): WaitingError {
   const retryAfterSec = Math.max(1, Math.ceil(app.backoffRemainingMs / 1000));
-  return new WaitingError(app.name, failedHtml(app.name, failure, retryAfterSec), retryAfterSec, failure);
+  return new WaitingError(app.name, failedHtml(app.name, failure, retryAfterSec), { retryAfterSec, failure });
 }
 
 /** Resolves at the app's next change of state, or after `ms` when given (a stop is bounded by stopTimeout). */
