@@ -183,3 +183,16 @@ t.test('a navigation whose client leaves while held is safe: the app accepts a c
   t.equal(gw.lines.filter((l) => l.app === 'slow' && (l.result === 'failed' || l.result === 'timeout')).length, 0, 'not marked failed');
   t.equal(gw.runtime.starts, 1);
 });
+
+t.test('why a navigation is not sent during the start: a request the client abandoned in the accept queue is still served', async (t) => {
+  const gate = bootGate(t);
+  const gw = await startGateway(t, { plain: slowApp('plain.localhost', 0, { waitingPage: false }, gate.env) });
+  const controller = new AbortController();
+  const gone = request(`http://127.0.0.1:${gw.port}/abandoned`, { headers: { host: 'plain.localhost', ...NAVIGATE }, signal: controller.signal }).catch((e: unknown) => e);
+  await gw.waitFor(output('plain', 'booting'));
+  controller.abort();
+  t.type(await gone, Error, 'the client gave up while the request waited in the queue');
+  gate.open();
+  await gw.waitFor(output('plain', 'request GET /abandoned'));
+  t.pass('the instance accepted the closed connection, read the request on it and served it: a reload would have been a second one');
+});
