@@ -38,6 +38,15 @@ function bootGate(t: Test): { env: { BOOT_GATE: string }; open(): void } {
 }
 
 const output = (app: string, prefix: string) => (l: LogLine): boolean => l.app === app && l.stream === 'stdout' && l.msg.startsWith(prefix);
+/** A navigation to `app` (host `<app>.localhost`) whose client gives up once the app boots; resolves with the client's error. */
+async function abandonDuringBoot(gw: TestGateway, app: string, path: string): Promise<unknown> {
+  const controller = new AbortController();
+  const gone = request(`http://127.0.0.1:${gw.port}${path}`, { headers: { host: `${app}.localhost`, ...NAVIGATE }, signal: controller.signal }).catch((e: unknown) => e);
+  await gw.waitFor(output(app, 'booting'));
+  controller.abort();
+  return gone;
+}
+
 const appLines = (gw: TestGateway, app: string, prefix: string): string[] => gw.lines.filter(output(app, prefix)).map((l) => l.msg);
 
 t.test('a navigation past `after` gets the waiting page, unsent; its reload after the boot is the one request the app sees', async (t) => {
@@ -169,11 +178,7 @@ t.test('a template gets {{app}} and {{elapsed}}', async (t) => {
 t.test('a navigation whose client leaves while held is safe: the app accepts a closed connection, boots, and is not marked failed', async (t) => {
   const gate = bootGate(t);
   const gw = await startGateway(t, { slow: slowApp('slow.localhost', 0, { waitingPage: { after: '5s' } }, gate.env) });
-  const controller = new AbortController();
-  const gone = request(`http://127.0.0.1:${gw.port}/left`, { headers: { host: 'slow.localhost', ...NAVIGATE }, signal: controller.signal }).catch((e: unknown) => e);
-  await gw.waitFor(output('slow', 'booting'));
-  controller.abort();
-  t.type(await gone, Error, 'the client gave up');
+  t.type(await abandonDuringBoot(gw, 'slow', '/left'), Error, 'the client gave up');
   gate.open();
   await gw.waitFor(output('slow', 'empty connection'));
   const after = await send(gw, 'slow.localhost', '/next', { accept: '*/*' });
@@ -187,11 +192,7 @@ t.test('a navigation whose client leaves while held is safe: the app accepts a c
 t.test('why a navigation is not sent during the start: a request the client abandoned in the accept queue is still served', async (t) => {
   const gate = bootGate(t);
   const gw = await startGateway(t, { plain: slowApp('plain.localhost', 0, { waitingPage: false }, gate.env) });
-  const controller = new AbortController();
-  const gone = request(`http://127.0.0.1:${gw.port}/abandoned`, { headers: { host: 'plain.localhost', ...NAVIGATE }, signal: controller.signal }).catch((e: unknown) => e);
-  await gw.waitFor(output('plain', 'booting'));
-  controller.abort();
-  t.type(await gone, Error, 'the client gave up while the request waited in the queue');
+  t.type(await abandonDuringBoot(gw, 'plain', '/abandoned'), Error, 'the client gave up while the request waited in the queue');
   gate.open();
   await gw.waitFor(output('plain', 'request GET /abandoned'));
   t.pass('the instance accepted the closed connection, read the request on it and served it: a reload would have been a second one');
