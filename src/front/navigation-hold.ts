@@ -61,7 +61,8 @@ export async function holdNavigation(app: StartingApp, spec: WaitingPageSpec, wa
       continue;
     }
     const since = app.coldStartSince ?? arrived;
-    const deadline = since + spec.afterMs > arrived ? since + spec.afterMs : arrived + RELOAD_HOLD_MS;
+    // Arrived once the start had lasted `after` already: a reload, held a while. Else it waits out `after`.
+    const deadline = arrived > since + spec.afterMs ? arrived + RELOAD_HOLD_MS : since + spec.afterMs;
     const left = deadline - Date.now();
     if (left <= 0) throw new WaitingError(app.name, waitingHtml(spec, app.name, Date.now() - since, REFRESH_SEC), { retryAfterSec: REFRESH_SEC, refreshSec: REFRESH_SEC });
     await changeOrTimeout(app, left);

@@ -175,6 +175,18 @@ t.test('a template gets {{app}} and {{elapsed}}', async (t) => {
   t.equal(page.headers.refresh, '1');
 });
 
+t.test('`after: 0`: the navigation that starts the app gets the page at once', async (t) => {
+  const gate = bootGate(t);
+  const gw = await startGateway(t, { now: slowApp('now.localhost', 0, { waitingPage: { after: '0s' } }, gate.env) });
+  const answer = send(gw, 'now.localhost', '/', NAVIGATE);
+  // Answered before the instance is even spawned; held (as a reload is), it would be sent once the app accepts.
+  await gw.waitFor(output('now', 'booting'));
+  gate.open();
+  const page = await answer;
+  t.equal(page.status, 503, 'the page, not the app: it was not held');
+  t.match(page.body, 'Starting now');
+});
+
 t.test('a navigation whose client leaves while held is safe: the app accepts a closed connection, boots, and is not marked failed', async (t) => {
   const gate = bootGate(t);
   const gw = await startGateway(t, { slow: slowApp('slow.localhost', 0, { waitingPage: { after: '5s' } }, gate.env) });
