@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { FIXTURE_APP, startGateway, type LogLine, type TestGateway } from '../helpers/gateway.js';
+import { FIXTURE_APP, sleep, startGateway, type LogLine, type TestGateway } from '../helpers/gateway.js';
 
 const CHROME_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
 const NAVIGATE = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', accept: CHROME_ACCEPT };
@@ -145,6 +145,10 @@ t.test('a failed start shows a page saying so, with Retry-After from the backoff
   t.equal(first.headers.refresh, undefined, 'no endless reload');
   t.equal(first.headers['cache-control'], 'no-store');
   t.equal(first.headers['retry-after'], '1', 'a first crash restarts at once: the next start is allowed now');
+  // The instance died without accepting the empty connection it was woken with: that one is stale, and must
+  // not wake the app again by itself (a broken app would restart for ever). Nothing to wait for but time.
+  await sleep(500);
+  t.equal(gw.runtime.starts, 1, 'no start without a new request');
   // The user reloads: each crash in a row makes the backoff longer; one reload comes during it.
   let looping: Answer | undefined;
   let starts = gw.runtime.starts;
