@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { AppActivator } from './activator/app-activator.js';
 import type { Recorder } from './activator/recorder.js';
@@ -29,6 +30,8 @@ interface Entry {
   readonly activator: AppActivator;
   readonly sockets: AppSockets;
   readonly activation: SocketActivation;
+  /** The HTTP app socket through the held directory, never the on-disk path (see upstream/app-socket.ts). */
+  readonly connectPath: string;
 }
 
 /** An app of the config whose own sockets could not be opened: not served, or (changed) on its previous config. */
@@ -94,6 +97,12 @@ export class AppRegistry {
   socketPath(name: string): string | undefined {
     const http = this.entries.get(name)?.sockets.list.find((s) => s.address === 'http');
     return http?.bound.kind === 'unix' ? http.bound.path : undefined;
+  }
+
+  /** Wakes the stopped app for a request held until its instance accepts (SocketActivation.wakeHeld). */
+  wakeHeld(name: string): boolean {
+    const entry = this.entries.get(name);
+    return entry?.activation.wakeHeld(() => connect(entry.connectPath)) ?? false;
   }
 
   /** The sockets the app's next instance gets, in fd order (for the admin, and for sampling). */
@@ -210,7 +219,7 @@ export class AppRegistry {
       dependencies: this.groups.for(name),
     });
     for (const s of sockets.list) if (s.address !== 'http') log.info({ address: s.address, bound: s.bound, name: s.name }, 'app socket listening');
-    return { activator, sockets, activation: new SocketActivation(activator, sockets, this.counters, log) };
+    return { activator, sockets, activation: new SocketActivation(activator, sockets, this.counters, log), connectPath };
   }
 
   private async retire(entry: Entry, reason: 'removed' | 'shutdown', drainMs: number, keepSockets = false, handOver = false): Promise<string | undefined> {

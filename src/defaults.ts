@@ -33,6 +33,8 @@ export const DEFAULTS = Object.freeze({
      * kernel gives no byte counts for (Unix sockets) counts as busy: well above an idle runtime's timers.
      */
     busyCpu: '2%',
+    /** A browser navigation that has waited this long for a cold start gets the waiting page (see front/waiting-page.ts). */
+    waitingPage: Object.freeze({ afterMs: 1_000 }),
   }),
   /** Per entry of an app's `listen` (its object form). */
   listenSocket: Object.freeze({
@@ -88,6 +90,16 @@ export const DEFAULTS = Object.freeze({
     cgroupEmptyMs: 5_000,
     /** How often the accept queues of a socket-woken app are read while it starts, to see its first accept. */
     acceptPollMs: 25,
+    /** The waiting page reloads itself after this long (`Refresh`; also its `Retry-After`). */
+    waitingRefreshSec: 1,
+    /**
+     * A reload of the waiting page (a navigation past `after`) is held this long for the start to end before
+     * it gets the page again: the app's page shows as soon as the app answers when that happens during a
+     * hold (three seconds in four), and a browser asks every four seconds or so, even with `after: 0`.
+     */
+    waitingReloadHoldMs: 3_000,
+    /** Largest waiting page template (`waitingPage.file`) read at load: a page, not a site. */
+    waitingTemplateMaxBytes: 64 * 1024,
     /** Under systemd: how often STATUS= is brought up to date (sent only when it changed). */
     statusIntervalMs: 1_000,
     /** Under systemd: WATCHDOG=1 every this share of WATCHDOG_USEC, as sd_watchdog_enabled(3) advises. */

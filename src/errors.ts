@@ -225,3 +225,27 @@ export class DependencyError extends WakegateError {
     super(`app ${app} cannot start: its dependency ${dependency} ${problem}`, options);
   }
 }
+
+/**
+ * A browser navigation waited `waitingPage.after` for the app's cold start: it is answered with the waiting
+ * page (`html`), which reloads itself after `refreshSec`, instead of being held; or, with `failure`, with a
+ * page saying that the start failed, which does not reload. Never sent to the app, so the reload that finds
+ * the app running is the one request the app sees.
+ */
+export class WaitingError extends WakegateError {
+  readonly code = 'WG_ERR_WAITING';
+  readonly retryAfterSec: number;
+  readonly refreshSec: number | undefined;
+  readonly failure: WakegateError | undefined;
+  constructor(
+    readonly app: string,
+    readonly html: string,
+    answer: { readonly retryAfterSec: number; readonly refreshSec?: number; readonly failure?: WakegateError },
+  ) {
+    const failure = answer.failure;
+    super(failure ? `app ${app} failed to start; a browser gets a page saying so (${failure.code})` : `app ${app} is starting; a browser gets the waiting page`);
+    this.retryAfterSec = answer.retryAfterSec;
+    this.refreshSec = failure ? undefined : answer.refreshSec;
+    this.failure = failure;
+  }
+}

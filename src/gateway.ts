@@ -120,6 +120,7 @@ export class Gateway {
         options.onRequest?.(app, status, seconds);
       },
       sendTimeoutMs: config.limits.sendTimeoutMs,
+      wakeHeld: (app) => registry.wakeHeld(app),
     });
     const guard = { maxConnections: frontConnectionCap(Object.keys(config.apps).length, openFileLimit()), refused: (reason: string, count: number) => metrics.connectionsRefused('front', reason, count) };
     const listener = new HttpListener(handler, log.child({ component: 'front' }), config.limits, guard);

@@ -69,6 +69,11 @@ export abstract class ActivatorState {
   get idleDeadline(): number | undefined {
     return this.idle.deadline;
   }
+  /** When the cold start under way was triggered; undefined unless one is (the instance has not answered yet). */
+  get coldStartSince(): number | undefined {
+    const gen = this.gen;
+    return gen && !gen.confirmed && this.current === 'starting' ? gen.triggeredAt : undefined;
+  }
   /** Milliseconds until a start is allowed again after crashes; 0 when it is allowed now. */
   get backoffRemainingMs(): number {
     return this.backoff.remaining(this.now());

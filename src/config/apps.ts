@@ -19,13 +19,14 @@ import {
   hostPattern,
   addressKey,
 } from './checks.js';
-import type { AppListen, AppSpec, RuntimeKind, WakeIgnore } from './types.js';
+import type { AppListen, AppSpec, RuntimeKind, WaitingPageSpec, WakeIgnore } from './types.js';
+import { waitingPage } from './waiting-page-value.js';
 import { DEFAULTS } from '../defaults.js';
 import { parseCpuShare } from './units.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'systemd', 'nspawn', 'auto'];
 const PER_APP_KEYS = ['hosts', 'listen', 'command', 'dir', 'env', 'bundle', 'dependsOn'];
-const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'backlog', 'busyCpu'];
+const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'backlog', 'busyCpu', 'waitingPage'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
 export const NO_NSPAWN = 'needs systemd-nspawn on PATH; install it with: apt-get install systemd-container';
@@ -51,18 +52,19 @@ export interface Tunables {
   gid?: number;
   backlog?: number;
   busyCpu?: number;
+  waitingPage?: WaitingPageSpec | false;
 }
 
 /** Who holds each socket address so far (`app "db"`, `listen.http`), so that two holders are one config error. */
 export type AddressOwners = Map<string, string>;
 
-export function defaultsSection(issues: Issues, v: unknown, path: string): Tunables | undefined {
+export function defaultsSection(issues: Issues, v: unknown, path: string, baseDir: string): Tunables | undefined {
   const m = mapping(issues, v, path, [...TUNABLE_KEYS, ...PER_APP_KEYS]);
   if (!m) return undefined;
   for (const k of PER_APP_KEYS) {
     if (m[k] !== undefined) issues.add(keyPath(path, k), 'only allowed per app, not in defaults');
   }
-  return tunables(issues, m, path);
+  return tunables(issues, m, path, baseDir);
 }
 
 /** Apps by name; undefined if any app is invalid. */
@@ -146,7 +148,7 @@ function app(
   const dir = m.bundle !== undefined ? bundle : requiredField(issues, m, 'dir', path, 'a directory path', (is, d, p) => directory(is, d, p, baseDir));
   const env = field(issues, m, 'env', path, environment) ?? (Object.create(null) as Record<string, string>);
   const dependsOn = field(issues, m, 'dependsOn', path, dependsOnList);
-  const own = tunables(issues, m, path);
+  const own = tunables(issues, m, path, baseDir);
   const runtime = own.runtime ?? defaults.runtime ?? (BUILTIN.runtime as RuntimeKind);
   if (m.bundle !== undefined && (runtime === 'process' || runtime === 'systemd' || runtime === 'nspawn')) issues.add(keyPath(path, 'runtime'), `a bundle needs the oci runtime, not ${runtime}`);
   if (runtime === 'nspawn' && nspawnBinary === undefined) issues.add(keyPath(path, 'runtime'), NO_NSPAWN);
@@ -188,10 +190,12 @@ function app(
   if (cpuWeight !== undefined) spec.cpuWeight = cpuWeight;
   const ignore = pick('wakeIgnore');
   if (ignore !== undefined) spec.wakeIgnore = ignore;
+  const waiting = pick('waitingPage') ?? { afterMs: BUILTIN.waitingPage.afterMs };
+  if (waiting !== false) spec.waitingPage = waiting;
   return spec;
 }
 
-function tunables(issues: Issues, m: Mapping, path: string): Tunables {
+function tunables(issues: Issues, m: Mapping, path: string, baseDir: string): Tunables {
   return {
     runtime: field(issues, m, 'runtime', path, (is, v, p) => oneOf(is, v, p, RUNTIMES)),
     idleTimeoutMs: field(issues, m, 'idleTimeout', path, duration),
@@ -209,6 +213,7 @@ function tunables(issues: Issues, m: Mapping, path: string): Tunables {
     wakeIgnore: field(issues, m, 'wakeIgnore', path, wakeIgnore),
     backlog: field(issues, m, 'backlog', path, (is, v, p) => integer(is, v, p, 1, 65_535)),
     busyCpu: field(issues, m, 'busyCpu', path, cpuShare),
+    waitingPage: field(issues, m, 'waitingPage', path, (is, v, p) => waitingPage(is, v, p, baseDir)),
   };
 }
 

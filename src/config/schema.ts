@@ -93,7 +93,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
   const limits = limitsSection(issues, top.limits);
   const oci = ociSection(issues, top.oci, env.PATH || DEFAULT_PATH, baseDir);
   const nspawn = nspawnSection(issues, top.nspawn, env.PATH || DEFAULT_PATH, baseDir);
-  const defaults = field(issues, top, 'defaults', '', defaultsSection) ?? {};
+  const defaults = field(issues, top, 'defaults', '', (is, v, p) => defaultsSection(is, v, p, baseDir)) ?? {};
   // The gateway's own listeners are claimed first, so an app's socket on one of them names it.
   const owners = new Map<string, string>();
   for (const [owner, address] of [['listen.http', listen], ['admin.listen', admin?.listen]] as const) {

@@ -18,6 +18,15 @@ export interface WakeIgnore {
   readonly response?: { readonly status: number; readonly body: string; readonly retryAfterSec?: number };
 }
 
+/** What a browser navigation sees while the app's cold start lasts (front/waiting-page.ts); absent when `waitingPage: false`. */
+export interface WaitingPageSpec {
+  /** How long a navigation waits for the cold start before it gets the page. */
+  readonly afterMs: number;
+  /** The template (`waitingPage.file`), read at load; absent: the built-in page. */
+  readonly file?: string;
+  readonly template?: string;
+}
+
 /** One of an app's own listening sockets (`apps.<name>.listen`), handed to its instances after the HTTP app socket. */
 export interface AppListen {
   readonly address: ListenAddress;
@@ -72,6 +81,7 @@ export interface AppSpec {
   readonly pids?: number;
   readonly cpuWeight?: number;
   readonly wakeIgnore?: WakeIgnore;
+  readonly waitingPage?: WaitingPageSpec;
   /** Fraction of one core (0.02 for `2%`) above which an instance with a byte-less (Unix) connection is busy. */
   readonly busyCpu: number;
 }

@@ -21,6 +21,7 @@ import {
   UnavailableError,
   UpstreamError,
   UriTooLongError,
+  WaitingError,
   WakegateError,
 } from '../errors.js';
 import { rawHead } from './raw-head.js';
@@ -32,6 +33,10 @@ export interface ErrorAnswer {
   readonly retryAfterSec?: number;
   /** A body to send as it is instead of the JSON error (an operator-configured answer). */
   readonly body?: string;
+  /** The body's type when it is neither the JSON error nor a configured text. */
+  readonly contentType?: string;
+  /** A page for a browser while the app starts: never cached, and reloaded after this many seconds when set. */
+  readonly page?: { readonly refreshSec?: number };
   /**
    * The request was malformed or too slow: whatever follows it on the same connection cannot be trusted
    * to be framed as the client meant, so the connection is closed after the answer.
@@ -59,6 +64,10 @@ export function answerFor(err: unknown): ErrorAnswer {
     const retry = err.retryAfterSec === undefined ? {} : { retryAfterSec: err.retryAfterSec };
     return err.configured ? { ...base, ...retry, status: err.configured.status, body: err.configured.body } : { ...base, ...retry, status: 503 };
   }
+  if (err instanceof WaitingError) {
+    const page = err.refreshSec === undefined ? {} : { refreshSec: err.refreshSec };
+    return { ...base, status: 503, retryAfterSec: err.retryAfterSec, body: err.html, contentType: 'text/html; charset=utf-8', page };
+  }
   if (err instanceof BackoffError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
   if (err instanceof DependencyError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
   if (err instanceof StartTimeoutError || err instanceof QueueFullError || err instanceof StartFailedError || err instanceof UnavailableError) {
@@ -72,6 +81,7 @@ function body(answer: ErrorAnswer): string {
 }
 
 function contentType(answer: ErrorAnswer): string {
+  if (answer.contentType !== undefined) return answer.contentType;
   return answer.body === undefined ? 'application/json' : 'text/plain; charset=utf-8';
 }
 
@@ -87,6 +97,8 @@ export function sendError(res: ServerResponse, err: unknown): ErrorAnswer {
     'content-type': contentType(answer),
     'content-length': Buffer.byteLength(text),
     ...(answer.retryAfterSec === undefined ? {} : { 'retry-after': String(answer.retryAfterSec) }),
+    ...(answer.page ? { 'cache-control': 'no-store' } : {}),
+    ...(answer.page?.refreshSec === undefined ? {} : { refresh: String(answer.page.refreshSec) }),
     ...(err instanceof UnauthorizedError ? { 'www-authenticate': 'Bearer realm="wakegate"' } : {}),
     ...(err instanceof MethodNotAllowedError ? { allow: err.allowed.join(', ') } : {}),
     ...(answer.close ? { connection: 'close' } : {}),

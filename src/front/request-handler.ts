@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AppActivator, Lease } from '../activator/app-activator.js';
-import { AsleepError, BadRequestError, WakegateError } from '../errors.js';
+import { AsleepError, BadRequestError, WaitingError, WakegateError } from '../errors.js';
 import type { WakeIgnore } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { answerFor, sendError, sendRawError } from './error-response.js';
@@ -12,6 +12,8 @@ import { DEFAULTS } from '../defaults.js';
 import type { Router } from './router.js';
 import { proxyUpgrade } from './upgrade.js';
 import { mustNotWake } from './wake-ignore.js';
+import { isNavigation } from './navigation.js';
+import { holdNavigation, type WakeHeld } from './navigation-hold.js';
 
 function asleep(app: string, rule: WakeIgnore): AsleepError {
   if (!rule.response) return new AsleepError(app, DEFAULTS.internal.asleepRetryAfterSec);
@@ -28,6 +30,8 @@ export interface FrontOptions {
   readonly recordRequest?: (app: string, status: number, seconds: number) => void;
   /** `limits.sendTimeout`; the built-in default when absent. */
   readonly sendTimeoutMs?: number;
+  /** Wakes an app for a navigation held back from it (navigation-hold.ts); absent: no waiting page. */
+  readonly wakeHeld?: WakeHeld;
 }
 
 /** The response timeout of `app`, which waits for the end of a cold start before it counts (see ResponseTimer). */
@@ -75,7 +79,7 @@ export class RequestHandler {
     try {
       app = this.admit(req, rejection);
       // The common case, an app already up with a slot free and nothing to wait for: no Promise before the proxy's.
-      if (!hasBody(req) && !mustNotWake(app.spec.wakeIgnore, app.state, req)) lease = app.tryAcquire();
+      if (!hasBody(req) && !mustNotWake(app.spec.wakeIgnore, app.state, req) && !this.mayGetPage(req, app)) lease = app.tryAcquire();
     } catch (error) {
       const refusal = this.refused(req, error, app);
       // Answered a microtask later, as an answer after an await always was: only the condemning must be at once.
@@ -83,10 +87,12 @@ export class RequestHandler {
       return;
     }
     if (lease) return this.proxyNow(app, req, res, lease, started);
+    const target = app;
+    const hold = this.mayGetPage(req, app) ? () => holdNavigation(target, target.spec.waitingPage!, this.options.wakeHeld!, () => res.destroyed) : undefined;
     void this.exchange(req, app, async (routed, held) => {
       if (res.destroyed) return { status: 0 };
       return proxyHttp(routed.name, req, res, held, upstreamHeaders(req, this.options.trusted()), responseTiming(routed, this.options.sendTimeoutMs));
-    })
+    }, hold)
       .then((result) => this.answerHttp(req, res, started, result))
       .catch((err: unknown) => this.failed(err, () => (res.writableEnded ? undefined : res.headersSent ? res.destroy() : sendError(res, err))));
   };
@@ -180,14 +186,32 @@ export class RequestHandler {
     return { app: app?.name, outcome: { status: 0 }, error };
   }
 
-  /** Wait (for a body to parse, a start, a slot), acquire, run; every failure before the proxy takes over comes back as `error`, never thrown. */
-  private async exchange(req: IncomingMessage, app: AppActivator, run: (app: AppActivator, lease: Lease) => Promise<ProxyOutcome>): Promise<ExchangeResult> {
+  /** A browser navigation to an app not running yet, which may get the waiting page instead of being sent. */
+  private mayGetPage(req: IncomingMessage, app: AppActivator): boolean {
+    return app.spec.waitingPage !== undefined && app.state !== 'running' && this.options.wakeHeld !== undefined && !hasBody(req) && isNavigation(req);
+  }
+
+  /**
+   * Wait (for a body to parse, a start, a slot), acquire, run; every failure before the proxy takes over comes back as `error`, never thrown.
+   * `hold`, for a navigation that may get the waiting page, runs before anything is sent; it throws the page.
+   */
+  private async exchange(
+    req: IncomingMessage,
+    app: AppActivator,
+    run: (app: AppActivator, lease: Lease) => Promise<ProxyOutcome>,
+    hold?: () => Promise<void>,
+  ): Promise<ExchangeResult> {
     try {
       if (hasBody(req) && !(await parsedSoFar(req))) return { app: app.name, outcome: { status: 0 } };
       if (mustNotWake(app.spec.wakeIgnore, app.state, req)) {
         // Counted like every request routed to the app (acquire() counts the others), without waking it.
         app.record.request();
         return { app: app.name, outcome: { status: 0 }, error: asleep(app.name, app.spec.wakeIgnore!) };
+      }
+      if (hold) {
+        // Answered with a page, the navigation is counted here; sent, acquire() counts it.
+        await hold().catch((error: unknown) => (app.record.request(), Promise.reject(error)));
+        if (req.socket.destroyed) return { app: app.name, outcome: { status: 0 } };
       }
       const lease = await app.acquire();
       try {
@@ -205,7 +229,7 @@ export class RequestHandler {
     this.options.recordRequest?.(app ?? '', outcome.status, (performance.now() - started) / 1000);
     // 5xx, and responses cut after their head (the client saw a success status but not the whole answer).
     const failed = outcome.status >= 500 || (outcome.status > 0 && outcome.status < 400);
-    if (code && failed && !(outcome.error instanceof AsleepError)) {
+    if (code && failed && !(outcome.error instanceof AsleepError) && !(outcome.error instanceof WaitingError && !outcome.error.failure)) {
       // An answer the gateway gives by design (backoff, timeouts, a crashed upstream): its code and message
       // (which carries its cause's) say it all, and a stack per 503 would let a flood of them flood the log.
       this.options.log.warn({ app, status: outcome.status, code, error: (outcome.error as WakegateError).message }, 'failed to serve request');

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { AppState } from '../activator/recorder.js';
 import { DEFAULTS } from '../defaults.js';
 import type { SyscallError } from '../errors.js';
@@ -40,6 +41,8 @@ export class SocketActivation {
    */
   #httpStale = false;
   #closed = false;
+  /** The empty connection a held navigation woke the app with (wakeHeld); closed when the start ends. */
+  #probe: Socket | undefined;
   readonly #unsubscribe: () => void;
 
   constructor(
@@ -66,17 +69,43 @@ export class SocketActivation {
   /** Stops watching and polling for good; the sockets themselves are their owner's to close. */
   close(): void {
     this.#closed = true;
+    this.#probe?.destroy();
+    this.#probe = undefined;
     this.#unsubscribe();
     this.#disarm();
     this.#stopAcceptPoll();
   }
 
+  /**
+   * Wakes the stopped app for a request the front holds back until the instance accepts (a browser
+   * navigation that may get the waiting page instead, and must then never reach the app): `connect` puts an
+   * empty connection in the HTTP app socket's queue, and the start is confirmed when the instance has
+   * drained it, as for any waiting connection. The connection is closed when the start ends, so the
+   * instance reads EOF from it. If the instance dies without accepting it, it is stale like the front's own
+   * (see #httpStale) and does not wake the app again. False: the app may not start now, or cannot be so woken.
+   */
+  wakeHeld(connect: () => Socket): boolean {
+    if (this.#closed || this.app.state !== 'stopped' || !this.sockets.list.some((s) => s.address === 'http')) return false;
+    const probe = connect();
+    probe.on('error', () => probe.destroy());
+    this.#probe = probe;
+    this.#waking = true;
+    if (this.app.wake()) return true;
+    this.#waking = false;
+    this.#probe = undefined;
+    probe.destroy();
+    return false;
+  }
+
   private follow(state: AppState): void {
     if (this.#closed) return;
-    if (state === 'starting') this.#frontStarted = !this.#waking;
+    // Woken for a held request, the start is the front's: what it leaves in the HTTP queue is stale.
+    if (state === 'starting') this.#frontStarted = !this.#waking || this.#probe !== undefined;
     else {
       this.#waking = false;
       this.#stopAcceptPoll();
+      this.#probe?.destroy();
+      this.#probe = undefined;
     }
     if (state !== 'stopped') return (this.#httpStale = false), this.#disarm();
     // No instance can hold a socket a reload removed any more.

@@ -3,9 +3,9 @@ import type { Test } from 'tap';
 import { DEFAULT_PATH, findExecutable } from '../../src/runtime/executable.js';
 
 /**
- * System tools the tests drive (runc, wrk, nginx, promtool, …). A missing one is a visible skip that names
- * the Debian package, never a failure and never a silent pass: `npm test` passes on a machine with only
- * Node, and .ci/run, which installs every package, refuses any skip.
+ * System tools the tests drive (runc, wrk, nginx, promtool, chromium, …). A missing one is a visible skip
+ * that names the Debian package, never a failure and never a silent pass: `npm test` passes on a machine
+ * with only Node, and .ci/run, which installs every package, refuses any skip.
  *
  *   if (!needTool(t, 'wrk', 'wrk')) return;                       // inside a test
  *   t.test('containers', { skip: missingTool('runc', 'runc') }, …)  // for a whole subtest

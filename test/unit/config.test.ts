@@ -58,6 +58,7 @@ t.test('a full config loads with per-app overrides of defaults, and is deeply fr
     memoryBytes: 128 * 1024 ** 2,
     pids: 64,
     cpuWeight: 100,
+    waitingPage: { afterMs: 1000 },
     busyCpu: 0.05,
   });
   // bare sets nothing, so it takes every default; root's primary group fills in gid.
@@ -85,7 +86,7 @@ t.test('built-in defaults', async (t) => {
   t.same({ ...cfg.apps.hello, env: { ...cfg.apps.hello?.env } }, {
     ...{ name: 'hello', hosts: ['hello.localhost'], command: ['node'], dir: APP_DIR, env: {}, runtime: 'auto' },
     ...{ idleTimeoutMs: 60_000, startTimeoutMs: 10_000, stopTimeoutMs: 5000, queueLimit: 1000, concurrency: 1000, maxConnectionAgeMs: 3_600_000 },
-    ...{ listen: [], backlog: 4096, busyCpu: 0.02 },
+    ...{ listen: [], backlog: 4096, busyCpu: 0.02, waitingPage: { afterMs: 1000 } },
   });
   const dirFor = (uid: number, env: NodeJS.ProcessEnv) => validateConfig(MINIMAL, INLINE, { env, uid }).runtimeDir;
   t.equal(dirFor(1000, { XDG_RUNTIME_DIR: '/run/user/1000' }), '/run/user/1000/wakegate');
@@ -166,7 +167,7 @@ t.test('every problem is reported with its path', async (t) => {
     'log.requests: expected true or false, got "yes"',
     'defaults.hosts: only allowed per app, not in defaults',
     'defaults.memory: must be at least 4Mi, got "1Mi"',
-    'apps.hello.memroy: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu',
+    'apps.hello.memroy: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu, waitingPage',
     'apps.hello.hosts[0]: host names must not include a port, got "x.example:80"',
     'apps.hello.hosts[1]: expected a host name like "app.example" or "*.app.example", got 5',
     'apps.hello.hosts[2]: expected a host name like "app.example" or "*.app.example", got "bad_host.example"',
@@ -248,7 +249,7 @@ t.test('hostile documents yield ConfigError and pollute nothing', async (t) => {
     ' "env": {"__proto__": "x", "constructor": "y"}, "__proto__": {"uid": 0}}}}';
   t.same(issuesOf(JSON.parse(text)), [
     '__proto__: unknown key; expected one of: listen, admin, runtimeDir, socketGroup, trustedProxies, shutdownTimeout, sampleInterval, log, limits, oci, nspawn, defaults, apps',
-    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu',
+    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu, waitingPage',
   ]);
   const env = validateConfig({ ...MINIMAL, apps: { a: { ...MINIMAL.apps.hello, env: JSON.parse('{"__proto__": "x"}') } } }, INLINE, { env: {} }).apps.a?.env;
   t.equal(env?.['__proto__'], 'x', 'stored as data on a null-prototype map');

@@ -7,7 +7,7 @@ import { MAX_DURATION_MS } from '../../../src/config/units.js';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const HOST_RE = /^(?:\*\.)?[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const APP_KEYS = new Set(['name', 'hosts', 'command', 'dir', 'bundle', 'env', 'runtime', 'uid', 'gid', 'idleTimeoutMs', 'startTimeoutMs', 'stopTimeoutMs', 'queueLimit', 'concurrency', 'maxConnectionAgeMs', 'responseTimeoutMs', 'memoryBytes', 'pids', 'cpuWeight', 'wakeIgnore', 'listen', 'backlog', 'busyCpu']);
+const APP_KEYS = new Set(['name', 'hosts', 'command', 'dir', 'bundle', 'env', 'runtime', 'uid', 'gid', 'idleTimeoutMs', 'startTimeoutMs', 'stopTimeoutMs', 'queueLimit', 'concurrency', 'maxConnectionAgeMs', 'responseTimeoutMs', 'memoryBytes', 'pids', 'cpuWeight', 'wakeIgnore', 'listen', 'backlog', 'busyCpu', 'waitingPage', 'dependsOn']);
 const FD_NAME_RE = /^[A-Za-z0-9_.-]{1,255}$/;
 
 /** The path of the first object (or array) below `root` that is not frozen. */
@@ -101,6 +101,8 @@ export function configProblems(cfg: GatewayConfig, file: string): string[] {
     need(app.memoryBytes === undefined || isInt(app.memoryBytes, 4 * 1024 ** 2), at('memoryBytes'));
     need(app.pids === undefined || isInt(app.pids, 1), at('pids'));
     need(app.cpuWeight === undefined || isInt(app.cpuWeight, 1, 10_000), at('cpuWeight'));
+    const page = app.waitingPage;
+    need(page === undefined || (isInt(page.afterMs, 0, MAX_DURATION_MS) && (page.file === undefined) === (page.template === undefined)), at('waitingPage'));
     const w = app.wakeIgnore;
     if (w !== undefined) {
       need(Array.isArray(w.paths) && w.paths.every((p) => isText(p) && p.startsWith('/')), at('wakeIgnore.paths'));

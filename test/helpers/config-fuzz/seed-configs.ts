@@ -59,7 +59,7 @@ export function seedObjects(): JsonObject[] {
       admin: { listen: '0.0.0.0:9090', token: 'a-long-enough-admin-token' },
       trustedProxies: ['192.168.0.0/16'],
       shutdownTimeout: 0,
-      defaults: { wakeIgnore: { userAgents: ['kube-probe'] }, stopTimeout: '0', maxConnectionAge: '1h' },
+      defaults: { wakeIgnore: { userAgents: ['kube-probe'] }, stopTimeout: '0', maxConnectionAge: '1h', waitingPage: false },
       apps: many,
     },
     {
@@ -75,6 +75,7 @@ export function seedObjects(): JsonObject[] {
           user: 0,
           group: '0',
           wakeIgnore: { paths: ['/ping'], response: { status: 204, body: '' } },
+          waitingPage: { after: '2s' },
         },
       },
     },
