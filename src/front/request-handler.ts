@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AppActivator, Lease } from '../activator/app-activator.js';
+import type { Lease } from '../activator/app-activator.js';
 import { AsleepError, BadRequestError, WakegateError } from '../errors.js';
 import type { WakeIgnore } from '../config/types.js';
 import type { Logger } from '../log.js';
@@ -9,6 +9,7 @@ import { upstreamHeaders, type TrustedProxies } from './forwarded.js';
 import { hasBody, proxyHttp, proxyHttpThen, type ProxyOutcome } from './proxy.js';
 import { type ResponseTiming } from './response-timer.js';
 import { DEFAULTS } from '../defaults.js';
+import type { FrontApp } from './front-app.js';
 import type { Router } from './router.js';
 import { proxyUpgrade } from './upgrade.js';
 import { mustNotWake } from './wake-ignore.js';
@@ -20,7 +21,7 @@ function asleep(app: string, rule: WakeIgnore): AsleepError {
 
 export interface FrontOptions {
   /** Read on every request, so that a reload swaps routes without touching the listener. */
-  readonly router: () => Router<AppActivator>;
+  readonly router: () => Router<FrontApp>;
   readonly trusted: () => TrustedProxies;
   readonly log: Logger;
   readonly logRequests: () => boolean;
@@ -31,7 +32,7 @@ export interface FrontOptions {
 }
 
 /** The response timeout of `app`, which waits for the end of a cold start before it counts (see ResponseTimer). */
-function responseTiming(app: AppActivator, sendTimeoutMs: number = DEFAULTS.limits.sendTimeoutMs): ResponseTiming {
+function responseTiming(app: FrontApp, sendTimeoutMs: number = DEFAULTS.limits.sendTimeoutMs): ResponseTiming {
   return {
     timeoutMs: app.spec.responseTimeoutMs ?? DEFAULTS.app.responseTimeoutMs,
     sendTimeoutMs,
@@ -70,7 +71,7 @@ export class RequestHandler {
   /** `rejection`: the listener's verdict on the request's framing (request-checks.ts), answered as such. */
   readonly onRequest = (req: IncomingMessage, res: ServerResponse, rejection?: WakegateError): void => {
     const started = performance.now();
-    let app: AppActivator | undefined;
+    let app: FrontApp | undefined;
     let lease: Lease | undefined;
     try {
       app = this.admit(req, rejection);
@@ -94,7 +95,7 @@ export class RequestHandler {
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, early: Buffer, rejection?: WakegateError): void => {
     const started = performance.now();
     socket.on('error', () => socket.destroy());
-    let app: AppActivator | undefined;
+    let app: FrontApp | undefined;
     const result = (() => {
       try {
         app = this.admit(req, rejection);
@@ -113,7 +114,7 @@ export class RequestHandler {
   };
 
   /** Proxies on a lease held already; the lease ends with the exchange, before the request is recorded. */
-  private proxyNow(app: AppActivator, req: IncomingMessage, res: ServerResponse, lease: Lease, started: number): void {
+  private proxyNow(app: FrontApp, req: IncomingMessage, res: ServerResponse, lease: Lease, started: number): void {
     let over = false;
     const done = (outcome: ProxyOutcome): void => {
       if (over) return;
@@ -165,7 +166,7 @@ export class RequestHandler {
    * carried this request, so a refusal condemns the connection before a request pipelined behind it is
    * even emitted. Throws what the client must be answered.
    */
-  private admit(req: IncomingMessage, rejection: WakegateError | undefined): AppActivator {
+  private admit(req: IncomingMessage, rejection: WakegateError | undefined): FrontApp {
     if (this.condemned.has(req.socket)) throw new BadRequestError('request follows a malformed one on the same connection');
     if (rejection) throw rejection;
     // Origin-form only: absolute-form and authority-form would make the gateway an open proxy.
@@ -174,14 +175,14 @@ export class RequestHandler {
   }
 
   /** A failure before the proxy took over, as a result to answer. */
-  private refused(req: IncomingMessage, error: unknown, app: AppActivator | undefined): ExchangeResult {
+  private refused(req: IncomingMessage, error: unknown, app: FrontApp | undefined): ExchangeResult {
     if (answerFor(error).close) this.condemned.add(req.socket);
     if (!(error instanceof WakegateError)) this.options.log.error({ err: error, app: app?.name }, 'failed to proxy request');
     return { app: app?.name, outcome: { status: 0 }, error };
   }
 
   /** Wait (for a body to parse, a start, a slot), acquire, run; every failure before the proxy takes over comes back as `error`, never thrown. */
-  private async exchange(req: IncomingMessage, app: AppActivator, run: (app: AppActivator, lease: Lease) => Promise<ProxyOutcome>): Promise<ExchangeResult> {
+  private async exchange(req: IncomingMessage, app: FrontApp, run: (app: FrontApp, lease: Lease) => Promise<ProxyOutcome>): Promise<ExchangeResult> {
     try {
       if (hasBody(req) && !(await parsedSoFar(req))) return { app: app.name, outcome: { status: 0 } };
       if (mustNotWake(app.spec.wakeIgnore, app.state, req)) {

@@ -1,0 +1,159 @@
+import type { Lease } from '../activator/generation.js';
+import { Breaker } from '../activator/breaker.js';
+import { DEFAULTS } from '../defaults.js';
+import type { WakegateError } from '../errors.js';
+import type { Upstream, UpstreamDispatcher } from '../upstream/pool.js';
+
+/** What a worker tells the primary about one generation: edges only, never one message per request. */
+export interface GenerationReports {
+  report(event: 'busy' | 'quiet' | 'responded' | 'unresponsive', generation: number): void;
+  /** In-flight requests and upgraded connections of the app in this worker changed by `delta` (for park). */
+  active(delta: number): void;
+}
+
+/**
+ * A worker's side of one generation of an app (an instance the primary started, or is starting): this
+ * worker's own upstream pool to it and its share of the app's breaker. It reports `busy` when its first
+ * request goes out and `quiet` once none has been in flight for workerQuietMs; while busy, the primary
+ * holds the generation for this worker, so the instance is neither idle nor drained under its requests.
+ */
+export class LocalGeneration {
+  readonly breaker: Breaker;
+  failure: WakegateError | undefined;
+  /** No new requests go to it (the instance stops, or another one took its place). */
+  ended = false;
+  unansweredInARow = 0;
+  readonly upgraded = new Set<() => void>();
+  private activeCount = 0;
+  private reportedBusy = false;
+  private respondedSent = false;
+  private unresponsiveSent = false;
+  private quietTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly upstream: Upstream,
+    share: number,
+    private readonly reports: GenerationReports,
+  ) {
+    this.breaker = new Breaker(share);
+  }
+
+  /** Requests in flight on it here, upgraded connections included. */
+  get active(): number {
+    return this.activeCount;
+  }
+
+  /** A lease for a request that holds one of this generation's breaker slots. */
+  lease(): Lease {
+    this.activeCount += 1;
+    this.reports.active(1);
+    clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
+    this.markBusy();
+    return new LocalLease(this);
+  }
+
+  /** The primary granted this generation to an acquire of ours: it holds it for us now, whatever we said before. */
+  granted(): void {
+    this.markBusy();
+    if (this.activeCount === 0) this.armQuiet();
+  }
+
+  released(): void {
+    this.activeCount -= 1;
+    this.reports.active(-1);
+    if (this.activeCount === 0) this.armQuiet();
+  }
+
+  responded(): void {
+    this.unansweredInARow = 0;
+    if (this.respondedSent) return;
+    this.respondedSent = true;
+    this.reports.report('responded', this.id);
+  }
+
+  unanswered(): void {
+    this.unansweredInARow += 1;
+    if (this.unansweredInARow < DEFAULTS.internal.unresponsiveAfter || this.unresponsiveSent) return;
+    this.unresponsiveSent = true;
+    this.reports.report('unresponsive', this.id);
+  }
+
+  /** The instance stops: requests in flight finish, none is added; waiters look again (and ask the primary). */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.breaker.cancelAll();
+    this.upstream.close();
+    // A pending quiet is told now: a drain in the primary waits for it.
+    if (this.activeCount === 0 && this.reportedBusy) this.armQuiet();
+  }
+
+  /** The instance is gone or never came: what is still on it fails with `failure`, as in the primary. */
+  fail(failure: WakegateError): void {
+    this.failure ??= failure;
+    this.end();
+    this.upstream.destroy(this.failure);
+    for (const close of this.upgraded) close();
+  }
+
+  private markBusy(): void {
+    if (this.reportedBusy) return;
+    this.reportedBusy = true;
+    this.reports.report('busy', this.id);
+  }
+
+  /** Quiet is told only after a pause (at once for an ended generation, which no request will reuse). */
+  private armQuiet(): void {
+    clearTimeout(this.quietTimer);
+    const tell = (): void => {
+      this.quietTimer = undefined;
+      if (this.activeCount > 0 || !this.reportedBusy) return;
+      this.reportedBusy = false;
+      this.reports.report('quiet', this.id);
+    };
+    if (this.ended) return tell();
+    this.quietTimer = setTimeout(tell, DEFAULTS.internal.workerQuietMs);
+    this.quietTimer.unref();
+  }
+}
+
+/** One request's hold on a LocalGeneration, of a fixed shape like the primary's GenerationLease. */
+class LocalLease implements Lease {
+  readonly dispatcher: UpstreamDispatcher;
+  private closeUpgraded: (() => void) | undefined;
+  private done = false;
+
+  constructor(private readonly gen: LocalGeneration) {
+    this.dispatcher = gen.upstream.dispatcher;
+  }
+
+  failure(): WakegateError | undefined {
+    return this.gen.failure;
+  }
+
+  responded(): void {
+    this.gen.responded();
+  }
+
+  unanswered(): void {
+    this.gen.unanswered();
+  }
+
+  /** An upgraded connection keeps the app busy here, but no longer takes a breaker slot (as in-process). */
+  upgraded(close: () => void): void {
+    if (this.done || this.closeUpgraded) return;
+    this.gen.breaker.release();
+    this.gen.upgraded.add(close);
+    this.closeUpgraded = close;
+  }
+
+  release(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.closeUpgraded) this.gen.upgraded.delete(this.closeUpgraded);
+    else this.gen.breaker.release();
+    this.gen.released();
+  }
+}
