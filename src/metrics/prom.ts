@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppState, ColdStartEvent, ExitEvent, Recorder } from '../activator/recorder.js';
 import type { InstanceStats } from '../runtime/runtime.js';
-import { addRequests, AppRequests, REQUEST_BUCKETS, RequestTally } from './request-tally.js';
+import { addRequests, AppRequests, REQUEST_BUCKETS, RequestTally, type RequestCounts } from './request-tally.js';
 
 /** What the metrics read from each app at scrape time; AppActivator has this shape. */
 export interface AppGauges {
@@ -30,7 +30,7 @@ export interface FrontProcesses {
   /** Processes serving the front now. */
   readonly live: () => number;
   /** Tallies to add to the primary's own (the workers' last ones, and those of workers that died). */
-  readonly tallies: () => Iterable<RequestTally>;
+  readonly tallies: () => Iterable<{ readonly apps: Iterable<readonly [app: string, counts: RequestCounts]> }>;
 }
 
 /** The part of prom-client's histogram state that a scrape exports (lib/histogram.js), filled from a RequestTally. */
@@ -194,7 +194,7 @@ export class PromRecorder implements Recorder {
   }
 
   /** This process's tally, plus the workers' when there are workers. */
-  private allRequests(): Map<string, AppRequests> {
+  private allRequests(): ReadonlyMap<string, AppRequests> {
     if (!this.fronts) return this.requests.apps;
     const sum = new Map<string, AppRequests>();
     for (const tally of [this.requests, ...this.fronts.tallies()]) {
