@@ -1,0 +1,62 @@
+import type { Test } from 'tap';
+import { request } from 'undici';
+import { runGateway, type GatewayProcess } from './cli.js';
+import { alive, fixtureApp, get, type LogLine, type Reply } from './gateway.js';
+
+/** A `wakegate run` with `workers: 2`, an admin listener and a request log line per request. */
+export interface WorkersGateway extends GatewayProcess {
+  readonly adminPort: number;
+  /** The pid of each worker as it last reported ready, by index. */
+  workerPids(): number[];
+  get(path?: string, host?: string): Promise<Reply>;
+  metrics(): Promise<string>;
+}
+
+export const HOST = 'a.localhost';
+
+export function app(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return fixtureApp([HOST], extra);
+}
+
+export async function runWorkers(t: Test, apps: Record<string, unknown>, top: Record<string, unknown> = {}): Promise<WorkersGateway> {
+  const gw = await runGateway(t, { workers: 2, admin: { listen: '127.0.0.1:0' }, log: { requests: true }, shutdownTimeout: '5s', ...top, apps });
+  const adminLine = await gw.waitFor((l) => l.msg === 'admin listening');
+  const adminPort = (adminLine.address as { port: number }).port;
+  return {
+    ...gw,
+    adminPort,
+    workerPids: () => {
+      const pids: number[] = [];
+      for (const l of gw.lines) if (l.msg === 'worker ready') pids[l.worker as number] = l.pid as number;
+      return pids;
+    },
+    get: (path = '/', host = HOST) => get(gw.port, host, path),
+    metrics: async () => {
+      const res = await request(`http://127.0.0.1:${adminPort}/metrics`);
+      return res.body.text();
+    },
+  };
+}
+
+/** Worker index → requests it logged for `app` (the request log lines of workers carry `worker`). */
+export function servedBy(lines: readonly LogLine[], app = 'a'): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const l of lines) if (l.msg === 'request' && l.app === app && typeof l.worker === 'number') counts.set(l.worker, (counts.get(l.worker) ?? 0) + 1);
+  return counts;
+}
+
+/** The value of one sample in a scrape, e.g. `wakegate_requests_total{app="a",code="200"}`; undefined when absent. */
+export function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** Starts of `app`'s instances so far: its moves to `starting` in the log. */
+export function starts(lines: readonly LogLine[], app = 'a'): number {
+  return lines.filter((l) => l.app === app && l.to === 'starting').length;
+}
+
+/** Pids of processes still alive among `pids`. */
+export function living(pids: readonly number[]): number[] {
+  return pids.filter((pid) => alive(pid));
+}
