@@ -90,9 +90,12 @@ export class WorkerPool {
    */
   confirmIdle(app: string): Promise<boolean> {
     if (this.confirming.has(app)) return Promise.resolve(false);
-    const verdict = Promise.all(this.slots.map((slot) => slot.ask((id) => ({ t: 'park', id, app })))).then((replies) =>
-      replies.every((r) => r === 'gone' || (r !== 'timeout' && r.t === 'parked' && r.quiet)),
-    );
+    this.options.log.debug({ app }, 'idle: asking the workers before the stop');
+    const verdict = Promise.all(this.slots.map((slot) => slot.ask((id) => ({ t: 'park', id, app })))).then((replies) => {
+      const idle = replies.every((r) => r === 'gone' || (r !== 'timeout' && r.t === 'parked' && r.quiet));
+      this.options.log.debug({ app, idle }, idle ? 'idle: every worker is quiet' : 'idle: a worker is busy, staying up');
+      return idle;
+    });
     const settled = verdict.then(
       () =>
         new Promise<void>((done) =>

@@ -60,3 +60,26 @@ export function starts(lines: readonly LogLine[], app = 'a'): number {
 export function living(pids: readonly number[]): number[] {
   return pids.filter((pid) => alive(pid));
 }
+
+/** Rounds of concurrent requests until each of the 2 workers has served `app` (the kernel picks who accepts). */
+export async function bothServe(t: Test, gw: WorkersGateway, path = '/', host = HOST, app = 'a'): Promise<number> {
+  let sent = 0;
+  for (let round = 0; round < 40 && servedBy(gw.lines, app).size < 2; round++) {
+    const replies = await Promise.all(Array.from({ length: 20 }, () => gw.get(path, host)));
+    sent += replies.length;
+    if (!replies.every((r) => r.status === 200)) t.fail(`round ${round}: ${replies.map((r) => r.status).join(' ')}`);
+    // The request lines are written as each request ends; the last ones may still be on their way.
+    await gw.waitFor(() => total(servedBy(gw.lines, app)) >= sent).catch(() => undefined);
+  }
+  t.equal(servedBy(gw.lines, app).size, 2, `both workers served ${app}`);
+  return sent;
+}
+
+export function total(counts: Map<number, number>): number {
+  return [...counts.values()].reduce((a, b) => a + b, 0);
+}
+
+/** Resolves once each worker index in `workers` has logged a line matching `match` at index `from` or later. */
+export async function eachWorker(gw: WorkersGateway, from: number, match: (l: LogLine) => boolean, workers = [0, 1], ms = 10_000): Promise<void> {
+  await Promise.all(workers.map((w) => gw.waitFor((l) => l.worker === w && match(l) && gw.lines.indexOf(l) >= from, ms)));
+}
