@@ -2,6 +2,8 @@
 // quiet in all of them, and a request that arrives while the stop is being decided is never sent to the
 // instance on its way out.
 import t from 'tap';
+import { fixtureApp } from '../helpers/gateway.js';
+import { closed, loopbackAgent, nextMessage, openWebSocket } from '../helpers/websocket.js';
 import { app, bothServe, runWorkers, sample, starts } from '../helpers/workers.js';
 
 const idleStops = (lines: ReadonlyArray<Record<string, unknown>>): number => lines.filter((l) => l.msg === 'instance of a stopped (idle)').length;
@@ -44,4 +46,26 @@ t.test('a request that arrives while the idle stop is decided is answered, never
     'no 502 anywhere',
   );
   t.ok(idleStops(gw.lines) >= 1, `the app did idle out in between (${idleStops(gw.lines)} times)`);
+});
+
+t.test('a WebSocket through a worker echoes, and keeps its app up until it closes', async (t) => {
+  // `clock` goes idle after three of live's idle timeouts: its idle stop is the event that says they passed.
+  const gw = await runWorkers(t, {
+    live: fixtureApp(['live.localhost'], { idleTimeout: '300ms' }),
+    clock: fixtureApp(['clock.localhost'], { idleTimeout: '900ms' }),
+  });
+  const agent = loopbackAgent();
+  t.teardown(() => agent.close());
+  const ws = await openWebSocket(gw.port, 'live.localhost', agent);
+  ws.send('hello through a worker');
+  t.equal(await nextMessage(ws), 'hello through a worker');
+  t.equal((await gw.get('/', 'clock.localhost')).status, 200);
+  await gw.waitFor((l) => l.app === 'clock' && l.reason === 'idle', 20_000);
+  t.notOk(gw.lines.some((l) => l.app === 'live' && l.reason === 'idle'), 'live never stopped meanwhile');
+  ws.send('still there?');
+  t.equal(await nextMessage(ws), 'still there?');
+  ws.close();
+  await closed(ws);
+  await gw.waitFor((l) => l.app === 'live' && l.reason === 'idle', 20_000);
+  t.pass('closed, the app goes idle');
 });
