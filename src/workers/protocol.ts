@@ -27,7 +27,15 @@ export interface WireError {
 
 export type ToWorker =
   /** First message: who the worker is and what it serves. */
-  | { readonly t: 'init'; readonly index: number; readonly workers: number; readonly config: GatewayConfig; readonly apps: readonly AppMirror[] }
+  | {
+      readonly t: 'init';
+      readonly index: number;
+      readonly workers: number;
+      readonly config: GatewayConfig;
+      readonly apps: readonly AppMirror[];
+      /** Apps whose idle check is under way: parked from the start (a replacement forked during one). */
+      readonly parked: readonly string[];
+    }
   /** A reload: the new config and every app of it (apps missing are removed). */
   | { readonly t: 'apps'; readonly config: GatewayConfig; readonly apps: readonly AppMirror[] }
   | { readonly t: 'state'; readonly app: string; readonly mirror: AppMirror }

@@ -53,6 +53,7 @@ export class WorkerFront {
       report: (event, app, generation) => this.send({ t: event, app, generation }),
     };
     this.setApps(init.apps);
+    for (const app of init.parked) this.apps.get(app)?.park();
     const handler = new RequestHandler({
       router: () => this.routes,
       trusted: () => this.trusted,

@@ -178,7 +178,7 @@ export class WorkerPool {
         if (!this.started) return;
         this.replace(slot, code, signal);
       });
-      slot.send({ t: 'init', index: slot.index, workers: this.slots.length, config: this.options.config(), apps: this.mirrors() });
+      slot.send({ t: 'init', index: slot.index, workers: this.slots.length, config: this.options.config(), apps: this.mirrors(), parked: [...this.confirming.keys()] });
     });
   }
 
