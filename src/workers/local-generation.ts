@@ -28,7 +28,10 @@ export class LocalGeneration {
   private reportedBusy = false;
   private respondedSent = false;
   private unresponsiveSent = false;
+  /** Lazy, like IdleTimer: one timer per pause, not a setTimeout/clearTimeout pair per request. */
   private quietTimer: NodeJS.Timeout | undefined;
+  /** When the in-flight count last fell to 0 (performance.now). */
+  private zeroSince = 0;
 
   constructor(
     readonly id: number,
@@ -48,8 +51,6 @@ export class LocalGeneration {
   lease(): Lease {
     this.activeCount += 1;
     this.reports.active(1);
-    clearTimeout(this.quietTimer);
-    this.quietTimer = undefined;
     this.markBusy();
     return new LocalLease(this);
   }
@@ -104,18 +105,29 @@ export class LocalGeneration {
     this.reports.report('busy', this.id);
   }
 
-  /** Quiet is told only after a pause (at once for an ended generation, which no request will reuse). */
+  /** Quiet is told only after workerQuietMs at 0 (at once for an ended generation, which no request will reuse). */
   private armQuiet(): void {
-    clearTimeout(this.quietTimer);
-    const tell = (): void => {
+    this.zeroSince = performance.now();
+    if (this.ended) return this.tellQuiet();
+    if (this.quietTimer === undefined) this.scheduleQuiet(DEFAULTS.internal.workerQuietMs);
+  }
+
+  private scheduleQuiet(ms: number): void {
+    this.quietTimer = setTimeout(() => {
       this.quietTimer = undefined;
+      // Busy again since: the release that brings it back to 0 arms it anew.
       if (this.activeCount > 0 || !this.reportedBusy) return;
-      this.reportedBusy = false;
-      this.reports.report('quiet', this.id);
-    };
-    if (this.ended) return tell();
-    this.quietTimer = setTimeout(tell, DEFAULTS.internal.workerQuietMs);
+      const left = this.zeroSince + DEFAULTS.internal.workerQuietMs - performance.now();
+      if (left > 1 && !this.ended) return this.scheduleQuiet(left);
+      this.tellQuiet();
+    }, ms);
     this.quietTimer.unref();
+  }
+
+  private tellQuiet(): void {
+    if (this.activeCount > 0 || !this.reportedBusy) return;
+    this.reportedBusy = false;
+    this.reports.report('quiet', this.id);
   }
 }
 
