@@ -62,7 +62,7 @@ export function living(pids: readonly number[]): number[] {
 }
 
 /** Rounds of concurrent requests until each of the 2 workers has served `app` (the kernel picks who accepts). */
-export async function bothServe(t: Test, gw: WorkersGateway, path = '/', host = HOST, app = 'a'): Promise<number> {
+export async function bothServe(t: Test, gw: Pick<WorkersGateway, 'get' | 'lines' | 'waitFor'>, path = '/', host = HOST, app = 'a'): Promise<number> {
   let sent = 0;
   for (let round = 0; round < 40 && servedBy(gw.lines, app).size < 2; round++) {
     const replies = await Promise.all(Array.from({ length: 20 }, () => gw.get(path, host)));
