@@ -24,6 +24,10 @@ export class LocalGeneration {
   ended = false;
   unansweredInARow = 0;
   readonly upgraded = new Set<() => void>();
+  /** The instance answered (here or in another worker: the primary says `running`). */
+  confirmed = false;
+  /** Leases sent before the instance was confirmed and not answered yet: they count against queueLimit, as in the primary. */
+  unconfirmed = 0;
   private activeCount = 0;
   private reportedBusy = false;
   private respondedSent = false;
@@ -52,7 +56,9 @@ export class LocalGeneration {
     this.activeCount += 1;
     this.reports.active(1);
     this.markBusy();
-    return new LocalLease(this);
+    const queued = !this.confirmed;
+    if (queued) this.unconfirmed += 1;
+    return new LocalLease(this, queued);
   }
 
   /** The primary granted this generation to an acquire of ours: it holds it for us now, whatever we said before. */
@@ -137,8 +143,18 @@ class LocalLease implements Lease {
   private closeUpgraded: (() => void) | undefined;
   private done = false;
 
-  constructor(private readonly gen: LocalGeneration) {
+  constructor(
+    private readonly gen: LocalGeneration,
+    private queued: boolean,
+  ) {
     this.dispatcher = gen.upstream.dispatcher;
+  }
+
+  /** No longer waiting for the start: answered, or over. */
+  private dequeue(): void {
+    if (!this.queued) return;
+    this.queued = false;
+    this.gen.unconfirmed -= 1;
   }
 
   failure(): WakegateError | undefined {
@@ -146,6 +162,7 @@ class LocalLease implements Lease {
   }
 
   responded(): void {
+    this.dequeue();
     this.gen.responded();
   }
 
@@ -164,6 +181,7 @@ class LocalLease implements Lease {
   release(): void {
     if (this.done) return;
     this.done = true;
+    this.dequeue();
     if (this.closeUpgraded) this.gen.upgraded.delete(this.closeUpgraded);
     else this.gen.breaker.release();
     this.gen.released();

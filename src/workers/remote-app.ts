@@ -37,8 +37,9 @@ class RemoteRecord implements FrontRecord {
  * a time) and go on the generation it grants.
  *
  * The breaker is split: each of N workers has ceil(concurrency / N) slots per instance and lets
- * ceil(queueLimit / N) requests wait, in FIFO order, for its own slots. So the instance has at most
- * N·ceil(concurrency / N) requests in flight, and a request never waits on another process's slot.
+ * ceil(queueLimit / N) requests wait (in FIFO order for its own slots, for the primary, or sent to an
+ * instance still starting). So the instance has at most N·ceil(concurrency / N) requests in flight, and a
+ * request never waits on another process's slot.
  */
 export class RemoteApp implements FrontApp {
   readonly record = new RemoteRecord();
@@ -77,7 +78,9 @@ export class RemoteApp implements FrontApp {
 
   tryAcquire(): Lease | undefined {
     const gen = this.serving();
-    if (!gen || !gen.breaker.tryTake()) return undefined;
+    if (!gen) return undefined;
+    if (this.mustQueue(gen) && this.queued(gen) >= this.share(this.spec.queueLimit)) return undefined;
+    if (!gen.breaker.tryTake()) return undefined;
     this.record.request();
     return gen.lease();
   }
@@ -88,15 +91,17 @@ export class RemoteApp implements FrontApp {
       if (this.closedFor) throw new UnavailableError(this.name, this.closedFor);
       const gen = this.serving();
       if (gen) {
+        // Past this worker's share of `concurrency`, or while the instance starts, a request is one more waiting.
+        if (this.mustQueue(gen)) this.checkQueue(gen);
         if (gen.breaker.tryTake()) return gen.lease();
-        this.checkQueue();
+        this.checkQueue(gen);
         const held = await this.counted(gen.breaker.wait());
         if (held && gen === this.serving()) return gen.lease();
         // The wait ended with the instance going away (or the app parked): look again, like a new request.
         if (held) gen.breaker.release();
         continue;
       }
-      this.checkQueue();
+      this.checkQueue(this.local);
       const granted = await this.counted((this.asking ??= this.ask()));
       const local = this.local;
       // Granted while parked too: the primary decided the idle check before it answered.
@@ -122,6 +127,7 @@ export class RemoteApp implements FrontApp {
             });
     }
     if (mirror.state === 'stopping' || mirror.state === 'stopped') this.local?.end();
+    if (mirror.state === 'running' && this.local) this.local.confirmed = true;
     if (mirror.state === 'running' && (before.state !== 'running' || before.generation !== mirror.generation)) this.record.lastColdStart = { at: Date.now() };
   }
 
@@ -163,9 +169,18 @@ export class RemoteApp implements FrontApp {
     return asked;
   }
 
+  private mustQueue(gen: LocalGeneration): boolean {
+    return this.mirror.state === 'starting' || !gen.breaker.free;
+  }
+
+  /** Requests waiting here: for a slot, for the primary, or sent to an instance that has not answered yet. */
+  private queued(gen: LocalGeneration | undefined): number {
+    return this.waiting + (gen && !gen.confirmed ? gen.unconfirmed : 0);
+  }
+
   /** Past this worker's share of queueLimit waiting, a request is refused at once. */
-  private checkQueue(): void {
-    if (this.waiting >= this.share(this.spec.queueLimit)) throw new QueueFullError(this.name, this.spec.queueLimit);
+  private checkQueue(gen: LocalGeneration | undefined): void {
+    if (this.queued(gen) >= this.share(this.spec.queueLimit)) throw new QueueFullError(this.name, this.spec.queueLimit);
   }
 
   /** Counted as waiting for as long as `wait` runs. */

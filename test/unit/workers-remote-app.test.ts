@@ -148,3 +148,18 @@ t.test('stopping: no new lease on the old instance; requests wait for the primar
   lease.release();
   a.close('shutdown');
 });
+
+t.test('while the instance starts, the requests sent to it count against queueLimit, as in the primary', async (t) => {
+  const s = spec({ queueLimit: 4 });
+  const link = new Link();
+  const a = app(s, link, 2);
+  a.update(mirror(s, 'starting', 6));
+  const sent = [a.tryAcquire(), a.tryAcquire()];
+  t.ok(sent.every(Boolean), 'ceil(4 / 2) sent to the starting instance');
+  t.equal(a.tryAcquire(), undefined, 'the next one is not sent at once');
+  await t.rejects(a.acquire(), QueueFullError, 'and is refused: the share of queueLimit waits already');
+  sent[0]!.responded();
+  t.ok(a.tryAcquire(), 'an answered request no longer counts as waiting');
+  a.update(mirror(s, 'running', 6));
+  t.ok(a.tryAcquire() && a.tryAcquire(), 'once running, none of them counts');
+});
