@@ -1,7 +1,8 @@
 import type { Lease } from '../activator/generation.js';
 import { Breaker } from '../activator/breaker.js';
 import { DEFAULTS } from '../defaults.js';
-import type { WakegateError } from '../errors.js';
+import { InstanceCrashedError, type WakegateError } from '../errors.js';
+import { watchProcess } from '../native/index.js';
 import type { Upstream, UpstreamDispatcher } from '../upstream/pool.js';
 
 /** What a worker tells the primary about one generation: edges only, never one message per request. */
@@ -29,6 +30,9 @@ export class LocalGeneration {
   /** Leases sent before the instance was confirmed and not answered yet: they count against queueLimit, as in the primary. */
   unconfirmed = 0;
   private activeCount = 0;
+  /** The failure is this worker's own guess (it saw the instance exit), until the primary says what it was. */
+  private guessed = false;
+  private watching = false;
   private reportedBusy = false;
   private respondedSent = false;
   private unresponsiveSent = false;
@@ -97,8 +101,34 @@ export class LocalGeneration {
     if (this.activeCount === 0 && this.reportedBusy) this.armQuiet();
   }
 
+  /**
+   * Watches the instance's process (a pidfd, as the primary does): its exit fails the requests still on it
+   * in the same event-loop turn as their connections' errors, so that the proxy names the crash as it does
+   * in one process, however late the primary's word on it comes over IPC.
+   */
+  watch(pid: number, app: string): void {
+    if (this.watching) return;
+    this.watching = true;
+    try {
+      // Once the primary has said it failed, the pid may be anyone's by now: nothing to watch then.
+      void watchProcess(pid, () => !this.failure).exited.then(() => {
+        if (this.failure) return;
+        this.fail(new InstanceCrashedError(app, 'exit seen by a worker'));
+        this.guessed = true;
+      });
+    } catch {
+      // Gone already (or pid reused): the primary's `failed` says what happened.
+    }
+  }
+
   /** The instance is gone or never came: what is still on it fails with `failure`, as in the primary. */
   fail(failure: WakegateError): void {
+    if (this.guessed) {
+      // The primary's account of the exit replaces the guess, for requests that read it from now on.
+      this.guessed = false;
+      this.failure = failure;
+      return;
+    }
     this.failure ??= failure;
     this.end();
     this.upstream.destroy(this.failure);

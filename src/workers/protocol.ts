@@ -14,6 +14,8 @@ export interface AppMirror {
   readonly spec: AppSpec;
   readonly state: AppState;
   readonly generation: number | undefined;
+  /** The instance's pid once it is spawned (sent from `running` on): a worker watches it to see a crash at once. */
+  readonly pid?: number;
 }
 
 /** A WakegateError as it crosses the channel: its code and what its class needs to be built again. */

@@ -118,16 +118,11 @@ export class RemoteApp implements FrontApp {
     this.mirror = mirror;
     if (mirror.generation !== this.local?.id) {
       this.local?.end();
-      this.local =
-        mirror.generation === undefined
-          ? undefined
-          : new LocalGeneration(mirror.generation, createUpstream(this.connectPath(this.name), { connections: this.share(mirror.spec.concurrency) }), this.share(mirror.spec.concurrency), {
-              report: (event, generation) => this.link.report(event, this.name, generation),
-              active: (delta) => (this.activeAll += delta),
-            });
+      this.local = mirror.generation === undefined ? undefined : this.open(mirror.generation, mirror.spec);
     }
     if (mirror.state === 'stopping' || mirror.state === 'stopped') this.local?.end();
     if (mirror.state === 'running' && this.local) this.local.confirmed = true;
+    if (mirror.pid !== undefined && this.local && !this.local.ended) this.local.watch(mirror.pid, this.name);
     if (mirror.state === 'running' && (before.state !== 'running' || before.generation !== mirror.generation)) this.record.lastColdStart = { at: Date.now() };
   }
 
@@ -151,6 +146,16 @@ export class RemoteApp implements FrontApp {
   close(reason: 'removed' | 'shutdown'): void {
     this.closedFor = reason;
     this.local?.end();
+  }
+
+  /** This worker's side of a new instance: its own pool of `share` connections, as many breaker slots. */
+  private open(generation: number, spec: AppSpec): LocalGeneration {
+    const share = this.share(spec.concurrency);
+    const upstream = createUpstream(this.connectPath(this.name), { connections: share });
+    return new LocalGeneration(generation, upstream, share, {
+      report: (event, id) => this.link.report(event, this.name, id),
+      active: (delta) => (this.activeAll += delta),
+    });
   }
 
   /** The generation a request may go to without asking the primary, if any. */

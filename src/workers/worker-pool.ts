@@ -268,5 +268,6 @@ export class WorkerPool {
 }
 
 function mirrorOf(app: AppActivator): AppMirror {
-  return { spec: app.spec, state: app.state, generation: app.generation };
+  const pid = app.instance?.pid;
+  return { spec: app.spec, state: app.state, generation: app.generation, ...(pid !== undefined && { pid }) };
 }
