@@ -58,7 +58,9 @@ t.test('an instance crash with 2 workers: the requests in flight on it get 502 W
     replies.every((r) => (JSON.parse(r.body) as { error: { code: string } }).error.code === 'WG_ERR_INSTANCE_CRASHED'),
     'named as the instance crash',
   );
-  const failed = gw.lines.filter((l) => l.msg === 'failed to serve request' && l.code === 'WG_ERR_INSTANCE_CRASHED');
-  t.same([...new Set(failed.map((l) => l.worker))].sort(), [0, 1], 'in both workers');
+  const crashedIn = (): unknown[] => [...new Set(gw.lines.filter((l) => l.msg === 'failed to serve request' && l.code === 'WG_ERR_INSTANCE_CRASHED').map((l) => l.worker))].sort();
+  // The workers' log lines may still be on their way through the pipe.
+  await until(() => crashedIn().length === 2, 10_000, 'both workers to log the crash').catch(() => undefined);
+  t.same(crashedIn(), [0, 1], 'in both workers');
   t.equal((await gw.get()).status, 200, 'the next request starts a new instance');
 });
