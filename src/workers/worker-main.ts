@@ -2,6 +2,7 @@
  * The entry point of a worker process (`workers: N`, N >= 2), forked by the primary (worker-pool.ts) with
  * an IPC channel at fd 3, the front listener at fd 4 and the held apps directory at fd 5.
  */
+import { pino } from 'pino';
 import { createLogger } from '../log.js';
 import type { ToWorker } from './protocol.js';
 import { WorkerFront } from './worker-front.js';
@@ -20,14 +21,16 @@ process.on('disconnect', () => process.exit(0));
 
 process.once('message', (init: ToWorker) => {
   if (init.t !== 'init') throw new Error(`worker: expected init, got ${init.t}`);
-  const log = createLogger(init.config.log.level).child({ worker: init.index });
+  // One write(2) per line: the primary and every worker write to the same stdout, and a line of at most
+  // PIPE_BUF bytes written whole is never interleaved with another process's, where batched asynchronous
+  // writes, once the pipe is full, can be cut mid-line.
+  const log = createLogger(init.config.log.level, pino.destination({ sync: true })).child({ worker: init.index });
   const front = new WorkerFront(init, (message) => send(message), log);
   process.on('message', (message: ToWorker) => {
     if (message.t !== 'shutdown') return front.onMessage(message);
     void front.close(message.graceMs).then(() => {
       log.info('worker stopped');
-      // A moment for pino's asynchronous destination to flush.
-      setImmediate(() => process.exit(0));
+      process.exit(0);
     });
   });
   front.listen().then(
