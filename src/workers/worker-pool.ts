@@ -115,13 +115,7 @@ export class WorkerPool {
     await Promise.all(
       this.slots.map(async (slot) => {
         const reply = await slot.ask((id) => ({ t: 'tally', id }));
-        if (typeof reply === 'string' || reply.t !== 'tally') return;
-        slot.tally = reply.tally;
-        for (const [reason, total] of Object.entries(reply.tally.refused)) {
-          const added = total - (slot.countedRefused[reason] ?? 0);
-          if (added > 0) this.options.refused(reason, added);
-        }
-        slot.countedRefused = { ...reply.tally.refused };
+        if (typeof reply !== 'string' && reply.t === 'tally') slot.tallied(reply.tally, this.options.refused);
       }),
     );
   }
@@ -186,10 +180,22 @@ export class WorkerPool {
     const delay = slot.backoff.recordFailure(Date.now(), Date.now() - slot.startedAt);
     this.options.log.warn({ worker: slot.index, code, signal, restartInMs: delay }, 'worker exited unexpectedly, replacing it');
     this.options.restarted();
+    this.refork(slot, delay);
+  }
+
+  private refork(slot: WorkerSlot, delay: number): void {
     const timer = setTimeout(() => {
       this.restartTimers.delete(timer);
       if (this.closing) return;
-      this.fork(slot).catch((err: unknown) => this.options.log.error({ err, worker: slot.index }, 'failed to restart worker'));
+      try {
+        // A worker that dies before it listens is replaced by its exit handler; this catches only that.
+        this.fork(slot).catch(() => {});
+      } catch (err) {
+        // fork(2) itself failed (out of processes or fds): try again later, as for a crash loop.
+        const again = slot.backoff.recordFailure(Date.now(), 0);
+        this.options.log.error({ err, worker: slot.index, restartInMs: again }, 'failed to fork worker');
+        this.refork(slot, again);
+      }
     }, delay);
     this.restartTimers.add(timer);
   }

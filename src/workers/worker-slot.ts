@@ -56,6 +56,16 @@ export class WorkerSlot {
     done?.(reply);
   }
 
+  /** A tally the process sent; what its front refused since the last one is passed on to `refused`. */
+  tallied(tally: TallySnapshot, refused: (reason: string, count: number) => void): void {
+    this.tally = tally;
+    for (const [reason, total] of Object.entries(tally.refused)) {
+      const added = total - (this.countedRefused[reason] ?? 0);
+      if (added > 0) refused(reason, added);
+    }
+    this.countedRefused = { ...tally.refused };
+  }
+
   busy(app: string, generation: number, hold: (generation: number) => Hold | undefined): void {
     let gens = this.holds.get(app);
     if (!gens) this.holds.set(app, (gens = new Map()));

@@ -83,3 +83,20 @@ export function total(counts: Map<number, number>): number {
 export async function eachWorker(gw: WorkersGateway, from: number, match: (l: LogLine) => boolean, workers = [0, 1], ms = 10_000): Promise<void> {
   await Promise.all(workers.map((w) => gw.waitFor((l) => l.worker === w && match(l) && gw.lines.indexOf(l) >= from, ms)));
 }
+
+/**
+ * Sends `path` in batches until both workers say they are busy with it (the kernel may hand a whole batch
+ * to one worker); resolves with every request sent, still in flight: its reply, or 'cut' when the
+ * connection was lost. Call it once both workers are quiet.
+ */
+export async function busyOnBoth(gw: WorkersGateway, path: string, batch = 10): Promise<Array<Promise<Reply | 'cut'>>> {
+  const from = gw.lines.length;
+  const sent: Array<Promise<Reply | 'cut'>> = [];
+  const busy = (w: number): boolean => gw.lines.some((l, i) => i >= from && l.msg === 'worker busy' && l.worker === w);
+  for (let round = 0; round < 20 && !(busy(0) && busy(1)); round++) {
+    for (let i = 0; i < batch; i++) sent.push(gw.get(path).catch(() => 'cut' as const));
+    await eachWorker(gw, from, (l) => l.msg === 'worker busy', [0, 1], 1000).catch(() => undefined);
+  }
+  if (!(busy(0) && busy(1))) throw new Error('the requests never reached both workers');
+  return sent;
+}
