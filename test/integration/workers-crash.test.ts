@@ -9,7 +9,7 @@ t.test('SIGKILL of a worker: only its in-flight requests fail, it is replaced, n
   await bothServe(t, gw);
   // Both quiet first, so that the busy lines below are about the slow requests.
   await eachWorker(gw, 0, (l) => l.msg === 'worker quiet');
-  const slow = await busyOnBoth(gw, '/slow?ms=3000');
+  const slow = await busyOnBoth(gw, '/slow?ms=6000');
   const [victim, survivor] = gw.workerPids();
   process.kill(victim!, 'SIGKILL');
   const outcomes = (await Promise.all(slow)).map((r) => (r === 'cut' ? r : r.status));
@@ -17,7 +17,7 @@ t.test('SIGKILL of a worker: only its in-flight requests fail, it is replaced, n
   const cut = outcomes.filter((o) => o === 'cut').length;
   t.equal(ok + cut, outcomes.length, `each request was answered 200 or cut with its worker, none got an error status (${outcomes.join(' ')})`);
   t.ok(cut >= 1, `the dead worker's requests were lost (${cut})`);
-  const bySurvivor = (): number => gw.lines.filter((l) => l.msg === 'request' && l.pid === survivor && l.url === '/slow?ms=3000').length;
+  const bySurvivor = (): number => gw.lines.filter((l) => l.msg === 'request' && l.pid === survivor && l.url === '/slow?ms=6000').length;
   // Its request lines are still on their way through the log pipe when the answers are in.
   await until(() => bySurvivor() >= ok, 10_000, 'the request lines of the other worker').catch(() => undefined);
   t.equal(bySurvivor(), ok, 'the answered requests are exactly those the other worker had');
