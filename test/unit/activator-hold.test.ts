@@ -53,9 +53,9 @@ t.test('a hold is a lease without a slot: it confirms the start, keeps the idle 
   const app = activator(t, { failed: [] }, { idleTimeout: '100ms' });
   (await app.acquire()).release();
   t.equal(app.state, 'starting');
-  const hold = app.hold(app.generation!)!;
+  const hold = app.holdFor(app.generation!)!;
   t.ok(hold, 'held on the current generation');
-  t.equal(app.hold(app.generation! + 1000), undefined, 'not on another one');
+  t.equal(app.holdFor(app.generation! + 1000), undefined, 'not on another one');
   hold.responded();
   t.equal(app.state, 'running', 'the first answer seen elsewhere ends the cold start');
   t.equal(app.idleDeadline, undefined, 'no idle countdown while held');
