@@ -24,6 +24,8 @@ type Init = Extract<ToWorker, { t: 'init' }>;
  */
 export class WorkerFront {
   private apps = new Map<string, RemoteApp>();
+  /** Apps a reload removed: their requests in flight still learn how the instance ended (its drain, its stop). */
+  private readonly removed = new Map<string, RemoteApp>();
   private routes = new Router<RemoteApp>([]);
   private config: GatewayConfig;
   private trusted: TrustedProxies;
@@ -89,7 +91,7 @@ export class WorkerFront {
       case 'state':
         return this.apps.get(message.app)?.update(message.mirror);
       case 'failed':
-        return this.apps.get(message.app)?.failed(message.generation, fromWire(message.error, message.app));
+        return (this.apps.get(message.app) ?? this.removed.get(message.app))?.failed(message.generation, fromWire(message.error, message.app));
       case 'granted':
       case 'refused': {
         const asked = this.asked.get(message.id);
@@ -115,8 +117,13 @@ export class WorkerFront {
       const old = this.apps.get(mirror.spec.name);
       if (old) old.update(mirror);
       next.set(mirror.spec.name, old ?? new RemoteApp(mirror, this.workers, this.link, (app) => `/proc/self/fd/${APPS_FD}/${app}.sock`));
+      this.removed.delete(mirror.spec.name);
     }
-    for (const [name, app] of this.apps) if (!next.has(name)) app.close('removed');
+    for (const [name, app] of this.apps) {
+      if (next.has(name)) continue;
+      app.close('removed');
+      this.removed.set(name, app);
+    }
     this.apps = next;
     this.routes = new Router([...next.values()].map((app) => [app.spec.hosts, app] as const));
   }

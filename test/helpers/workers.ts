@@ -1,7 +1,7 @@
 import type { Test } from 'tap';
 import { request } from 'undici';
 import { runGateway, type GatewayProcess } from './cli.js';
-import { alive, fixtureApp, get, type LogLine, type Reply } from './gateway.js';
+import { alive, fixtureApp, get, until, type LogLine, type Reply } from './gateway.js';
 
 /** A `wakegate run` with `workers: 2`, an admin listener and a request log line per request. */
 export interface WorkersGateway extends GatewayProcess {
@@ -99,4 +99,10 @@ export async function busyOnBoth(gw: WorkersGateway, path: string, batch = 10): 
   }
   if (!(busy(0) && busy(1))) throw new Error('the requests never reached both workers');
   return sent;
+}
+
+/** Resolves once each worker's last busy/quiet word on `app` is quiet: the next request there logs a `worker busy`. */
+export async function quietNow(gw: Pick<WorkersGateway, 'lines'>, app = 'a'): Promise<void> {
+  const last = (w: number): unknown => gw.lines.findLast((l) => l.worker === w && l.app === app && (l.msg === 'worker busy' || l.msg === 'worker quiet'))?.msg;
+  await until(() => last(0) === 'worker quiet' && last(1) === 'worker quiet', 10_000, `both workers quiet on ${app}`);
 }

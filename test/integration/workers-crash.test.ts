@@ -2,13 +2,13 @@
 // fails the requests in flight on it in every worker with the same 502 as in-process.
 import t from 'tap';
 import { until } from '../helpers/gateway.js';
-import { app, bothServe, busyOnBoth, eachWorker, runWorkers, sample } from '../helpers/workers.js';
+import { app, bothServe, busyOnBoth, quietNow, runWorkers, sample } from '../helpers/workers.js';
 
 t.test('SIGKILL of a worker: only its in-flight requests fail, it is replaced, nothing stays held', async (t) => {
   const gw = await runWorkers(t, { a: app({ idleTimeout: '1s' }) });
   await bothServe(t, gw);
   // Both quiet first, so that the busy lines below are about the slow requests.
-  await eachWorker(gw, 0, (l) => l.msg === 'worker quiet');
+  await quietNow(gw);
   const slow = await busyOnBoth(gw, '/slow?ms=6000');
   const [victim, survivor] = gw.workerPids();
   process.kill(victim!, 'SIGKILL');
@@ -41,7 +41,7 @@ t.test('SIGKILL of a worker: only its in-flight requests fail, it is replaced, n
 t.test('an instance crash with 2 workers: the requests in flight on it get 502 WG_ERR_INSTANCE_CRASHED', async (t) => {
   const gw = await runWorkers(t, { a: app() });
   await bothServe(t, gw);
-  await eachWorker(gw, 0, (l) => l.msg === 'worker quiet');
+  await quietNow(gw);
   const slow = await busyOnBoth(gw, '/slow?ms=10000');
   const replies = await Promise.all([...slow, gw.get('/crash-before')]);
   const code = (r: (typeof replies)[number]): string => (r === 'cut' ? 'cut' : `${r.status} ${/"code":"(\w+)"/.exec(r.body)?.[1] ?? r.body}`);

@@ -2,12 +2,17 @@
 // then leaves no process behind: no worker, no primary, no instance.
 import t from 'tap';
 import { fixtureApp, until } from '../helpers/gateway.js';
-import { app, bothServe, eachWorker, living, runWorkers } from '../helpers/workers.js';
+import { app, bothServe, living, quietNow, runWorkers } from '../helpers/workers.js';
 
 t.test('SIGHUP adds an app and removes one, in both workers', async (t) => {
   const b = fixtureApp(['b.localhost']);
   const gw = await runWorkers(t, { a: app(), b });
   await bothServe(t, gw, '/', 'b.localhost', 'b');
+  // In flight on b when the reload removes it: it finishes, and b's instance stops only after it.
+  await quietNow(gw, 'b');
+  const from = gw.lines.length;
+  const draining = gw.get('/slow?ms=1500', 'b.localhost');
+  await gw.waitFor((l) => l.msg === 'worker busy' && l.app === 'b' && gw.lines.indexOf(l) >= from);
   gw.writeConfig({ workers: 2, admin: { listen: '127.0.0.1:0' }, log: { requests: true }, shutdownTimeout: '5s', apps: { a: app(), c: fixtureApp(['c.localhost']) } });
   gw.child.kill('SIGHUP');
   t.match(await gw.waitFor((l) => l.msg === 'config reloaded'), { added: ['c'], removed: ['b'] });
@@ -22,6 +27,7 @@ t.test('SIGHUP adds an app and removes one, in both workers', async (t) => {
   }
   t.same([...new Set(gw.lines.filter((l) => l.msg === 'request' && l.status === 404).map((l) => l.worker))].sort(), [0, 1], 'both workers refuse it');
   t.equal((await gw.get('/', 'a.localhost')).status, 200, 'the app kept serves on');
+  t.equal((await draining).status, 200, 'the request in flight on the removed app finished');
   await gw.waitFor((l) => l.app === 'b' && l.msg === 'instance of b stopped (removed)');
 });
 
@@ -31,7 +37,7 @@ t.test('SIGTERM with a slow request in flight: it completes, then workers, prima
   const instance = (JSON.parse((await gw.get('/requests')).body) as { pid: number }).pid;
   const workers = gw.workerPids();
   t.equal(living([...workers, instance]).length, 3, 'two workers and the instance run');
-  await eachWorker(gw, 0, (l) => l.msg === 'worker quiet');
+  await quietNow(gw);
   const from = gw.lines.length;
   const slow = gw.get('/slow?ms=1500');
   await gw.waitFor((l) => l.msg === 'worker busy' && gw.lines.indexOf(l) >= from);
