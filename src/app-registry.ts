@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
-import { AppActivator } from './activator/app-activator.js';
+import { AppActivator, type ActivatorDeps } from './activator/app-activator.js';
 import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
 import { DependencyGroups } from './dependency-groups.js';
@@ -24,6 +24,8 @@ export interface RegistryDeps {
   readonly diag?: SockDiagState;
   /** Passed sockets to adopt, and the fd store that keeps the gateway's own (see src/systemd/). */
   readonly keeper?: SocketKeeper;
+  /** Each app's activator hooks for requests served elsewhere (worker processes; see ActivatorDeps). */
+  readonly hooks?: (app: string) => Pick<ActivatorDeps, 'confirmIdle' | 'generationFailed'>;
 }
 
 interface Entry {
@@ -217,6 +219,7 @@ export class AppRegistry {
       recorder: this.recorder,
       log,
       dependencies: this.groups.for(name),
+      ...this.deps.hooks?.(name),
     });
     for (const s of sockets.list) if (s.address !== 'http') log.info({ address: s.address, bound: s.bound, name: s.name }, 'app socket listening');
     return { activator, sockets, activation: new SocketActivation(activator, sockets, this.counters, log), connectPath };

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { runStatus } from './admin/status-command.js';
 import { loadConfig } from './config/load.js';
 import { ConfigError, SystemdUnavailableError } from './errors.js';
@@ -88,7 +89,8 @@ async function run(file: string): Promise<number> {
     process.stderr.write(`${err.message}\n`);
     return 1;
   }
-  const log = createLogger(config.log.level);
+  // With workers, several processes write to this stdout: one write per line keeps every line whole (see worker-main.ts).
+  const log = createLogger(config.log.level, config.workers > 1 ? pino.destination({ sync: true }) : undefined);
   // Before anything is bound: the passed sockets are taken (and the variables unset) as sd_listen_fds does.
   const service = systemdService(process.env, log);
   const gateway = await Gateway.start(config, { log, service });

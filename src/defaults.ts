@@ -11,6 +11,8 @@ export const DEFAULTS = Object.freeze({
     log: Object.freeze({ level: 'info' as const, requests: false }),
     /** How often the kernel counters of running socket-mode apps are read for the idle stop. */
     sampleIntervalMs: 1_000,
+    /** Front processes; 1 serves the front in the gateway's own process, with no IPC (see README, Many cores). */
+    workers: 1,
   }),
   /** Per app, or in `defaults`. */
   app: Object.freeze({
@@ -142,6 +144,15 @@ export const DEFAULTS = Object.freeze({
      * early, and late by up to this much (twice this after body data, whose arrival the sweep notes).
      */
     responseSweepMs: 25,
+    /**
+     * workers >= 2: how long a worker's in-flight count for an app must stay at 0 before it tells the primary
+     * it is quiet (so steady traffic sends no messages); the idle countdown starts after it.
+     */
+    workerQuietMs: 250,
+    /** workers >= 2: how long the primary waits for a worker's answer (park, tallies) before it goes without. */
+    workerReplyMs: 5_000,
+    /** workers >= 2: how long a worker that does not exit after its shutdown grace gets before SIGKILL. */
+    workerExitGraceMs: 2_000,
     /** Host headers remembered per router with the app they resolved to; past this many the memory starts afresh. */
     hostCacheSize: 1024,
   }),

@@ -2,7 +2,7 @@ import { AdminServer } from './admin/server.js';
 import { AppRegistry, type ReloadSummary } from './app-registry.js';
 import type { AppActivator } from './activator/app-activator.js';
 import type { Recorder } from './activator/recorder.js';
-import type { AppSpec, GatewayConfig } from './config/types.js';
+import type { AppSpec, GatewayConfig, ListenAddress } from './config/types.js';
 import { TrustedProxies } from './front/forwarded.js';
 import { HttpListener } from './front/http-listener.js';
 import { RequestHandler } from './front/request-handler.js';
@@ -21,10 +21,13 @@ import { ActivitySampler, sampleTargets } from './socket/activity-sampler.js';
 import { SockDiagState } from './socket/sock-diag-state.js';
 import { DEFAULTS } from './defaults.js';
 import { closeFd } from './native/index.js';
+import type { WakegateError } from './errors.js';
 import { prepareAdoption, type Adoption } from './systemd/adoption.js';
 import { frontSocket } from './systemd/front-socket.js';
 import { Heartbeat, statusLine } from './systemd/heartbeat.js';
 import { NO_SERVICE, type SystemdService } from './systemd/systemd-service.js';
+import { SharedFront } from './workers/shared-front.js';
+import { WorkerPool } from './workers/worker-pool.js';
 
 export interface GatewayOptions {
   readonly log: Logger;
@@ -44,9 +47,16 @@ interface Current {
   trusted: TrustedProxies;
 }
 
+/** What serves the front: the gateway's own HttpListener (workers: 1), or its worker processes. */
+interface Front {
+  listen(address: ListenAddress, fd?: number): Promise<BoundAddress>;
+  close(graceMs: number): Promise<void>;
+}
+
 interface Parts {
   readonly registry: AppRegistry;
-  readonly listener: HttpListener;
+  readonly listener: Front;
+  readonly workers: WorkerPool | undefined;
   readonly admin: AdminServer | undefined;
   readonly runtimes: Runtimes | undefined;
   readonly runtimeDir: RuntimeDir;
@@ -85,8 +95,11 @@ export class Gateway {
     const service = options.service ?? NO_SERVICE;
     const current: Current = { config, trusted: new TrustedProxies(config.trustedProxies) };
     const runtimes = options.runtimeFor ? undefined : await createRuntimes(config, log.child({ component: 'runtime' }));
+    // With workers, the primary serves no front traffic: its activators are the workers' (src/workers/).
+    let workers: WorkerPool | undefined;
+    const fronts = config.workers > 1 ? { live: () => workers?.live ?? 0, tallies: () => workers?.tallies() ?? [] } : undefined;
     // The metrics read the apps at scrape time; the registry exists by the first scrape.
-    const metrics: PromRecorder = new PromRecorder((): AppActivator[] => registry.list());
+    const metrics: PromRecorder = new PromRecorder((): AppActivator[] => registry.list(), fronts);
     const recorders: Recorder[] = [new LogRecorder(log.child({ component: 'activator' })), metrics, ...(options.recorder ? [options.recorder] : [])];
     const diag = new SockDiagState(({ family, errno, error }) =>
       log.warn({ family, errno, err: error }, `sock_diag refused (${errno}): socket-mode use is read from /proc/net from now on, without byte counts (see Kernel counters)`),
@@ -97,6 +110,12 @@ export class Gateway {
       log,
       diag,
       ...(adoption.keeper && { keeper: adoption.keeper }),
+      ...(fronts && {
+        hooks: (app: string) => ({
+          confirmIdle: () => workers?.confirmIdle(app) ?? Promise.resolve(true),
+          generationFailed: (generation: number, failure: WakegateError) => workers?.generationFailed(app, generation, failure),
+        }),
+      }),
     });
     try {
       await registry.apply(config, config.shutdownTimeoutMs);
@@ -110,24 +129,41 @@ export class Gateway {
       for (const fd of adoption.keeper?.untaken() ?? []) closeFd(fd);
     }
     // Everything the front and the admin read is wired before either listens: a request may come at once.
-    const handler = new RequestHandler({
-      router: () => registry.router,
-      trusted: () => current.trusted,
-      log: log.child({ component: 'front' }),
-      logRequests: () => current.config.log.requests,
-      recordRequest: (app, status, seconds) => {
-        metrics.request(app, status, seconds);
-        options.onRequest?.(app, status, seconds);
-      },
-      sendTimeoutMs: config.limits.sendTimeoutMs,
-      wakeHeld: (app) => registry.wakeHeld(app),
-    });
     const guard = { maxConnections: frontConnectionCap(Object.keys(config.apps).length, openFileLimit()), refused: (reason: string, count: number) => metrics.connectionsRefused('front', reason, count) };
-    const listener = new HttpListener(handler, log.child({ component: 'front' }), config.limits, guard);
+    let listener: Front;
+    if (fronts) {
+      workers = new WorkerPool({
+        count: config.workers,
+        appsFd: runtimeDir.appsFd,
+        apps: registry,
+        config: () => current.config,
+        log,
+        restarted: () => metrics.workerRestarted(),
+        refused: (reason, count) => metrics.connectionsRefused('front', reason, count),
+      });
+      listener = new SharedFront(workers);
+    } else {
+      const handler = new RequestHandler({
+        router: () => registry.router,
+        trusted: () => current.trusted,
+        log: log.child({ component: 'front' }),
+        logRequests: () => current.config.log.requests,
+        recordRequest: (app, status, seconds) => {
+          metrics.request(app, status, seconds);
+          options.onRequest?.(app, status, seconds);
+        },
+        sendTimeoutMs: config.limits.sendTimeoutMs,
+        navigations: { wakeHeld: (app) => registry.wakeHeld(app), app: (name) => registry.get(name) },
+      });
+      listener = new HttpListener(handler, log.child({ component: 'front' }), config.limits, guard);
+    }
     const admin = config.admin
       ? new AdminServer({
           apps: registry,
-          metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+          metrics: async () => {
+            await workers?.collect();
+            return { contentType: metrics.registry.contentType, text: await metrics.registry.metrics() };
+          },
           drainMs: () => current.config.shutdownTimeoutMs,
           token: config.admin.token,
           log: log.child({ component: 'admin' }),
@@ -153,8 +189,8 @@ export class Gateway {
       throw err;
     }
     const heartbeat = new Heartbeat(service.notifier, () => statusLine(registry.list().map((a) => a.state)), DEFAULTS.internal.statusIntervalMs, service.watchdogMs);
-    const gateway = new Gateway(current, { registry, listener, admin, runtimes, runtimeDir, unsubscribe, sampler, service, heartbeat }, address, adminAddress, log);
-    log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir, maxConnections: guard.maxConnections }, 'wakegate listening');
+    const gateway = new Gateway(current, { registry, listener, workers, admin, runtimes, runtimeDir, unsubscribe, sampler, service, heartbeat }, address, adminAddress, log);
+    log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir, maxConnections: guard.maxConnections, workers: config.workers }, 'wakegate listening');
     if (adminAddress) log.info({ address: adminAddress, token: config.admin?.token !== undefined }, 'admin listening');
     service.notifier.ready();
     heartbeat.start();
@@ -184,7 +220,7 @@ export class Gateway {
       this.log.warn('reload refused: the gateway is shutting down');
       return undefined;
     }
-    for (const key of ['listen', 'runtimeDir', 'socketGroup', 'admin', 'oci', 'limits'] as const) {
+    for (const key of ['listen', 'runtimeDir', 'socketGroup', 'admin', 'oci', 'limits', 'workers'] as const) {
       if (JSON.stringify(config[key]) !== JSON.stringify(this.current.config[key])) {
         this.log.warn({ key }, `${key} changed; it takes effect only after a restart, ignoring`);
       }
@@ -193,6 +229,7 @@ export class Gateway {
     this.current.config = config;
     this.current.trusted = new TrustedProxies(config.trustedProxies);
     this.parts.sampler.setInterval(config.sampleIntervalMs);
+    this.parts.workers?.appsChanged();
     this.log.info({ added: result.added, removed: result.removed, changed: result.changed, refused: result.refused }, 'config reloaded');
     this.parts.heartbeat.refresh();
     return result;

@@ -63,6 +63,11 @@ export class RuntimeDir {
     }
   }
 
+  /** The held fd of `apps/`: worker processes inherit it and reach the app sockets through it, as the gateway does. */
+  get appsFd(): number {
+    return this.fds.apps;
+  }
+
   /** Releases the lock; call once every socket is closed and removed. The lock file stays: unlinking it would let a third gateway lock a new file while a second still waits on the old one. */
   close(): void {
     closeSync(this.fds.apps);

@@ -2,6 +2,7 @@ import type { AppSpec } from '../config/types.js';
 import type { DependencyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HandedSocket, Runtime } from '../runtime/runtime.js';
+import type { WakegateError } from '../errors.js';
 import type { Upstream } from '../upstream/pool.js';
 import type { Recorder } from './recorder.js';
 
@@ -15,6 +16,14 @@ export interface ActivatorDeps {
   readonly createUpstream: (spec: AppSpec) => Upstream;
   readonly recorder: Recorder;
   readonly log: Logger;
+  /**
+   * Requests may be in flight where the activator cannot see them (worker processes): asked when the idle
+   * countdown of generation `generation` ends, before the stop; false keeps the instance up (the countdown
+   * starts again once it is quiet here). Absent: the countdown alone decides.
+   */
+  readonly confirmIdle?: (generation: number) => Promise<boolean>;
+  /** The requests of generation `generation` must fail with `failure` (exit, failed start, timeout): told to those who hold them elsewhere. */
+  readonly generationFailed?: (generation: number, failure: WakegateError) => void;
   /** The clock for starts, exits and backoff; Date.now unless a test runs time faster. */
   readonly now?: () => number;
   /** The apps this one depends on (dependsOn), asked before every start, however it was asked for. */

@@ -3,7 +3,7 @@ import type { Instance } from '../runtime/runtime.js';
 import type { ActivatorDeps } from './activator-deps.js';
 import { AppRecord } from './app-record.js';
 import { Backoff } from './backoff.js';
-import type { Generation } from './generation.js';
+import type { Generation, Hold, LeaseEvents } from './generation.js';
 import { IdleTimer } from './idle-timer.js';
 import type { AppState } from './recorder.js';
 import { StopBarrier } from './stop-barrier.js';
@@ -19,7 +19,7 @@ export abstract class ActivatorState {
   protected readonly stopping = new StopBarrier();
   protected closedFor: 'removed' | 'shutdown' | undefined;
   protected readonly backoff = new Backoff();
-  protected readonly idle = new IdleTimer(() => this.idleExpired());
+  protected readonly idle = new IdleTimer(() => this.countdownEnded());
   protected conns = 0;
   /** Dependents that run now (dependsOn): while any does, this app is not idle. */
   protected readonly holders = new Set<string>();
@@ -35,8 +35,38 @@ export abstract class ActivatorState {
     this.now = deps.now ?? Date.now;
   }
 
-  /** idleTimeout of quiet has passed. */
-  protected abstract idleExpired(): void;
+  /** What every lease (and hold) of this app reports back. */
+  protected abstract readonly leaseEvents: LeaseEvents;
+
+  /** idleTimeout of quiet has passed, and `idle` says whether the instance may stop (see countdownEnded). */
+  protected abstract idleExpired(gen: Generation, idle: boolean): void;
+
+  /** Re-arms the idle countdown if nothing holds the generation. */
+  protected abstract maybeIdle(gen: Generation): void;
+
+  /** Requests in flight on generation `id` elsewhere (a worker's) hold it like a lease; undefined when `id` is not current. */
+  holdFor(id: number): Hold | undefined {
+    const gen = this.gen;
+    if (!gen || gen.id !== id || gen.stopReason) return undefined;
+    this.idle.disarm();
+    return gen.hold(this.leaseEvents);
+  }
+
+  /**
+   * The countdown ended: idle, unless `confirmIdle` (requests held in other processes) says otherwise. The
+   * instance runs on while it is asked: what arrives meanwhile is the asker's to hold back.
+   */
+  private countdownEnded(): void {
+    const gen = this.gen;
+    if (!gen) return;
+    const confirm = this.deps.confirmIdle;
+    if (!confirm) return this.idleExpired(gen, true);
+    const stillIdle = (): boolean => gen === this.gen && this.current === 'running' && gen.inflight + gen.upgraded.size === 0 && this.holders.size === 0;
+    void confirm(gen.id).then(
+      (idle) => this.idleExpired(gen, idle && stillIdle()),
+      () => this.idleExpired(gen, false),
+    );
+  }
 
   get name(): string {
     return this.appSpec.name;
@@ -53,6 +83,10 @@ export abstract class ActivatorState {
   /** The kind of runtime the app runs on: the running instance's, else what its next start would use (`auto` resolved). */
   get runtime(): string {
     return this.gen?.instance?.runtime ?? this.deps.runtimeFor(this.appSpec).kind;
+  }
+  /** The id of the current generation (instance, or start under way); undefined while stopped. */
+  get generation(): number | undefined {
+    return this.gen?.id;
   }
   get inflight(): number {
     return this.gen?.inflight ?? 0;

@@ -3,12 +3,12 @@ import { BackoffError, InstanceCrashedError, QueueFullError, UnavailableError, t
 import { describeExit, type ExitInfo, type Instance } from '../runtime/runtime.js';
 import type { ActivatorDeps, ActivitySample } from './activator-deps.js';
 import { ActivatorState } from './activator-state.js';
-import { Generation, type Lease, type LeaseEvents } from './generation.js';
+import { Generation, type Hold, type Lease, type LeaseEvents } from './generation.js';
 import { Outcomes } from './outcomes.js';
 import type { AppSpec } from '../config/types.js';
 import type { ExitReason } from './recorder.js';
 
-export type { Lease, ActivatorDeps, ActivitySample };
+export type { Lease, Hold, ActivatorDeps, ActivitySample };
 
 /** Response timeouts in a row after which a running instance is replaced. */
 const UNRESPONSIVE_AFTER = DEFAULTS.internal.unresponsiveAfter;
@@ -27,8 +27,9 @@ export class AppActivator extends ActivatorState {
     this.outcomes = new Outcomes(appSpec.name, this.record, this.backoff);
   }
 
-  protected idleExpired(): void {
-    if (this.gen) this.stop(this.gen, 'idle');
+  protected idleExpired(gen: Generation, idle: boolean): void {
+    if (idle) this.stop(gen, 'idle');
+    else this.maybeIdle(gen);
   }
 
   /**
@@ -151,7 +152,7 @@ export class AppActivator extends ActivatorState {
   adopt(instance: Instance): void {
     if (this.closedFor || this.current !== 'stopped') throw new Error(`app ${this.name} is ${this.closedFor ?? this.current}: cannot adopt ${instance.id}`);
     const now = this.now();
-    const gen = new Generation(this.appSpec, this.deps.createUpstream(this.appSpec), now);
+    const gen = new Generation(this.appSpec, this.deps.createUpstream(this.appSpec), now, this.deps.generationFailed);
     gen.instance = instance;
     gen.spawnedAt = now;
     gen.runningSince = now;
@@ -169,7 +170,7 @@ export class AppActivator extends ActivatorState {
   private startGeneration(woken = false): void {
     this.deps.dependencies?.wake();
     const spec = this.appSpec;
-    const gen = new Generation(spec, this.deps.createUpstream(spec), this.now());
+    const gen = new Generation(spec, this.deps.createUpstream(spec), this.now(), this.deps.generationFailed);
     gen.woken = woken;
     this.gen = gen;
     this.setState('starting');
@@ -187,7 +188,7 @@ export class AppActivator extends ActivatorState {
   }
 
   /** What every lease of this app reports back; one object for all of them. */
-  private readonly leaseEvents: LeaseEvents = {
+  protected readonly leaseEvents: LeaseEvents = {
     responded: (gen) => gen.confirmed || this.confirm(gen, 'first_byte'),
     unanswered: (gen) => gen.unansweredInARow >= UNRESPONSIVE_AFTER && !gen.stopReason && this.replaceUnresponsive(gen),
     released: (gen) => (this.report(), this.maybeIdle(gen)),
@@ -234,7 +235,7 @@ export class AppActivator extends ActivatorState {
   private onStartFailed(gen: Generation, err: unknown): void {
     clearTimeout(gen.startTimer);
     this.outcomes.startFailed(gen, err, this.now());
-    gen.upstream.destroy(gen.failure!);
+    gen.cut(gen.failure!);
     this.finish(gen);
   }
 
@@ -282,9 +283,8 @@ export class AppActivator extends ActivatorState {
     if (this.gen) this.maybeIdle(this.gen);
   }
 
-  private maybeIdle(gen: Generation): void {
+  protected maybeIdle(gen: Generation): void {
     if (gen !== this.gen || this.current !== 'running' || this.closedFor) return;
     if (gen.inflight === 0 && gen.upgraded.size === 0 && this.holders.size === 0) this.idle.arm(gen.spec.idleTimeoutMs);
   }
-
 }

@@ -1,4 +1,5 @@
 import type { AppSpec } from '../config/types.js';
+import { DEFAULTS } from '../defaults.js';
 import type { WakegateError } from '../errors.js';
 import type { ExitInfo, Instance } from '../runtime/runtime.js';
 import type { Upstream, UpstreamDispatcher } from '../upstream/pool.js';
@@ -24,6 +25,44 @@ export interface LeaseEvents {
   responded(gen: Generation): void;
   unanswered(gen: Generation): void;
   released(gen: Generation): void;
+}
+
+/** A hold on a generation by requests the activator does not see (a worker's): see Generation.hold. */
+export interface Hold {
+  /** One of them got the instance's first answer. */
+  responded(): void;
+  /** They saw `unresponsiveAfter` response timeouts in a row. */
+  unresponsive(): void;
+  /** Ends the hold, once. */
+  release(): void;
+}
+
+class GenerationHold implements Hold {
+  private held = true;
+
+  constructor(
+    private readonly gen: Generation,
+    private readonly events: LeaseEvents,
+  ) {}
+
+  responded(): void {
+    this.gen.unansweredInARow = 0;
+    this.events.responded(this.gen);
+  }
+
+  unresponsive(): void {
+    this.gen.unansweredInARow = Math.max(this.gen.unansweredInARow, DEFAULTS.internal.unresponsiveAfter);
+    this.events.unanswered(this.gen);
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    const gen = this.gen;
+    gen.inflight -= 1;
+    if (gen.inflight + gen.upgraded.size === 0) gen.becameQuiet();
+    this.events.released(gen);
+  }
 }
 
 /**
@@ -82,12 +121,16 @@ class GenerationLease implements Lease {
   }
 }
 
+/** Generation ids, unique in the gateway process: how workers name the instance a lease or a failure is about. */
+let lastId = 0;
+
 /**
  * One start attempt of an app and everything tied to it: the spec it was started with, its upstream pool,
  * its instance once spawned, and how it ended. Requests hold a lease on exactly one generation, so an
  * exit fails only the requests of that instance, never those queued for the next one.
  */
 export class Generation {
+  readonly id = ++lastId;
   instance: Instance | undefined;
   spawnedAt: number | undefined;
   /** Set at the first response byte: proof that the instance accepts, the end of the cold start. */
@@ -109,10 +152,12 @@ export class Generation {
 
   private quietWaiters: Array<() => void> = [];
 
+  /** `failed`: told once this generation's requests must fail (ActivatorDeps.generationFailed). */
   constructor(
     readonly spec: AppSpec,
     readonly upstream: Upstream,
     readonly triggeredAt: number,
+    private readonly failed?: (generation: number, failure: WakegateError) => void,
   ) {
     this.breaker = new Breaker(spec.concurrency);
   }
@@ -127,6 +172,16 @@ export class Generation {
     const lease = new GenerationLease(this, events);
     if (queued) this.waiting.add(lease);
     return lease;
+  }
+
+  /**
+   * A hold on this generation for requests in flight elsewhere (a worker process's): it counts as in flight,
+   * so the instance is not idle and a drain waits for it, but it takes no breaker slot (the holder bounds
+   * its own requests).
+   */
+  hold(events: LeaseEvents): Hold {
+    this.inflight += 1;
+    return new GenerationHold(this, events);
   }
 
   /** Resolves once the generation has neither requests nor upgraded connections, or after `ms`. */
@@ -158,6 +213,7 @@ export class Generation {
     this.failure ??= failure;
     this.upstream.destroy(this.failure);
     for (const close of this.upgraded) close();
+    this.failed?.(this.id, this.failure);
   }
 
   /** Why the instance ended: what the gateway stopped it for, else what its exit says. */

@@ -37,9 +37,11 @@ export interface ValidateOptions {
   uid?: number;
 }
 
-const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'socketGroup', 'trustedProxies', 'shutdownTimeout', 'sampleInterval', 'log', 'limits', 'oci', 'nspawn', 'defaults', 'apps'];
+const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'socketGroup', 'trustedProxies', 'shutdownTimeout', 'sampleInterval', 'workers', 'log', 'limits', 'oci', 'nspawn', 'defaults', 'apps'];
 // Below this the sampler's dumps would cost more than the idle stop they serve is worth.
 const MIN_SAMPLE_INTERVAL_MS = 100;
+// A front process per core is the most that helps; far past that is a typo, and each worker costs its RSS.
+const MAX_WORKERS = 256;
 const LIMIT_KEYS = ['headersTimeout', 'requestTimeout', 'maxUrlLength', 'maxHeaderSize', 'maxHeaders', 'sendTimeout'];
 /**
  * headersTimeout is short because a complete head is small and a slow one is a slowloris. requestTimeout
@@ -89,6 +91,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     const ms = duration(is, v, p);
     return ms !== undefined && ms < MIN_SAMPLE_INTERVAL_MS ? is.add(p, `must be at least ${MIN_SAMPLE_INTERVAL_MS}ms, got ${render(v)}`) : ms;
   });
+  const workers = field(issues, top, 'workers', '', (is, v, p) => integer(is, v, p, 1, MAX_WORKERS));
   const log = logSection(issues, top.log, env);
   const limits = limitsSection(issues, top.limits);
   const oci = ociSection(issues, top.oci, env.PATH || DEFAULT_PATH, baseDir);
@@ -113,6 +116,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     trustedProxies: trustedProxies ?? [],
     shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULTS.gateway.shutdownTimeoutMs,
     sampleIntervalMs: sampleIntervalMs ?? DEFAULTS.gateway.sampleIntervalMs,
+    workers: workers ?? DEFAULTS.gateway.workers,
     log,
     limits,
     oci,

@@ -118,6 +118,8 @@ export interface GatewayConfig {
   readonly shutdownTimeoutMs: number;
   /** Period of the socket-mode activity sampler. */
   readonly sampleIntervalMs: number;
+  /** Front processes serving `listen.http` (1: the gateway's own process, no IPC); takes effect at start only. */
+  readonly workers: number;
   readonly log: { readonly level: LogLevel; readonly requests: boolean };
   /** Front listener limits; they take effect at start only (like `listen`). */
   readonly limits: Limits;

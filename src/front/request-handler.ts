@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AppActivator, Lease } from '../activator/app-activator.js';
+import type { Lease } from '../activator/app-activator.js';
 import { AsleepError, BadRequestError, WaitingError, WakegateError } from '../errors.js';
 import type { WakeIgnore } from '../config/types.js';
 import type { Logger } from '../log.js';
@@ -9,20 +9,31 @@ import { upstreamHeaders, type TrustedProxies } from './forwarded.js';
 import { hasBody, proxyHttp, proxyHttpThen, type ProxyOutcome } from './proxy.js';
 import { type ResponseTiming } from './response-timer.js';
 import { DEFAULTS } from '../defaults.js';
+import type { FrontApp } from './front-app.js';
 import type { Router } from './router.js';
 import { proxyUpgrade } from './upgrade.js';
 import { mustNotWake } from './wake-ignore.js';
 import { isNavigation } from './navigation.js';
-import { holdNavigation, type WakeHeld } from './navigation-hold.js';
+import { holdNavigation, type StartingApp, type WakeHeld } from './navigation-hold.js';
 
 function asleep(app: string, rule: WakeIgnore): AsleepError {
   if (!rule.response) return new AsleepError(app, DEFAULTS.internal.asleepRetryAfterSec);
   return new AsleepError(app, rule.response.retryAfterSec, rule.response);
 }
 
+/**
+ * What the waiting page needs beyond a FrontApp: the app's start as the process that runs it sees it, and a
+ * wake that sends no request. Only where the activators live (the gateway's own process); absent, browser
+ * navigations are held like any request.
+ */
+export interface Navigations {
+  readonly wakeHeld: WakeHeld;
+  app(name: string): StartingApp | undefined;
+}
+
 export interface FrontOptions {
   /** Read on every request, so that a reload swaps routes without touching the listener. */
-  readonly router: () => Router<AppActivator>;
+  readonly router: () => Router<FrontApp>;
   readonly trusted: () => TrustedProxies;
   readonly log: Logger;
   readonly logRequests: () => boolean;
@@ -30,12 +41,12 @@ export interface FrontOptions {
   readonly recordRequest?: (app: string, status: number, seconds: number) => void;
   /** `limits.sendTimeout`; the built-in default when absent. */
   readonly sendTimeoutMs?: number;
-  /** Wakes an app for a navigation held back from it (navigation-hold.ts); absent: no waiting page. */
-  readonly wakeHeld?: WakeHeld;
+  /** The waiting page's wake and view of a start (navigation-hold.ts); absent: no waiting page. */
+  readonly navigations?: Navigations;
 }
 
 /** The response timeout of `app`, which waits for the end of a cold start before it counts (see ResponseTimer). */
-function responseTiming(app: AppActivator, sendTimeoutMs: number = DEFAULTS.limits.sendTimeoutMs): ResponseTiming {
+function responseTiming(app: FrontApp, sendTimeoutMs: number = DEFAULTS.limits.sendTimeoutMs): ResponseTiming {
   return {
     timeoutMs: app.spec.responseTimeoutMs ?? DEFAULTS.app.responseTimeoutMs,
     sendTimeoutMs,
@@ -74,7 +85,7 @@ export class RequestHandler {
   /** `rejection`: the listener's verdict on the request's framing (request-checks.ts), answered as such. */
   readonly onRequest = (req: IncomingMessage, res: ServerResponse, rejection?: WakegateError): void => {
     const started = performance.now();
-    let app: AppActivator | undefined;
+    let app: FrontApp | undefined;
     let lease: Lease | undefined;
     try {
       app = this.admit(req, rejection);
@@ -88,7 +99,8 @@ export class RequestHandler {
     }
     if (lease) return this.proxyNow(app, req, res, lease, started);
     const target = app;
-    const hold = this.mayGetPage(req, app) ? () => holdNavigation(target, target.spec.waitingPage!, this.options.wakeHeld!, () => res.destroyed) : undefined;
+    const starting = this.mayGetPage(req, app) ? this.options.navigations!.app(app.name) : undefined;
+    const hold = starting ? () => holdNavigation(starting, target.spec.waitingPage!, this.options.navigations!.wakeHeld, () => res.destroyed) : undefined;
     void this.exchange(req, app, async (routed, held) => {
       if (res.destroyed) return { status: 0 };
       return proxyHttp(routed.name, req, res, held, upstreamHeaders(req, this.options.trusted()), responseTiming(routed, this.options.sendTimeoutMs));
@@ -100,7 +112,7 @@ export class RequestHandler {
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, early: Buffer, rejection?: WakegateError): void => {
     const started = performance.now();
     socket.on('error', () => socket.destroy());
-    let app: AppActivator | undefined;
+    let app: FrontApp | undefined;
     const result = (() => {
       try {
         app = this.admit(req, rejection);
@@ -119,7 +131,7 @@ export class RequestHandler {
   };
 
   /** Proxies on a lease held already; the lease ends with the exchange, before the request is recorded. */
-  private proxyNow(app: AppActivator, req: IncomingMessage, res: ServerResponse, lease: Lease, started: number): void {
+  private proxyNow(app: FrontApp, req: IncomingMessage, res: ServerResponse, lease: Lease, started: number): void {
     let over = false;
     const done = (outcome: ProxyOutcome): void => {
       if (over) return;
@@ -171,7 +183,7 @@ export class RequestHandler {
    * carried this request, so a refusal condemns the connection before a request pipelined behind it is
    * even emitted. Throws what the client must be answered.
    */
-  private admit(req: IncomingMessage, rejection: WakegateError | undefined): AppActivator {
+  private admit(req: IncomingMessage, rejection: WakegateError | undefined): FrontApp {
     if (this.condemned.has(req.socket)) throw new BadRequestError('request follows a malformed one on the same connection');
     if (rejection) throw rejection;
     // Origin-form only: absolute-form and authority-form would make the gateway an open proxy.
@@ -180,15 +192,15 @@ export class RequestHandler {
   }
 
   /** A failure before the proxy took over, as a result to answer. */
-  private refused(req: IncomingMessage, error: unknown, app: AppActivator | undefined): ExchangeResult {
+  private refused(req: IncomingMessage, error: unknown, app: FrontApp | undefined): ExchangeResult {
     if (answerFor(error).close) this.condemned.add(req.socket);
     if (!(error instanceof WakegateError)) this.options.log.error({ err: error, app: app?.name }, 'failed to proxy request');
     return { app: app?.name, outcome: { status: 0 }, error };
   }
 
   /** A browser navigation to an app not running yet, which may get the waiting page instead of being sent. */
-  private mayGetPage(req: IncomingMessage, app: AppActivator): boolean {
-    return app.spec.waitingPage !== undefined && app.state !== 'running' && this.options.wakeHeld !== undefined && !hasBody(req) && isNavigation(req);
+  private mayGetPage(req: IncomingMessage, app: FrontApp): boolean {
+    return app.spec.waitingPage !== undefined && app.state !== 'running' && this.options.navigations !== undefined && !hasBody(req) && isNavigation(req);
   }
 
   /**
@@ -197,8 +209,8 @@ export class RequestHandler {
    */
   private async exchange(
     req: IncomingMessage,
-    app: AppActivator,
-    run: (app: AppActivator, lease: Lease) => Promise<ProxyOutcome>,
+    app: FrontApp,
+    run: (app: FrontApp, lease: Lease) => Promise<ProxyOutcome>,
     hold?: () => Promise<void>,
   ): Promise<ExchangeResult> {
     try {

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppState, ColdStartEvent, ExitEvent, Recorder } from '../activator/recorder.js';
 import type { InstanceStats } from '../runtime/runtime.js';
-import { RequestTally } from './request-tally.js';
+import { addRequests, AppRequests, REQUEST_BUCKETS, RequestTally, type RequestCounts } from './request-tally.js';
 
 /** What the metrics read from each app at scrape time; AppActivator has this shape. */
 export interface AppGauges {
@@ -20,7 +20,18 @@ export interface AppGauges {
 const STATES: readonly AppState[] = ['stopped', 'starting', 'running', 'stopping'];
 // Cold starts run from a forked process (ms) to a slow JVM in a container (tens of s).
 const COLD_START_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-export const REQUEST_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+export { REQUEST_BUCKETS };
+
+/**
+ * The front processes (`workers`), as the metrics read them at scrape time. Their request tallies are
+ * summed with the primary's own, so that Prometheus sees one gateway.
+ */
+export interface FrontProcesses {
+  /** Processes serving the front now. */
+  readonly live: () => number;
+  /** Tallies to add to the primary's own (the workers' last ones, and those of workers that died). */
+  readonly tallies: () => Iterable<{ readonly apps: Iterable<readonly [app: string, counts: RequestCounts]> }>;
+}
 
 /** The part of prom-client's histogram state that a scrape exports (lib/histogram.js), filled from a RequestTally. */
 interface HistogramEntry {
@@ -45,8 +56,13 @@ export class PromRecorder implements Recorder {
   private readonly outputDrops: Counter<'app'>;
   private readonly refused: Counter<'listener' | 'reason'>;
   private readonly requests = new RequestTally(REQUEST_BUCKETS);
+  private readonly workerRestarts: Counter;
 
-  constructor(apps: () => Iterable<AppGauges>) {
+  /** `fronts`: absent, the front is this process alone. */
+  constructor(
+    apps: () => Iterable<AppGauges>,
+    private readonly fronts?: FrontProcesses,
+  ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     // prom-client names these gauges *_total, which promtool rejects as counter-only; they add little.
@@ -106,6 +122,19 @@ export class PromRecorder implements Recorder {
       labelNames: ['listener', 'reason'],
       registers,
     });
+    new Gauge({
+      name: 'wakegate_workers',
+      help: 'Processes serving the front listener now (workers; 1 when the gateway serves it itself).',
+      registers,
+      collect() {
+        this.set(fronts ? fronts.live() : 1);
+      },
+    });
+    this.workerRestarts = new Counter({
+      name: 'wakegate_worker_restarts_total',
+      help: 'Worker processes that died and were replaced.',
+      registers,
+    });
     // Per-app gauges are rebuilt from the apps at each scrape: reset first, so removed apps disappear.
     const perApp = <L extends string>(name: string, help: string, labelNames: L[], fill: (gauge: Gauge<L>, apps: AppGauges[]) => Promise<void> | void): void => {
       const gauge: Gauge<L> = new Gauge<L>({
@@ -160,10 +189,28 @@ export class PromRecorder implements Recorder {
     this.requests.add(app, status, seconds, app !== '');
   }
 
+  workerRestarted(): void {
+    this.workerRestarts.inc();
+  }
+
+  /** This process's tally, plus the workers' when there are workers. */
+  private allRequests(): ReadonlyMap<string, AppRequests> {
+    if (!this.fronts) return this.requests.apps;
+    const sum = new Map<string, AppRequests>();
+    for (const tally of [this.requests, ...this.fronts.tallies()]) {
+      for (const [app, t] of tally.apps) {
+        let into = sum.get(app);
+        if (!into) sum.set(app, (into = new AppRequests(REQUEST_BUCKETS)));
+        addRequests(into, t);
+      }
+    }
+    return sum;
+  }
+
   /** The totals so far, set afresh: the tally is cumulative, like the counter it fills. */
   private exportRequestCounts(): void {
     this.requestsTotal.reset();
-    for (const [app, tally] of this.requests.apps) {
+    for (const [app, tally] of this.allRequests()) {
       for (const [status, n] of tally.codes) this.requestsTotal.inc({ app, code: String(status === 0 ? 499 : status) }, n);
     }
   }
@@ -175,7 +222,7 @@ export class PromRecorder implements Recorder {
   private exportRequestDurations(): void {
     const histogram = this.requestSeconds;
     histogram.reset();
-    const observed = [...this.requests.apps].filter(([, tally]) => tally.count > 0);
+    const observed = [...this.allRequests()].filter(([, tally]) => tally.count > 0);
     for (const [app] of observed) histogram.zero({ app });
     const entries = new Map<string | undefined, HistogramEntry>();
     for (const entry of Object.values((histogram as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap)) entries.set(entry.labels.app, entry);

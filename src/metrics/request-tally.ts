@@ -1,3 +1,6 @@
+/** Bounds of the request duration histogram (seconds): from a cached answer to a slow report. */
+export const REQUEST_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
 /** One app's finished requests, in plain numbers: what the request metrics are built from at scrape time. */
 export class AppRequests {
   /** Requests per status (0 is kept as 499 only when exported). */
@@ -42,4 +45,20 @@ export class RequestTally {
     tally.sum += seconds;
     tally.count += 1;
   }
+}
+
+/** One app's counts as they can be added up: a tally's own, or one a worker process sent (src/workers/). */
+export interface RequestCounts {
+  readonly codes: Iterable<readonly [status: number, count: number]>;
+  readonly buckets: readonly number[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+/** Adds `from` to `into` (same bounds). */
+export function addRequests(into: AppRequests, from: RequestCounts): void {
+  for (const [status, n] of from.codes) into.codes.set(status, (into.codes.get(status) ?? 0) + n);
+  from.buckets.forEach((n, i) => (into.buckets[i] = (into.buckets[i] ?? 0) + n));
+  into.sum += from.sum;
+  into.count += from.count;
 }

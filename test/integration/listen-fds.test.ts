@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { fixtureApp, get } from '../helpers/gateway.js';
-import { configDoc, runGateway, spawnGateway } from '../helpers/cli.js';
+import { configDoc, runGateway } from '../helpers/cli.js';
+import { activate, activated } from '../helpers/socket-activate.js';
 import { echoApp } from '../helpers/socket-mode.js';
 
 /** A port that was free a moment ago (systemd-socket-activate needs a number). */
@@ -25,31 +26,6 @@ function configFile(t: Test, doc: Record<string, unknown>): { file: string; runt
   const file = join(dir, 'wakegate.json');
   writeFileSync(file, JSON.stringify(configDoc(runtimeDir, doc)));
   return { file, runtimeDir };
-}
-
-function activate(listen: ReadonlyArray<string>, names: readonly string[], extra: readonly string[] = []): string[] {
-  return ['systemd-socket-activate', ...listen.flatMap((l) => ['-l', l]), `--fdname=${names.join(':')}`, ...extra, '-E', 'WAKEGATE_LOG_LEVEL=debug'];
-}
-
-/**
- * Runs the CLI under `wrap` (systemd-socket-activate), resolved once the activator listens on all its
- * sockets (it says so on stderr); killed at the end of `t`.
- */
-async function activated(t: Test, file: string, wrap: string[], sockets: number) {
-  const gw = spawnGateway(t, file, { wrap, stderr: 'pipe' });
-  const { child } = gw;
-  const exited = gw.exited.then(({ code }) => code);
-  let stderr = '';
-  let listening = 0;
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      listening = stderr.split('\n').filter((l) => l.startsWith('Listening on ')).length;
-      if (listening === sockets) resolve();
-    });
-    void exited.then(() => reject(new Error(`activator exited: ${stderr}`)));
-  });
-  return { ...gw, exited, stderr: () => stderr };
 }
 
 /** Sends a request on a connection made before the gateway runs: it waits in the passed socket's queue. */
