@@ -26,13 +26,13 @@ export interface PathSpec {
 }
 
 /**
- * Each wakegate row is one entry here, its config merged into the gateway's: the N-workers row will be one
- * more entry with `{ workers: N }` once `workers` exists (issue 13, item 4), and until then it is listed
- * in NOT_BUILT, so that the table says so.
+ * Each wakegate row is one entry here, its config merged into the gateway's. Pinned, every worker shares
+ * CPU 0 with the app, so the 2-worker row shows what the workers cost there; unpinned (BENCH_PIN=0), what
+ * a second core gives them.
  */
-export const WAKEGATE_PATHS: readonly PathSpec[] = [{ id: 'wakegate', kind: 'wakegate', label: 'wakegate, 1 worker', config: {} }];
-export const NOT_BUILT: ReadonlyArray<{ readonly label: string; readonly reason: string }> = [
-  { label: 'wakegate, N workers', reason: 'not built yet (`workers: N`, issue 13 item 4)' },
+export const WAKEGATE_PATHS: readonly PathSpec[] = [
+  { id: 'wakegate', kind: 'wakegate', label: 'wakegate, 1 worker', config: {} },
+  { id: 'wakegate-2', kind: 'wakegate', label: 'wakegate, 2 workers', config: { workers: 2 } },
 ];
 
 export const PATHS: readonly PathSpec[] = [

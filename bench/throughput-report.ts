@@ -25,11 +25,11 @@ export function renderThroughput(r: ThroughputResult): string[] {
       `wrk: ${t.wrk.replace(/\s*Copyright.*$/, '')}; nginx: ${t.nginx}; HAProxy: ${t.haproxy.replace(/ - https.*$/, '')}; ${t.httpProxy}; node: ${t.node}.`,
     `Paths: ${r.apps[0]?.paths.map((p) => `${p.label} (${DETAIL[p.kind] ?? ''})`).join('; ')}.`,
   ].join('\n\n');
-  const tables = r.apps.flatMap((app) => LOADS.map((l) => `**${app.name}** (\`${app.file}\`), c=${load(l.name)}\n\n${loadTable(app, l.name, r)}`));
+  const tables = r.apps.flatMap((app) => LOADS.map((l) => `**${app.name}** (\`${app.file}\`), c=${load(l.name)}\n\n${loadTable(app, l.name)}`));
   return [intro, ...tables, goalsTable(r)];
 }
 
-function loadTable(app: ThroughputApp, name: LoadName, r: ThroughputResult): string {
+function loadTable(app: ThroughputApp, name: LoadName): string {
   const cpu = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
   // Latency added is the c=1 figure: at c=50 a p50 is mostly queueing, whose difference means little.
   const added = name === 'c1';
@@ -51,7 +51,6 @@ function loadTable(app: ThroughputApp, name: LoadName, r: ThroughputResult): str
       String(l.errors),
     ];
   });
-  for (const n of r.notBuilt) rows.push([n.label, ...blank(n.reason)]);
   return markdownTable(header, rows);
 }
 

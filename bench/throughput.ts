@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { closeFd } from '../src/native/index.js';
 import { HELLO_DIR, ROOT } from './gateway-process.js';
 import { haproxyBinary } from './haproxy.js';
-import { appCommand, NOT_BUILT, opener, PATHS, type PathSpec, type ProxyKind, type Target } from './l7-paths.js';
+import { appCommand, opener, PATHS, type PathSpec, type ProxyKind, type Target } from './l7-paths.js';
 import { nginxBinary } from './nginx.js';
 import { clockTicksPerS, cpuTicks, pin, pinning } from './proc-cpu.js';
 import { median } from './socket-throughput.js';
@@ -85,7 +85,6 @@ export interface ThroughputResult {
   readonly tools: { readonly wrk: string; readonly nginx: string; readonly haproxy: string; readonly httpProxy: string; readonly node: string };
   readonly apps: readonly ThroughputApp[];
   /** Rows the issue asks for that cannot be measured yet, and why. */
-  readonly notBuilt: ReadonlyArray<{ readonly label: string; readonly reason: string }>;
   /** Issue 13's goals against the first app's numbers, as facts: nothing fails on them. */
   readonly goals: readonly Goal[];
   /** Others' load skews every number here; the 1-minute load average at start and end shows if there was any. */
@@ -131,7 +130,7 @@ export async function throughput(opts: { readonly quick: boolean; readonly pin?:
   for (const app of APPS) apps.push({ name: app.name, file: app.file.slice(ROOT.length), paths: await measureApp(app.file, rounds, missing, measure, hz) });
   const common = { quick: opts.quick, durationS, warmupS, rounds, threads: THREADS, cpus, cpuModel: os.cpus()[0]?.model ?? 'unknown', clockTicksPerS: hz, pinned, tools };
   const goals = throughputGoals(apps[0]!);
-  return { ...common, apps, notBuilt: NOT_BUILT, goals, loadAverage1m: { before: loadBefore, after: os.loadavg()[0]! }, wallMs: Date.now() - t0 };
+  return { ...common, apps, goals, loadAverage1m: { before: loadBefore, after: os.loadavg()[0]! }, wallMs: Date.now() - t0 };
 }
 
 type Measure = (target: Target, connections: number, warm: boolean) => Promise<L7Run>;

@@ -249,7 +249,7 @@ t.test('hostile documents yield ConfigError and pollute nothing', async (t) => {
     ' "env": {"__proto__": "x", "constructor": "y"}, "__proto__": {"uid": 0}}}}';
   t.same(issuesOf(JSON.parse(text)), [
     '__proto__: unknown key; expected one of: listen, admin, runtimeDir, socketGroup, trustedProxies, shutdownTimeout, sampleInterval, workers, log, limits, oci, nspawn, defaults, apps',
-    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu',
+    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu, waitingPage',
   ]);
   const env = validateConfig({ ...MINIMAL, apps: { a: { ...MINIMAL.apps.hello, env: JSON.parse('{"__proto__": "x"}') } } }, INLINE, { env: {} }).apps.a?.env;
   t.equal(env?.['__proto__'], 'x', 'stored as data on a null-prototype map');
