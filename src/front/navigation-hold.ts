@@ -18,9 +18,10 @@ export interface StartingApp {
 /**
  * Wakes the stopped app without sending it a request: a connection waits in its socket's queue, and the
  * instance accepting it ends the cold start. False when the app cannot be woken so (then the request is
- * sent and held, as any other).
+ * sent and held, as any other). A promise where the activator is in another process (a worker's, which
+ * asks the primary): once it settles, `state` says the start it made.
  */
-export type WakeHeld = (app: string) => boolean;
+export type WakeHeld = (app: string) => boolean | Promise<boolean>;
 
 const RELOAD_HOLD_MS = DEFAULTS.internal.waitingReloadHoldMs;
 const REFRESH_SEC = DEFAULTS.internal.waitingRefreshSec;
@@ -50,7 +51,7 @@ export async function holdNavigation(app: StartingApp, spec: WaitingPageSpec, wa
       const backoff = app.backoffRemainingMs;
       if (failure || backoff > 0) throw failedPage(app, failure ?? new BackoffError(app.name, backoff));
       // Woken once already and stopped with no failure recorded (a reload removed it, say): held as today.
-      if (woke || !wakeHeld(app.name)) return;
+      if (woke || !(await wakeHeld(app.name))) return;
       woke = true;
       continue;
     }

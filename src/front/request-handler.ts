@@ -23,8 +23,8 @@ function asleep(app: string, rule: WakeIgnore): AsleepError {
 
 /**
  * What the waiting page needs beyond a FrontApp: the app's start as the process that runs it sees it, and a
- * wake that sends no request. Only where the activators live (the gateway's own process); absent, browser
- * navigations are held like any request.
+ * wake that sends no request. The gateway's own process gives its activators; a worker, its mirrors and a
+ * wake asked of the primary (workers/remote-navigations.ts). Absent, browser navigations are held like any request.
  */
 export interface Navigations {
   readonly wakeHeld: WakeHeld;

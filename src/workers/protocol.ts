@@ -1,4 +1,4 @@
-import type { AppState } from '../activator/recorder.js';
+import type { AppState, ColdStartResult } from '../activator/recorder.js';
 import type { AppSpec, GatewayConfig } from '../config/types.js';
 import { BackoffError, InstanceCrashedError, QueueFullError, StartFailedError, StartTimeoutError, UnavailableError, UpstreamError, WakegateError } from '../errors.js';
 import type { TallySnapshot } from './tally-merge.js';
@@ -16,6 +16,18 @@ export interface AppMirror {
   readonly generation: number | undefined;
   /** The instance's pid once it is spawned (sent from `running` on): a worker watches it to see a crash at once. */
   readonly pid?: number;
+  /** What a worker's waiting page reads of the start (navigation-hold.ts's StartingApp), as of this push. */
+  readonly start: StartMirror;
+}
+
+/**
+ * The activator's view of its start. Times are the primary's Date.now(), the same clock as a worker's; the
+ * backoff is what is left of it when pushed (a worker counts it down from when it got it).
+ */
+export interface StartMirror {
+  readonly coldStartSince?: number;
+  readonly backoffRemainingMs: number;
+  readonly lastColdStart?: { readonly at: number; readonly result: ColdStartResult; readonly error?: WireError };
 }
 
 /** A WakegateError as it crosses the channel: its code and what its class needs to be built again. */
@@ -46,6 +58,11 @@ export type ToWorker =
   /** The answer to `acquire`: the generation to send on (the primary holds it for this worker), or why not. */
   | { readonly t: 'granted'; readonly id: number; readonly generation: number | undefined }
   | { readonly t: 'refused'; readonly id: number; readonly error: WireError }
+  /**
+   * The answer to `wake`: what the primary's wakeHeld said. The `state` push of the start it made is broadcast
+   * as the activator changes state, so it is on the channel before this answer.
+   */
+  | { readonly t: 'woken'; readonly id: number; readonly woken: boolean }
   /** The idle countdown ended: hold new requests for `app` back (they ask the primary) and say whether any is in flight. */
   | { readonly t: 'park'; readonly id: number; readonly app: string }
   | { readonly t: 'unpark'; readonly app: string }
@@ -56,6 +73,8 @@ export type FromWorker =
   | { readonly t: 'ready'; readonly address: { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string } }
   /** The app is stopped, stopping or parked here: start it (once, whatever the number of workers asking), or wait out its stop. */
   | { readonly t: 'acquire'; readonly id: number; readonly app: string }
+  /** A browser navigation found the app stopped here: wake it without a request (AppRegistry.wakeHeld). */
+  | { readonly t: 'wake'; readonly id: number; readonly app: string }
   /** In-flight count for (app, generation) went 0 → 1 (busy), or stayed 0 for workerQuietMs (quiet). */
   | { readonly t: 'busy'; readonly app: string; readonly generation: number }
   | { readonly t: 'quiet'; readonly app: string; readonly generation: number }

@@ -5,7 +5,7 @@ import { QueueFullError, UnavailableError, type WakegateError } from '../errors.
 import type { FrontApp, FrontRecord } from '../front/front-app.js';
 import { createUpstream } from '../upstream/pool.js';
 import { LocalGeneration } from './local-generation.js';
-import type { AppMirror } from './protocol.js';
+import type { AppMirror, StartMirror } from './protocol.js';
 
 /** The primary, as a worker's apps see it; declared here, by its user. */
 export interface PrimaryLink {
@@ -51,6 +51,9 @@ export class RemoteApp implements FrontApp {
   private closedFor: 'removed' | 'shutdown' | undefined;
   /** In flight here over every generation, for the idle check's "quiet?". */
   private activeAll = 0;
+  /** This process's Date.now() when the backoff pushed last ends. */
+  private backoffUntil = 0;
+  private readonly stateListeners = new Set<(state: AppState) => void>();
 
   constructor(
     mirror: AppMirror,
@@ -70,6 +73,17 @@ export class RemoteApp implements FrontApp {
   }
   get state(): AppState {
     return this.mirror.state;
+  }
+  /** The primary's view of the app's start, as of its last push (for the waiting page). */
+  get start(): StartMirror {
+    return this.mirror.start;
+  }
+  get backoffRemainingMs(): number {
+    return Math.max(0, this.backoffUntil - Date.now());
+  }
+  /** Removed by a reload, or the worker shuts down. */
+  get closed(): boolean {
+    return this.closedFor !== undefined;
   }
   /** Requests in flight here (upgraded connections included) on any instance of the app. */
   get active(): number {
@@ -124,6 +138,14 @@ export class RemoteApp implements FrontApp {
     if (mirror.state === 'running' && this.local) this.local.confirmed = true;
     if (mirror.pid !== undefined && this.local && !this.local.ended) this.local.watch(mirror.pid, this.name);
     if (mirror.state === 'running' && (before.state !== 'running' || before.generation !== mirror.generation)) this.record.lastColdStart = { at: Date.now() };
+    this.backoffUntil = Date.now() + mirror.start.backoffRemainingMs;
+    if (mirror.state !== before.state) this.changed();
+  }
+
+  /** Calls `listener` after every change of the mirrored state (and at close); returns the unsubscribe. */
+  onStateChange(listener: (state: AppState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => void this.stateListeners.delete(listener);
   }
 
   /** The primary's activator failed generation `generation`: its requests here fail the same way. */
@@ -146,6 +168,12 @@ export class RemoteApp implements FrontApp {
   close(reason: 'removed' | 'shutdown'): void {
     this.closedFor = reason;
     this.local?.end();
+    // No push comes for it any more: whoever waits for a change looks again, and finds it closed.
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const listener of [...this.stateListeners]) listener(this.state);
   }
 
   /** This worker's side of a new instance: its own pool of `share` connections, as many breaker slots. */

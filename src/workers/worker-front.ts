@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { REQUEST_BUCKETS, RequestTally } from '../metrics/request-tally.js';
 import { fromWire, type AppMirror, type FromWorker, type ToWorker } from './protocol.js';
 import { RemoteApp, type PrimaryLink } from './remote-app.js';
+import { RemoteNavigations } from './remote-navigations.js';
 import { snapshot } from './tally-merge.js';
 
 /** The fds a worker inherits from the primary (after stdin, stdout, stderr and the IPC channel at 3). */
@@ -36,6 +37,7 @@ export class WorkerFront {
   private readonly listener: HttpListener;
   private readonly link: PrimaryLink;
   private readonly workers: number;
+  private readonly navigations: RemoteNavigations;
 
   constructor(
     init: Init,
@@ -56,6 +58,7 @@ export class WorkerFront {
     };
     this.setApps(init.apps);
     for (const app of init.parked) this.apps.get(app)?.park();
+    this.navigations = new RemoteNavigations((name) => this.apps.get(name), send);
     const handler = new RequestHandler({
       router: () => this.routes,
       trusted: () => this.trusted,
@@ -63,6 +66,7 @@ export class WorkerFront {
       logRequests: () => this.config.log.requests,
       recordRequest: (app, status, seconds) => this.tally.add(app, status, seconds, app !== ''),
       sendTimeoutMs: init.config.limits.sendTimeoutMs,
+      navigations: this.navigations,
     });
     const guard = {
       maxConnections: frontConnectionCap(Object.keys(init.config.apps).length, openFileLimit()),
@@ -99,6 +103,8 @@ export class WorkerFront {
         this.asked.delete(message.id);
         return message.t === 'granted' ? asked.resolve(message.generation) : asked.reject(fromWire(message.error, asked.app));
       }
+      case 'woken':
+        return this.navigations.woken(message.id, message.woken);
       case 'park':
         return this.send({ t: 'parked', id: message.id, quiet: this.apps.get(message.app)?.park() ?? true });
       case 'unpark':

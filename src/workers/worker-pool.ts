@@ -7,6 +7,8 @@ import { UnavailableError, type WakegateError } from '../errors.js';
 import type { BoundAddress } from '../listen.js';
 import type { Logger } from '../log.js';
 import { REQUEST_BUCKETS, RequestTally, type RequestCounts } from '../metrics/request-tally.js';
+import { mirrorOf } from './app-mirror.js';
+import { wakeForWorker } from './held-wake.js';
 import { toWire, type AppMirror, type FromWorker, type ToWorker } from './protocol.js';
 import { mergeInto } from './tally-merge.js';
 import { WorkerSlot } from './worker-slot.js';
@@ -17,6 +19,8 @@ const WORKER_ENTRY = fileURLToPath(new URL('./worker-main.js', import.meta.url))
 export interface PoolApps {
   list(): AppActivator[];
   get(name: string): AppActivator | undefined;
+  /** Wakes the stopped app without a request, for a worker's browser navigation (the waiting page). */
+  wakeHeld(name: string): boolean;
 }
 
 export interface WorkerPoolOptions {
@@ -205,6 +209,8 @@ export class WorkerPool {
     switch (message.t) {
       case 'acquire':
         return void this.grant(slot, message.id, message.app);
+      case 'wake':
+        return slot.send({ t: 'woken', id: message.id, woken: wakeForWorker((name) => this.options.apps.wakeHeld(name), message.app, this.options.log) });
       case 'busy':
         this.options.log.debug({ worker: slot.index, pid, app: message.app, generation: message.generation }, 'worker busy');
         return slot.busy(message.app, message.generation, (generation) => app?.holdFor(generation));
@@ -271,9 +277,4 @@ export class WorkerPool {
       );
     }
   }
-}
-
-function mirrorOf(app: AppActivator): AppMirror {
-  const pid = app.instance?.pid;
-  return { spec: app.spec, state: app.state, generation: app.generation, ...(pid !== undefined && { pid }) };
 }

@@ -1,43 +1,12 @@
 // The waiting page with a real gateway, real sockets and a real app that takes a while before it accepts
 // (test/fixtures/apps/slow-boot.mjs): who gets it, what it is, and that a navigation never reaches the app twice.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { request } from 'undici';
-import { FIXTURE_APP, sleep, startGateway, type LogLine, type TestGateway } from '../helpers/gateway.js';
+import { sleep, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { appLines, bootGate, CHROME_ACCEPT, NAVIGATE, output, scratchDir, send, slowApp, type Answer } from '../helpers/navigation.js';
 
-const CHROME_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
-const NAVIGATE = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', accept: CHROME_ACCEPT };
-
-function slowApp(host: string, bootMs: number, extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Record<string, unknown> {
-  return { hosts: [host], command: [process.execPath, 'slow-boot.mjs'], dir: FIXTURE_APP, runtime: 'process', env: { BOOT_MS: String(bootMs), ...env }, ...extra };
-}
-
-interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: string;
-}
-
-async function send(gw: TestGateway, host: string, path: string, headers: Record<string, string> = {}, method = 'GET', body?: string): Promise<Answer> {
-  const res = await request(`http://127.0.0.1:${gw.port}${path}`, { method: method as 'GET', headers: { host, ...headers }, ...(body === undefined ? {} : { body }) });
-  return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
-}
-
-function scratchDir(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'wg-waiting-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** BOOT_GATE for slowApp's env: the app boots until `open()`, so that what happens during the boot does not race it. */
-function bootGate(t: Test): { env: { BOOT_GATE: string }; open(): void } {
-  const path = join(scratchDir(t), 'booted');
-  return { env: { BOOT_GATE: path }, open: () => writeFileSync(path, '') };
-}
-
-const output = (app: string, prefix: string) => (l: LogLine): boolean => l.app === app && l.stream === 'stdout' && l.msg.startsWith(prefix);
 /** A navigation to `app` (host `<app>.localhost`) whose client gives up once the app boots; resolves with the client's error. */
 async function abandonDuringBoot(gw: TestGateway, app: string, path: string): Promise<unknown> {
   const controller = new AbortController();
@@ -46,8 +15,6 @@ async function abandonDuringBoot(gw: TestGateway, app: string, path: string): Pr
   controller.abort();
   return gone;
 }
-
-const appLines = (gw: TestGateway, app: string, prefix: string): string[] => gw.lines.filter(output(app, prefix)).map((l) => l.msg);
 
 t.test('a navigation past `after` gets the waiting page, unsent; its reload after the boot is the one request the app sees', async (t) => {
   const gate = bootGate(t);

@@ -35,7 +35,7 @@ class Link implements PrimaryLink {
   }
 }
 
-const mirror = (s: AppSpec, state: AppMirror['state'], generation?: number): AppMirror => ({ spec: s, state, generation });
+const mirror = (s: AppSpec, state: AppMirror['state'], generation?: number): AppMirror => ({ spec: s, state, generation, start: { backoffRemainingMs: 0 } });
 const app = (s: AppSpec, link: Link, workers = 2): RemoteApp => new RemoteApp(mirror(s, 'stopped'), workers, link, (name) => `/tmp/wg-none/${name}.sock`);
 
 t.test('stopped: every concurrent request waits on one ask to the primary, then goes on the granted instance', async (t) => {
