@@ -48,7 +48,7 @@ t.test('BENCH_QUICK=1 runs every scenario and writes its report and charts', asy
   t.same(tp.apps.map((a) => a.name), ['hello world', '~1 ms CPU per request'], 'throughput for the hello and the CPU-bound app');
   const pathSkip: Readonly<Record<string, string | false>> = { nginx: missingTool('nginx', 'nginx-light'), haproxy: missingTool('haproxy', 'haproxy') };
   for (const app of tp.apps) {
-    t.same(app.paths.map((p) => p.id), ['direct', 'wakegate', 'nginx', 'haproxy', 'http-proxy'], `${app.name}: every throughput path in the table`);
+    t.same(app.paths.map((p) => p.id), ['direct', 'wakegate', 'wakegate-2', 'nginx', 'haproxy', 'http-proxy'], `${app.name}: every throughput path in the table`);
     for (const p of app.paths) {
       const skip = pathSkip[p.id];
       if (skip) {

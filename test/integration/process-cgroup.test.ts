@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { validateConfig } from '../../src/config/schema.js';
 import { ProcessRuntime } from '../../src/runtime/process.js';
-import { alive, captureLogger, FIXTURE_APP, get } from '../helpers/gateway.js';
+import { alive, captureLogger, FIXTURE_APP, get, until } from '../helpers/gateway.js';
 import { runGateway } from '../helpers/cli.js';
 
 const doc = {
@@ -94,6 +94,8 @@ t.test('hybrid host: memory is the RSS of every process of the instance, CPU its
   t.teardown(() => instance.stop(0));
   t.same(cgroups.pidsOf(instance.id).sort(), [instance.pid, grandchild].sort(), 'both are in the instance cgroup');
   t.equal(cgroups.memoryBytes(instance.id), null, 'precondition: no memory controller for it');
+  // Both still exec'ing (sh into setsid into sleep) change their RSS between two reads: compare once both run sleep.
+  await until(() => [instance.pid, grandchild].every((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep'), 10_000, 'both processes to run sleep');
   const stats = await instance.stats();
   t.equal(stats.memoryBytes, rss(instance.pid) + rss(grandchild), 'the sum of both RSS');
   t.type(stats.cpuNs, 'number', 'CPU time from cpu.stat');
