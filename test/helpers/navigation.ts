@@ -45,3 +45,19 @@ export const appLines = (gw: { readonly lines: readonly LogLine[] }, app: string
 export async function appCounts(gw: { readonly port: number }, host: string): Promise<Record<string, number>> {
   return (JSON.parse((await send(gw, host, '/__counts')).body) as { counts: Record<string, number> }).counts;
 }
+
+/**
+ * The user reloads a page whose app keeps failing to start: each crash in a row makes the backoff longer,
+ * so within a few reloads one comes during it and gets the "crash-looping" page. Returns that answer (and
+ * the start count just before it), or undefined when none came. Each other reload must have restarted it.
+ */
+export async function reloadIntoBackoff(t: Test, reload: () => Promise<Answer>, startCount: () => number): Promise<{ looping: Answer; startsBefore: number } | undefined> {
+  for (let reloads = 0; reloads < 8; reloads += 1) {
+    const startsBefore = startCount();
+    const next = await reload();
+    t.equal(next.status, 503);
+    if (next.body.includes('crash-looping')) return { looping: next, startsBefore };
+    t.match(next.body, 'app broken exited (code 1)', 'the reload started it again, and it failed again');
+  }
+  return undefined;
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
 import { sleep, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { appLines, bootGate, CHROME_ACCEPT, NAVIGATE, output, scratchDir, send, slowApp, type Answer } from '../helpers/navigation.js';
+import { appLines, bootGate, CHROME_ACCEPT, NAVIGATE, output, reloadIntoBackoff, scratchDir, send, slowApp, type Answer } from '../helpers/navigation.js';
 
 /** A navigation to `app` (host `<app>.localhost`) whose client gives up once the app boots; resolves with the client's error. */
 async function abandonDuringBoot(gw: TestGateway, app: string, path: string): Promise<unknown> {
@@ -117,16 +117,9 @@ t.test('a failed start shows a page saying so, with Retry-After from the backoff
   await sleep(500);
   t.equal(gw.runtime.starts, 1, 'no start without a new request');
   // The user reloads: each crash in a row makes the backoff longer; one reload comes during it.
-  let looping: Answer | undefined;
-  let starts = gw.runtime.starts;
-  for (let reloads = 0; reloads < 8 && !looping; reloads += 1) {
-    starts = gw.runtime.starts;
-    const next = await send(gw, 'broken.localhost', '/', NAVIGATE);
-    t.equal(next.status, 503);
-    if (next.body.includes('crash-looping')) looping = next;
-    else t.match(next.body, 'app broken exited (code 1)', 'the reload started it again, and it failed again');
-  }
-  if (!looping) return t.fail('no reload came during the backoff');
+  const found = await reloadIntoBackoff(t, () => send(gw, 'broken.localhost', '/', NAVIGATE), () => gw.runtime.starts);
+  if (!found) return t.fail('no reload came during the backoff');
+  const { looping, startsBefore: starts } = found;
   t.match(looping.body, 'broken failed to start', 'during the backoff: says so at once');
   t.ok(Number(looping.headers['retry-after']) >= 1, 'Retry-After from the backoff');
   t.equal(looping.headers.refresh, undefined);

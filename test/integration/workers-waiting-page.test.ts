@@ -2,7 +2,7 @@
 // served by worker processes: their mirrors say how the start goes, and the primary wakes the app for them.
 import t from 'tap';
 import type { LogLine } from '../helpers/gateway.js';
-import { appCounts, appLines, bootGate, NAVIGATE, output, send, slowApp, type Answer } from '../helpers/navigation.js';
+import { appCounts, appLines, bootGate, NAVIGATE, output, reloadIntoBackoff, send, slowApp, type Answer } from '../helpers/navigation.js';
 import { runWorkers, starts } from '../helpers/workers.js';
 
 const SLOW = 'slow.localhost';
@@ -64,16 +64,9 @@ t.test('through 2 workers: a failed start shows its page with Retry-After; a rel
   t.equal(first.headers.refresh, undefined, 'no endless reload');
   t.equal(first.headers['cache-control'], 'no-store');
   t.equal(first.headers['retry-after'], '1', 'a first crash restarts at once');
-  let looping: Answer | undefined;
-  let before = starts(gw.lines, 'broken');
-  for (let reloads = 0; reloads < 8 && !looping; reloads += 1) {
-    before = starts(gw.lines, 'broken');
-    const next = await send(gw, BROKEN, '/', NAVIGATE);
-    t.equal(next.status, 503);
-    if (next.body.includes('crash-looping')) looping = next;
-    else t.match(next.body, 'app broken exited (code 1)', 'the reload started it again, and it failed again');
-  }
-  if (!looping) return t.fail('no reload came during the backoff');
+  const found = await reloadIntoBackoff(t, () => send(gw, BROKEN, '/', NAVIGATE), () => starts(gw.lines, 'broken'));
+  if (!found) return t.fail('no reload came during the backoff');
+  const { looping, startsBefore: before } = found;
   t.match(looping.body, 'broken failed to start', 'during the backoff: says so at once');
   t.ok(Number(looping.headers['retry-after']) >= 1, 'Retry-After from the backoff the mirror counts down');
   t.equal(looping.headers.refresh, undefined);
