@@ -4,7 +4,7 @@ import type { ActivatorDeps } from './activator-deps.js';
 import { AppRecord } from './app-record.js';
 import { Backoff } from './backoff.js';
 import type { Generation, Hold, LeaseEvents } from './generation.js';
-import { IdleTimer } from './idle-timer.js';
+import { QuietTimer } from './quiet-timer.js';
 import type { AppState } from './recorder.js';
 import { StopBarrier } from './stop-barrier.js';
 
@@ -19,7 +19,10 @@ export abstract class ActivatorState {
   protected readonly stopping = new StopBarrier();
   protected closedFor: 'removed' | 'shutdown' | undefined;
   protected readonly backoff = new Backoff();
-  protected readonly idle = new IdleTimer(() => this.countdownEnded());
+  protected readonly idle = new QuietTimer(
+    () => this.countdownEnded(),
+    () => this.freezeDue(),
+  );
   protected conns = 0;
   /** Dependents that run now (dependsOn): while any does, this app is not idle. */
   protected readonly holders = new Set<string>();
@@ -40,6 +43,9 @@ export abstract class ActivatorState {
 
   /** idleTimeout of quiet has passed, and `idle` says whether the instance may stop (see countdownEnded). */
   protected abstract idleExpired(gen: Generation, idle: boolean): void;
+
+  /** The freeze countdown (freezeAfter) ended. */
+  protected abstract freezeDue(): void;
 
   /** Re-arms the idle countdown if nothing holds the generation. */
   protected abstract maybeIdle(gen: Generation): void;

@@ -2,7 +2,7 @@ import { DEFAULTS } from '../defaults.js';
 import { BackoffError, InstanceCrashedError, QueueFullError, UnavailableError, type WakegateError } from '../errors.js';
 import { describeExit, type ExitInfo, type Instance } from '../runtime/runtime.js';
 import type { ActivatorDeps, ActivitySample } from './activator-deps.js';
-import { ActivatorState } from './activator-state.js';
+import { FreezeState } from './freeze-state.js';
 import { Generation, type Hold, type Lease, type LeaseEvents } from './generation.js';
 import { Outcomes } from './outcomes.js';
 import type { AppSpec } from '../config/types.js';
@@ -19,7 +19,7 @@ const UNRESPONSIVE_AFTER = DEFAULTS.internal.unresponsiveAfter;
  * `idleTimeout` of quiet, and turns unexpected exits into crash-loop backoff. What it is in (and how that
  * reads) is ActivatorState's; the moves between states are here.
  */
-export class AppActivator extends ActivatorState {
+export class AppActivator extends FreezeState {
   private readonly outcomes: Outcomes;
 
   constructor(appSpec: AppSpec, deps: ActivatorDeps) {
@@ -39,6 +39,8 @@ export class AppActivator extends ActivatorState {
    */
   tryAcquire(): Lease | undefined {
     const gen = this.gen;
+    // A frozen instance is thawed first; the request waits for that in `acquire`.
+    if (this.current === 'frozen') return void this.thaw(), undefined;
     if (this.closedFor || !gen || (this.current !== 'running' && this.current !== 'starting')) return undefined;
     if (this.current === 'starting' || !gen.breaker.free) {
       if (this.queued >= gen.spec.queueLimit) return undefined;
@@ -67,6 +69,10 @@ export class AppActivator extends ActivatorState {
         if (held) gen.breaker.release();
         continue;
       }
+      if (this.current === 'frozen') {
+        await this.thaw();
+        continue;
+      }
       if (this.current === 'stopping') {
         // The instance is on its way out; the request waits for it to be gone, then starts a new one.
         this.checkQueue();
@@ -91,6 +97,7 @@ export class AppActivator extends ActivatorState {
   /** A connection waits on an app socket: start unless an instance exists. False: none may start now (closed, backoff). */
   wake(): boolean {
     if (this.closedFor) return false;
+    if (this.current === 'frozen') void this.thaw();
     if (this.current !== 'stopped') return true;
     if (this.backoff.remaining(this.now()) > 0 || this.deps.dependencies?.blocked()) return false;
     this.startGeneration(true);
@@ -280,11 +287,12 @@ export class AppActivator extends ActivatorState {
     if (on) this.holders.add(dependent);
     else if (!this.holders.delete(dependent)) return;
     this.idle.disarm();
+    if (on && this.current === 'frozen') void this.thaw();
     if (this.gen) this.maybeIdle(this.gen);
   }
 
   protected maybeIdle(gen: Generation): void {
     if (gen !== this.gen || this.current !== 'running' || this.closedFor) return;
-    if (gen.inflight === 0 && gen.upgraded.size === 0 && this.holders.size === 0) this.idle.arm(gen.spec.idleTimeoutMs);
+    if (gen.inflight === 0 && gen.upgraded.size === 0 && this.holders.size === 0) this.idle.arm(gen.spec.idleTimeoutMs, gen.spec.freezeAfterMs);
   }
 }

@@ -26,7 +26,7 @@ import { parseCpuShare } from './units.js';
 
 const RUNTIMES: readonly RuntimeKind[] = ['process', 'oci', 'systemd', 'nspawn', 'auto'];
 const PER_APP_KEYS = ['hosts', 'listen', 'command', 'dir', 'env', 'bundle', 'dependsOn'];
-const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'backlog', 'busyCpu', 'waitingPage'];
+const TUNABLE_KEYS = ['runtime', 'idleTimeout', 'startTimeout', 'stopTimeout', 'queueLimit', 'concurrency', 'maxConnectionAge', 'responseTimeout', 'memory', 'pids', 'cpuWeight', 'user', 'group', 'wakeIgnore', 'backlog', 'busyCpu', 'waitingPage', 'freezeAfter'];
 const APP_KEYS = [...PER_APP_KEYS, ...TUNABLE_KEYS];
 export const NO_OCI_RUNTIME = 'needs an OCI runtime (runc or crun) on PATH or set in oci.runtime; install one with: apt-get install runc';
 export const NO_NSPAWN = 'needs systemd-nspawn on PATH; install it with: apt-get install systemd-container';
@@ -53,6 +53,7 @@ export interface Tunables {
   backlog?: number;
   busyCpu?: number;
   waitingPage?: WaitingPageSpec | false;
+  freezeAfterMs?: number;
 }
 
 /** Who holds each socket address so far (`app "db"`, `listen.http`), so that two holders are one config error. */
@@ -192,6 +193,13 @@ function app(
   if (ignore !== undefined) spec.wakeIgnore = ignore;
   const waiting = pick('waitingPage') ?? { afterMs: BUILTIN.waitingPage.afterMs };
   if (waiting !== false) spec.waitingPage = waiting;
+  const freezeAfterMs = pick('freezeAfterMs');
+  // A freeze at or past the idle stop would never happen: the instance is gone first.
+  if (freezeAfterMs !== undefined && freezeAfterMs > 0 && freezeAfterMs >= spec.idleTimeoutMs) {
+    issues.add(keyPath(path, 'freezeAfter'), `must be shorter than idleTimeout (${spec.idleTimeoutMs} ms)`);
+    return undefined;
+  }
+  if (freezeAfterMs !== undefined && freezeAfterMs > 0) spec.freezeAfterMs = freezeAfterMs;
   return spec;
 }
 
@@ -214,6 +222,7 @@ function tunables(issues: Issues, m: Mapping, path: string, baseDir: string): Tu
     backlog: field(issues, m, 'backlog', path, (is, v, p) => integer(is, v, p, 1, 65_535)),
     busyCpu: field(issues, m, 'busyCpu', path, cpuShare),
     waitingPage: field(issues, m, 'waitingPage', path, (is, v, p) => waitingPage(is, v, p, baseDir)),
+    freezeAfterMs: field(issues, m, 'freezeAfter', path, duration),
   };
 }
 

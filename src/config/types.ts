@@ -76,6 +76,8 @@ export interface AppSpec {
    * Absent when not configured (like the container limits); the front then applies its built-in 60 s.
    */
   readonly responseTimeoutMs?: number;
+  /** Quiet time after which a running instance is frozen (cgroup freezer, runc pause); absent: never frozen. Below idleTimeoutMs. */
+  readonly freezeAfterMs?: number;
   /** Container limits (oci runtime). */
   readonly memoryBytes?: number;
   readonly pids?: number;

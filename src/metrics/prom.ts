@@ -17,7 +17,7 @@ export interface AppGauges {
   readonly heldBy: readonly string[];
 }
 
-const STATES: readonly AppState[] = ['stopped', 'starting', 'running', 'stopping'];
+const STATES: readonly AppState[] = ['stopped', 'starting', 'running', 'frozen', 'stopping'];
 // Cold starts run from a forked process (ms) to a slow JVM in a container (tens of s).
 const COLD_START_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 export { REQUEST_BUCKETS };

@@ -60,7 +60,7 @@ export async function removeLeftoverCgroups(cgroups: Cgroups, log: Logger): Prom
   return ids;
 }
 
-function isFrozen(file: string, v2: boolean): boolean {
+export function isFrozen(file: string, v2: boolean): boolean {
   try {
     const text = readFileSync(v2 ? file.replace(/cgroup\.freeze$/, 'cgroup.events') : file, 'utf8');
     return v2 ? /^frozen 1$/m.test(text) : text.trim() === 'FROZEN';
@@ -83,7 +83,7 @@ function tryWrite(file: string, value: string): boolean {
   }
 }
 
-async function until(check: () => boolean, ms: number): Promise<boolean> {
+export async function until(check: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   // A referenced timer: at start-up this wait may be all that keeps the process alive.
   for (;;) {

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { ChildHandle } from '../native/index.js';
 import type { Cgroups, InstanceCgroup } from './cgroup.js';
 import { killCgroup, releaseCgroup } from './cgroup-kill.js';
+import { setCgroupFrozen } from './cgroup-freeze.js';
 import { spawnApp } from './app-spawn.js';
 import { DEFAULT_PATH } from './executable.js';
 import { InstanceIds } from './instance-ids.js';
@@ -78,6 +79,10 @@ class ProcessInstance implements Instance {
   readonly pid: number;
   readonly exited: Promise<ExitInfo>;
   private stopping?: Promise<ExitInfo>;
+  private frozen = false;
+  /** Only with a cgroup: without one, nothing could freeze the whole instance at once. */
+  readonly freeze?: () => Promise<void>;
+  readonly thaw?: () => Promise<void>;
 
   constructor(
     readonly runtime: string,
@@ -88,6 +93,16 @@ class ProcessInstance implements Instance {
     private readonly log: Logger,
   ) {
     this.pid = child.pid;
+    if (cgroups) {
+      this.freeze = async () => {
+        await setCgroupFrozen(cgroups, id, true);
+        this.frozen = true;
+      };
+      this.thaw = async () => {
+        await setCgroupFrozen(cgroups, id, false);
+        this.frozen = false;
+      };
+    }
     this.exited = child.exited.then(async (status) => {
       const oom = (cgroups?.oomKills(id) ?? 0) > 0;
       // Whatever the app forked and left behind goes with it.
@@ -103,7 +118,11 @@ class ProcessInstance implements Instance {
   stop(graceMs: number): Promise<ExitInfo> {
     this.stopping ??= stopInSteps(
       {
-        terminate: () => this.child.kill('SIGTERM'),
+        terminate: () => {
+          // A frozen process would get the SIGTERM only at a thaw: thaw it so that it can shut down in its grace.
+          if (this.frozen) this.thaw?.().catch(() => undefined);
+          return this.child.kill('SIGTERM');
+        },
         kill: () => {
           this.child.kill('SIGKILL');
           // The group id stays reserved while any member lives, so this cannot hit an unrelated process.

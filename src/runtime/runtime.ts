@@ -32,6 +32,14 @@ export interface Instance {
    * that do not die with the gateway have it (their runtime has `survivors`).
    */
   detach?(): void;
+  /**
+   * Stops every process of the instance in place (cgroup freezer, `runc pause`): it uses no CPU until
+   * thawed, and keeps its memory and sockets. Only runtimes that can freeze have it; the activator treats
+   * its absence as "never freeze". Rejects when the freeze did not complete (the instance then still runs).
+   */
+  freeze?(): Promise<void>;
+  /** Lets a frozen instance run again. A stop of a frozen instance thaws it itself (a signal waits for the thaw). */
+  thaw?(): Promise<void>;
 }
 
 /** An instance a previous gateway left running, as a runtime whose instances outlive the gateway finds it. */

@@ -1,0 +1,64 @@
+import { ActivatorState } from './activator-state.js';
+import type { ExitReason } from './recorder.js';
+
+/**
+ * The freeze tier of an activator: a running instance quiet for `freezeAfter` is frozen (its runtime's
+ * `freeze()`; a runtime without one never freezes), and whatever wants it next (a request, a socket-mode
+ * connection, a dependent) thaws it first. A thaw that fails leaves an instance that cannot serve: it is
+ * stopped (`thaw_failed`, not counted for backoff) and the waiting requests get a cold start.
+ */
+export abstract class FreezeState extends ActivatorState {
+  /** The freeze under way, which a thaw must wait for (the cgroup may still be freezing). */
+  private freezing: Promise<unknown> | undefined;
+  private thawing: Promise<void> | undefined;
+
+  /** Stops the current instance; requests still on it complete. */
+  abstract stopInstance(reason: ExitReason): Promise<void>;
+
+  /** The freeze countdown ended. Only a quiet running instance freezes; an upgraded connection keeps it up, as it does from an idle stop. */
+  protected freezeDue(): void {
+    const gen = this.gen;
+    const instance = gen?.instance;
+    if (!gen || !instance?.freeze || this.current !== 'running' || this.closedFor) return;
+    if (gen.inflight + gen.upgraded.size > 0 || this.holders.size > 0 || this.deps.confirmIdle) return;
+    this.setState('frozen');
+    const freezing = instance.freeze();
+    this.freezing = freezing;
+    freezing.then(
+      () => undefined,
+      (err: unknown) => {
+        this.deps.log.warn({ app: this.name, instance: instance.id, err }, 'failed to freeze the instance; it keeps running');
+        // A thaw under way ends the frozen state itself.
+        if (gen === this.gen && this.current === 'frozen' && !this.thawing) this.setState('running');
+      },
+    );
+  }
+
+  /**
+   * Thaws the frozen instance; resolves once it runs again (state `running`) or, when the thaw failed,
+   * once its stop has begun (state `stopping`). Concurrent callers share one thaw.
+   */
+  protected thaw(): Promise<void> {
+    const gen = this.gen;
+    const instance = gen?.instance;
+    if (!gen || !instance || this.current !== 'frozen') return Promise.resolve();
+    this.thawing ??= (async () => {
+      try {
+        await this.freezing?.catch(() => undefined);
+        if (instance.thaw) await instance.thaw();
+        if (gen === this.gen && this.current === 'frozen') {
+          this.setState('running');
+          // The stop's countdown still runs from the last activity; the freeze's starts again.
+          this.maybeIdle(gen);
+        }
+      } catch (err) {
+        this.deps.log.warn({ app: this.name, instance: instance.id, err }, 'failed to thaw the instance; stopping it for a cold start');
+        if (gen === this.gen) void this.stopInstance('thaw_failed');
+      } finally {
+        this.thawing = undefined;
+        this.freezing = undefined;
+      }
+    })();
+    return this.thawing;
+  }
+}

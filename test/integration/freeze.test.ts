@@ -1,0 +1,182 @@
+// The freeze tier (freezeAfter): a quiet instance of the process runtime is frozen in its cgroup, uses no
+// CPU while frozen, is thawed by the next request, and is still stopped at idleTimeout.
+import t, { type Test } from 'tap';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateConfig } from '../../src/config/schema.js';
+import type { AppSpec } from '../../src/config/types.js';
+import { Gateway } from '../../src/gateway.js';
+import type { AppState, ColdStartEvent, ExitEvent, Recorder } from '../../src/activator/recorder.js';
+import { Cgroups } from '../../src/runtime/cgroup.js';
+import { ProcessRuntime } from '../../src/runtime/process.js';
+import type { HandedSocket, Instance, Runtime } from '../../src/runtime/runtime.js';
+import type { Logger } from '../../src/log.js';
+import { request } from 'undici';
+import { alive, captureLogger, FIXTURE_APP, get, sleep, type LogLine } from '../helpers/gateway.js';
+
+/** Every state change of every app, and a way to wait for the next one that matches. */
+class StateLog implements Recorder {
+  readonly seen: { app: string; to: AppState }[] = [];
+  private readonly waiters = new Set<() => void>();
+  stateChanged(app: string, _from: AppState, to: AppState): void {
+    this.seen.push({ app, to });
+    for (const w of [...this.waiters]) w();
+  }
+  coldStart(_app: string, _e: ColdStartEvent): void {}
+  instanceExited(_app: string, _e: ExitEvent): void {}
+  load(): void {}
+  /** Resolves when `app` has entered `to` for the `nth` time (1-based). */
+  reach(app: string, to: AppState, nth = 1, ms = 15_000): Promise<void> {
+    const count = (): number => this.seen.filter((s) => s.app === app && s.to === to).length;
+    if (count() >= nth) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => (this.waiters.delete(check), reject(new Error(`timed out waiting for ${app} ${to} #${nth}`))), ms);
+      const check = (): void => {
+        if (count() < nth) return;
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.add(check);
+    });
+  }
+}
+
+/** The process runtime with real per-instance cgroups; `breakThaw` makes every instance's thaw fail (the boundary we own). */
+class TestRuntime implements Runtime {
+  readonly kind = 'process';
+  readonly instances: Instance[] = [];
+  breakThaw = false;
+  constructor(private readonly inner: ProcessRuntime) {}
+  async start(app: AppSpec, sockets: readonly HandedSocket[], log: Logger): Promise<Instance> {
+    const real = await this.inner.start(app, sockets, log);
+    const instance: Instance = this.breakThaw
+      ? {
+          id: real.id,
+          runtime: real.runtime,
+          pid: real.pid,
+          exited: real.exited,
+          stop: (ms) => real.stop(ms),
+          stats: () => real.stats(),
+          freeze: () => real.freeze!(),
+          thaw: () => Promise.reject(new Error('thaw broken by the test')),
+        }
+      : real;
+    this.instances.push(instance);
+    return instance;
+  }
+}
+
+interface Setup {
+  readonly port: number;
+  readonly states: StateLog;
+  readonly runtime: TestRuntime;
+  readonly cgroups: Cgroups;
+  readonly lines: LogLine[];
+  readonly waitFor: ReturnType<typeof captureLogger>['waitFor'];
+  readonly gateway: Gateway;
+  /** GET on the admin API: the body. */
+  readonly admin: (path: string) => Promise<string>;
+}
+
+async function setup(t: Test, app: Record<string, unknown>): Promise<Setup> {
+  const runtimeDir = mkdtempSync(join(tmpdir(), 'wg-freeze-'));
+  const doc = { listen: { http: '127.0.0.1:0' }, admin: { listen: '127.0.0.1:0' }, runtimeDir, shutdownTimeout: '2s', apps: { busy: { hosts: ['busy.localhost'], command: [process.execPath, 'busy.mjs'], dir: FIXTURE_APP, runtime: 'process', ...app } } };
+  const config = validateConfig(doc, join(runtimeDir, 'test.yaml'));
+  const cgroups = new Cgroups(runtimeDir);
+  const runtime = new TestRuntime(new ProcessRuntime({ cgroups }));
+  const states = new StateLog();
+  const { log, lines, waitFor } = captureLogger();
+  const gateway = await Gateway.start(config, { log, runtimeFor: () => runtime, recorder: states });
+  t.teardown(async () => {
+    await gateway.shutdown();
+    rmSync(runtimeDir, { recursive: true, force: true });
+  });
+  const port = gateway.address.kind === 'tcp' ? gateway.address.port : 0;
+  const adminPort = gateway.adminAddress?.kind === 'tcp' ? gateway.adminAddress.port : 0;
+  const admin = async (path: string): Promise<string> => (await request(`http://127.0.0.1:${adminPort}${path}`)).body.text();
+  return { port, states, runtime, cgroups, lines, waitFor, gateway, admin };
+}
+
+/** What the instance's freezer says: cgroup2's `frozen` event where it has a cgroup2 cgroup (as a freeze uses it), else v1's freezer.state. */
+function freezerReads(cgroups: Cgroups, id: string): 'FROZEN' | 'THAWED' {
+  const v2 = cgroups.controlFile(id, 'cgroup.freeze');
+  if (v2) return /^frozen 1$/m.test(readFileSync(v2.replace(/cgroup\.freeze$/, 'cgroup.events'), 'utf8')) ? 'FROZEN' : 'THAWED';
+  const v1 = cgroups.controlFile(id, 'freezer.state');
+  if (!v1) throw new Error(`no freezer for ${id}`);
+  return readFileSync(v1, 'utf8').trim() === 'FROZEN' ? 'FROZEN' : 'THAWED';
+}
+
+/** utime + stime of a pid, in ticks. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+async function cpuMoves(pid: number, ms = 10_000): Promise<boolean> {
+  const before = cpuTicks(pid);
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    await sleep(50);
+    if (cpuTicks(pid) > before) return true;
+  }
+  return false;
+}
+
+const hasFreezer = existsSync('/sys/fs/cgroup/freezer/cgroup.procs') || existsSync('/sys/fs/cgroup/cgroup.controllers');
+if (process.getuid?.() !== 0 || !hasFreezer) t.fail('these tests need root and a cgroup freezer (v1 freezer or cgroup2), as CI has');
+
+t.test('a quiet instance is frozen (no CPU used), a request thaws it and is answered', async (t) => {
+  const s = await setup(t, { freezeAfter: '1s', idleTimeout: '60s' });
+  const first = await get(s.port, 'busy.localhost');
+  t.equal(first.status, 200);
+  const { pid } = JSON.parse(first.body) as { pid: number };
+  const id = s.runtime.instances[0]!.id;
+  t.ok(await cpuMoves(pid), 'precondition: the running app uses CPU');
+  await s.states.reach('busy', 'frozen');
+  t.match(await s.admin('/apps/busy'), /"state": ?"frozen"/, '/apps says frozen');
+  t.match(await s.admin('/metrics'), /^wakegate_app_state\{app="busy",state="frozen"\} 1$/m, 'wakegate_app_state says frozen');
+  t.equal(freezerReads(s.cgroups, id), 'FROZEN', "the instance's cgroup freezer reads FROZEN");
+  const frozenAt = cpuTicks(pid);
+  await sleep(500);
+  t.equal(cpuTicks(pid), frozenAt, 'its utime+stime do not move while frozen');
+  const second = await get(s.port, 'busy.localhost');
+  t.equal(second.status, 200, 'a request to the frozen app is answered');
+  t.equal((JSON.parse(second.body) as { pid: number }).pid, pid, 'by the same instance: no cold start');
+  t.equal(s.runtime.instances.length, 1, 'one start only');
+  t.equal(freezerReads(s.cgroups, id), 'THAWED', 'the freezer reads THAWED');
+  t.ok(await cpuMoves(pid), 'the thawed app uses CPU again');
+  await s.states.reach('busy', 'frozen', 2);
+  t.pass('quiet again, it is frozen again');
+});
+
+t.test('a frozen instance is stopped at idleTimeout like a running one', async (t) => {
+  const s = await setup(t, { freezeAfter: '300ms', idleTimeout: '2s' });
+  const { pid } = JSON.parse((await get(s.port, 'busy.localhost')).body) as { pid: number };
+  await s.states.reach('busy', 'frozen');
+  const exit = await s.waitFor((l) => l.reason === 'idle' && l.app === 'busy', 15_000);
+  t.equal(exit.instance, s.runtime.instances[0]!.id, 'the frozen instance was stopped for idleness');
+  await s.states.reach('busy', 'stopped');
+  t.notOk(alive(pid), 'its process is gone (thawed to take its SIGTERM)');
+  t.notOk(s.lines.some((l) => l.reason === 'idle' && l.exit !== undefined && (l.exit as { signal?: string }).signal === 'SIGKILL'), 'it shut down on SIGTERM, not the SIGKILL after stopTimeout');
+});
+
+t.test('a failed thaw stops the instance (thaw_failed, counted) and the request gets a cold start', async (t) => {
+  const s = await setup(t, { freezeAfter: '300ms', idleTimeout: '60s' });
+  s.runtime.breakThaw = true;
+  const { pid } = JSON.parse((await get(s.port, 'busy.localhost')).body) as { pid: number };
+  await s.states.reach('busy', 'frozen');
+  s.runtime.breakThaw = false;
+  const reply = await get(s.port, 'busy.localhost');
+  t.equal(reply.status, 200, 'the request is answered');
+  t.not((JSON.parse(reply.body) as { pid: number }).pid, pid, 'by a new instance');
+  t.equal(s.runtime.instances.length, 2, 'after a cold start');
+  t.ok(s.lines.some((l) => l.msg === 'failed to thaw the instance; stopping it for a cold start' && l.app === 'busy'), 'the failure is logged');
+  const exit = await s.waitFor((l) => l.reason === 'thaw_failed');
+  t.equal(exit.instance, s.runtime.instances[0]!.id, 'the old instance exited as thaw_failed');
+  t.notOk(alive(pid), 'and is gone');
+  const metrics = await s.admin('/metrics');
+  t.match(metrics, /^wakegate_instance_exits_total\{app="busy",reason="thaw_failed"\} 1$/m, 'counted in wakegate_instance_exits_total{reason="thaw_failed"}');
+});
