@@ -1,4 +1,5 @@
 import { ActivatorState } from './activator-state.js';
+import type { Generation } from './generation.js';
 import type { ExitReason } from './recorder.js';
 
 /**
@@ -15,12 +16,31 @@ export abstract class FreezeState extends ActivatorState {
   /** Stops the current instance; requests still on it complete. */
   abstract stopInstance(reason: ExitReason): Promise<void>;
 
-  /** The freeze countdown ended. Only a quiet running instance freezes; an upgraded connection keeps it up, as it does from an idle stop. */
+  /**
+   * The freeze countdown ended. Only a quiet running instance freezes; an upgraded connection keeps it
+   * running, as it keeps it from an idle stop. With requests elsewhere (workers), they are asked first, as
+   * for an idle stop (`confirmIdle` parks the app in each of them until the verdict is acted on), so that
+   * none of them sends to an instance while it freezes; once `frozen` is pushed to them, they ask for it.
+   */
   protected freezeDue(): void {
     const gen = this.gen;
-    const instance = gen?.instance;
-    if (!gen || !instance?.freeze || this.current !== 'running' || this.closedFor) return;
-    if (gen.inflight + gen.upgraded.size > 0 || this.holders.size > 0 || this.deps.confirmIdle) return;
+    if (!gen || !this.mayFreeze(gen)) return;
+    const confirm = this.deps.confirmIdle;
+    if (!confirm) return this.freezeNow(gen);
+    void confirm(gen.id).then(
+      (quiet) => (quiet ? this.freezeNow(gen) : this.maybeIdle(gen)),
+      () => this.maybeIdle(gen),
+    );
+  }
+
+  private mayFreeze(gen: Generation): boolean {
+    if (gen !== this.gen || !gen.instance?.freeze || this.current !== 'running' || this.closedFor) return false;
+    return gen.inflight + gen.upgraded.size === 0 && this.holders.size === 0;
+  }
+
+  private freezeNow(gen: Generation): void {
+    const instance = gen.instance;
+    if (!this.mayFreeze(gen) || !instance?.freeze) return;
     this.setState('frozen');
     const freezing = instance.freeze();
     this.freezing = freezing;
