@@ -107,6 +107,8 @@ export class SocketActivation {
       this.#probe?.destroy();
       this.#probe = undefined;
     }
+    // A frozen instance accepts nothing: a connection waiting in the kernel queue must thaw it.
+    if (state === 'frozen') return this.#arm();
     if (state !== 'stopped') return (this.#httpStale = false), this.#disarm();
     // No instance can hold a socket a reload removed any more.
     this.sockets.closeRetired();
@@ -153,6 +155,7 @@ export class SocketActivation {
    */
   wake(): boolean {
     if (this.#closed) return false;
+    if (this.app.state === 'frozen') return this.app.wake();
     if (this.app.state !== 'stopped') return true;
     this.#waking = true;
     // Synchronously, wake() moves the app to starting (which starts the accept poll) or refuses.

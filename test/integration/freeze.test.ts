@@ -13,7 +13,8 @@ import { ProcessRuntime } from '../../src/runtime/process.js';
 import type { HandedSocket, Instance, Runtime } from '../../src/runtime/runtime.js';
 import type { Logger } from '../../src/log.js';
 import { request } from 'undici';
-import { alive, captureLogger, FIXTURE_APP, get, sleep, type LogLine } from '../helpers/gateway.js';
+import { alive, captureLogger, FIXTURE_APP, get, sleep, startGateway, until, type LogLine } from '../helpers/gateway.js';
+import { boundOf, echo, echoApp, EventLog } from '../helpers/socket-mode.js';
 
 /** Every state change of every app, and a way to wait for the next one that matches. */
 class StateLog implements Recorder {
@@ -179,4 +180,17 @@ t.test('a failed thaw stops the instance (thaw_failed, counted) and the request 
   t.notOk(alive(pid), 'and is gone');
   const metrics = await s.admin('/metrics');
   t.match(metrics, /^wakegate_instance_exits_total\{app="busy",reason="thaw_failed"\} 1$/m, 'counted in wakegate_instance_exits_total{reason="thaw_failed"}');
+});
+
+t.test('socket mode: a connection waiting in the kernel queue thaws the frozen instance, and is served', async (t) => {
+  const events = new EventLog();
+  const gw = await startGateway(t, { echo: echoApp('process', { listen: ['127.0.0.1:0'], freezeAfter: '300ms', idleTimeout: '60s' }) }, {}, { realRuntimes: true, recorder: events });
+  const app = gw.gateway.apps.get('echo')!;
+  const bound = boundOf(gw, 'echo', 'tcp:127.0.0.1:0');
+  t.equal(await echo(bound, 'ping\n'), 'ping\n');
+  await until(() => app.state === 'frozen', 15_000, 'frozen');
+  t.equal(await echo(bound, 'again\n'), 'again\n', 'the next connection is served');
+  t.equal(app.state, 'running', 'by the thawed instance');
+  t.equal(events.starts('echo'), 1, 'no second start');
+  t.ok(events.states.some((s, i) => s.to === 'running' && events.states[i - 1]?.to === 'frozen'), 'it went frozen → running');
 });
