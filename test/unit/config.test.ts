@@ -167,7 +167,7 @@ t.test('every problem is reported with its path', async (t) => {
     'log.requests: expected true or false, got "yes"',
     'defaults.hosts: only allowed per app, not in defaults',
     'defaults.memory: must be at least 4Mi, got "1Mi"',
-    'apps.hello.memroy: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu, waitingPage',
+    'apps.hello.memroy: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu, waitingPage, freezeAfter',
     'apps.hello.hosts[0]: host names must not include a port, got "x.example:80"',
     'apps.hello.hosts[1]: expected a host name like "app.example" or "*.app.example", got 5',
     'apps.hello.hosts[2]: expected a host name like "app.example" or "*.app.example", got "bad_host.example"',
@@ -249,7 +249,7 @@ t.test('hostile documents yield ConfigError and pollute nothing', async (t) => {
     ' "env": {"__proto__": "x", "constructor": "y"}, "__proto__": {"uid": 0}}}}';
   t.same(issuesOf(JSON.parse(text)), [
     '__proto__: unknown key; expected one of: listen, admin, runtimeDir, socketGroup, trustedProxies, shutdownTimeout, sampleInterval, workers, log, limits, oci, nspawn, defaults, apps',
-    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu, waitingPage',
+    'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu, waitingPage, freezeAfter',
   ]);
   const env = validateConfig({ ...MINIMAL, apps: { a: { ...MINIMAL.apps.hello, env: JSON.parse('{"__proto__": "x"}') } } }, INLINE, { env: {} }).apps.a?.env;
   t.equal(env?.['__proto__'], 'x', 'stored as data on a null-prototype map');
@@ -289,4 +289,15 @@ t.test('duration and size units', async (t) => {
   for (const v of [-1, 1.5, '1.5', NaN, Infinity, '-1K', '64k', '64 Mi', 'lots', '', '99999999T', 2 ** 53, null, true]) {
     t.throws(() => parseSize(v), UnitError, `size ${String(v)}`);
   }
+});
+
+t.test('freezeAfter: a duration shorter than idleTimeout, off by default', async (t) => {
+  const spec = (fields: Record<string, unknown>) => validateConfig(withApp(fields), INLINE, { env: {}, uid: 0 }).apps.hello!;
+  t.equal(spec({}).freezeAfterMs, undefined, 'absent: never frozen');
+  t.equal(spec({ freezeAfter: '10s' }).freezeAfterMs, 10_000);
+  t.equal(spec({ freezeAfter: '0s' }).freezeAfterMs, undefined, '0: off');
+  t.equal(validateConfig({ ...MINIMAL, defaults: { freezeAfter: '5s' } }, INLINE, { env: {}, uid: 0 }).apps.hello!.freezeAfterMs, 5000, 'inherited from defaults');
+  t.same(issuesOf(withApp({ freezeAfter: '60s' })), ['apps.hello.freezeAfter: must be shorter than idleTimeout (60000 ms)'], 'equal to the default idleTimeout');
+  t.same(issuesOf(withApp({ freezeAfter: '2s', idleTimeout: '1s' })), ['apps.hello.freezeAfter: must be shorter than idleTimeout (1000 ms)']);
+  t.same(issuesOf(withApp({ freezeAfter: 'soon' })), ['apps.hello.freezeAfter: expected a duration like 30s, got "soon"']);
 });

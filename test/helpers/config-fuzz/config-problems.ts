@@ -7,7 +7,7 @@ import { MAX_DURATION_MS } from '../../../src/config/units.js';
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const HOST_RE = /^(?:\*\.)?[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const APP_KEYS = new Set(['name', 'hosts', 'command', 'dir', 'bundle', 'env', 'runtime', 'uid', 'gid', 'idleTimeoutMs', 'startTimeoutMs', 'stopTimeoutMs', 'queueLimit', 'concurrency', 'maxConnectionAgeMs', 'responseTimeoutMs', 'memoryBytes', 'pids', 'cpuWeight', 'wakeIgnore', 'listen', 'backlog', 'busyCpu', 'waitingPage', 'dependsOn']);
+const APP_KEYS = new Set(['name', 'hosts', 'command', 'dir', 'bundle', 'env', 'runtime', 'uid', 'gid', 'idleTimeoutMs', 'startTimeoutMs', 'stopTimeoutMs', 'queueLimit', 'concurrency', 'maxConnectionAgeMs', 'responseTimeoutMs', 'memoryBytes', 'pids', 'cpuWeight', 'wakeIgnore', 'listen', 'backlog', 'busyCpu', 'waitingPage', 'dependsOn', 'freezeAfterMs']);
 const FD_NAME_RE = /^[A-Za-z0-9_.-]{1,255}$/;
 
 /** The path of the first object (or array) below `root` that is not frozen. */
@@ -95,6 +95,8 @@ export function configProblems(cfg: GatewayConfig, file: string): string[] {
     for (const k of ['idleTimeoutMs', 'startTimeoutMs', 'stopTimeoutMs', 'maxConnectionAgeMs'] as const) need(isInt(app[k], 0, MAX_DURATION_MS), at(k));
     const responseTimeoutMs: unknown = Reflect.get(app, 'responseTimeoutMs');
     need(responseTimeoutMs === undefined || isInt(responseTimeoutMs, 0, MAX_DURATION_MS), at('responseTimeoutMs'));
+    const freezeAfterMs: unknown = Reflect.get(app, 'freezeAfterMs');
+    need(freezeAfterMs === undefined || (isInt(freezeAfterMs, 1, MAX_DURATION_MS) && Number(freezeAfterMs) < app.idleTimeoutMs), at('freezeAfterMs'));
     need(isInt(app.queueLimit, 1), at('queueLimit'));
     need(app.uid === undefined || isInt(app.uid, 0, MAX_ID), at('uid'));
     need(app.gid === undefined || isInt(app.gid, 0, MAX_ID), at('gid'));
