@@ -102,6 +102,7 @@ class Container implements Instance {
   readonly pid: number;
   readonly exited: Promise<ExitInfo>;
   private stopping?: Promise<ExitInfo>;
+  private paused = false;
 
   constructor(
     readonly id: string,
@@ -128,7 +129,11 @@ class Container implements Instance {
     this.stopping ??= stopInSteps(
       {
         // Before the container exists, runc kill fails; runc itself then forwards our SIGTERM to it.
-        terminate: async () => (await this.runc.kill(this.id, 'TERM')).ok || this.child.kill('SIGTERM'),
+        terminate: async () => {
+          // A paused container would get the SIGTERM only at a resume: resume it so that it can shut down in its grace.
+          if (this.paused) await this.thaw().catch(() => undefined);
+          return (await this.runc.kill(this.id, 'TERM')).ok || this.child.kill('SIGTERM');
+        },
         kill: async () => {
           if (!(await this.runc.kill(this.id, 'KILL')).ok) await this.runc.delete(this.id);
           if ((await Promise.race([this.exited, delay(DEFAULTS.internal.ociKillGraceMs)])) === undefined) this.child.kill('SIGKILL');
@@ -139,6 +144,18 @@ class Container implements Instance {
       this.log,
     );
     return this.stopping;
+  }
+
+  async freeze(): Promise<void> {
+    const paused = await this.runc.pause(this.id);
+    if (!paused.ok) throw new Error(`runc pause ${this.id} failed: ${paused.stderr}`);
+    this.paused = true;
+  }
+
+  async thaw(): Promise<void> {
+    const resumed = await this.runc.resume(this.id);
+    if (!resumed.ok) throw new Error(`runc resume ${this.id} failed: ${resumed.stderr}`);
+    this.paused = false;
   }
 
   async stats(): Promise<InstanceStats> {

@@ -30,6 +30,15 @@ export class RuncCli {
     return this.exec(['kill', id, signal]);
   }
 
+  /** Freezes every process of the container (runc's freezer cgroup); `resume` thaws it. */
+  pause(id: string): Promise<RuncResult> {
+    return this.exec(['pause', id]);
+  }
+
+  resume(id: string): Promise<RuncResult> {
+    return this.exec(['resume', id]);
+  }
+
   delete(id: string): Promise<RuncResult> {
     return this.exec(['delete', '--force', id]);
   }
