@@ -13,6 +13,7 @@ import { coldStart, renderColdStart, SOCKET_ACTIVATE, type ColdStartResult } fro
 import { containerMemory, renderContainerMemory, type ContainerMemoryResult } from './container-memory.js';
 import { density, renderDensity, type DensityResult } from './density.js';
 import { ROOT } from './gateway-process.js';
+import { freezeBench, freezeSummaryRows, renderFreeze, type FreezeResult } from './freeze.js';
 import { herd, renderHerd, type HerdResult } from './herd.js';
 import { recordMachine, type MachineInfo } from './machine.js';
 import { renderRestart, restartSummaryRows, restartUnderLoad, type RestartResult } from './restart.js';
@@ -44,6 +45,8 @@ export interface BenchReport {
   readonly restart: RestartResult;
   /** Issue 12: the systemd runtime's cold start beside the process runtime's, under a booted systemd. */
   readonly systemdColdStart: SystemdColdStartResult;
+  /** Issue 15 part 1: a request to a frozen instance beside a warm one and a cold start; present as root (cgroups). */
+  readonly freeze?: FreezeResult;
 }
 
 async function main(): Promise<void> {
@@ -74,6 +77,9 @@ async function main(): Promise<void> {
   const spawned = await spawnCost({ runs: quick ? 10 : 100, ballastMiB: [256] });
   const restart = await restartUnderLoad({ quick, progress });
   const sdCold = await systemdColdStart({ runs, warmup: 1, progress });
+  const root = process.getuid?.() === 0;
+  progress(root ? 'freeze tier: wake from frozen beside warm and cold' : 'not root: no cgroups for the process runtime, the freeze scenario is left out');
+  const frozen = root ? await freezeBench({ quick }) : undefined;
 
   const report: BenchReport = {
     startedAt,
@@ -90,6 +96,7 @@ async function main(): Promise<void> {
     spawnCost: spawned,
     restart,
     systemdColdStart: sdCold,
+    ...(frozen && { freeze: frozen }),
   };
   process.stdout.write(`${render(report)}\n`);
   const dir = join(ROOT, 'bench/results');
@@ -142,6 +149,7 @@ function render(r: BenchReport): string {
     ...renderSpawnCost(r.spawnCost),
     ...renderRestart(r.restart),
     ...renderSystemdColdStart(r.systemdColdStart),
+    ...(r.freeze ? renderFreeze(r.freeze) : []),
   ].join('\n\n');
 }
 
@@ -176,6 +184,7 @@ function summaryRows(r: BenchReport): string[][] {
   if (big) rows.push([`spawn call p50 at ${(big.rssBytes / 1024 ** 2).toFixed(0)} MB gateway RSS (ms)`, ms(big.native.p50), `${ms(big.childProcess.p50)} (child_process.spawn)`, ratio(big.native.p50, big.childProcess.p50)]);
   rows.push(...restartSummaryRows(r.restart));
   rows.push(...systemdColdStartSummaryRows(r.systemdColdStart));
+  if (r.freeze) rows.push(...freezeSummaryRows(r.freeze));
   return rows;
 }
 
