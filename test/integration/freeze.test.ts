@@ -13,7 +13,8 @@ import { ProcessRuntime } from '../../src/runtime/process.js';
 import type { HandedSocket, Instance, Runtime } from '../../src/runtime/runtime.js';
 import type { Logger } from '../../src/log.js';
 import { request } from 'undici';
-import { alive, captureLogger, FIXTURE_APP, get, sleep, startGateway, until, type LogLine } from '../helpers/gateway.js';
+import { alive, captureLogger, FIXTURE_APP, fixtureApp, get, sleep, startGateway, until, type LogLine } from '../helpers/gateway.js';
+import { closed, loopbackAgent, nextMessage, openWebSocket } from '../helpers/websocket.js';
 import { findTool, missingTool } from '../helpers/tools.js';
 import { execFileSync } from 'node:child_process';
 import { boundOf, echo, echoApp, EventLog } from '../helpers/socket-mode.js';
@@ -216,4 +217,28 @@ t.test('oci: a quiet container is paused (runc pause), a request resumes it, and
   await until(() => app.state === 'frozen', 15_000, 'frozen again');
   await until(() => app.state === 'stopped', 20_000, 'idle stop');
   t.ok(gw.lines.some((l) => l.app === 'box' && l.reason === 'idle' && l.code === 0), 'the paused container was resumed to take its SIGTERM and exited 0');
+});
+
+t.test('an open WebSocket keeps its instance from freezing; once it closes, the instance freezes', async (t) => {
+  // `clock` freezes after three of live's freezeAfter: its freeze is the event that says they passed.
+  const events = new EventLog();
+  const gw = await startGateway(
+    t,
+    { live: fixtureApp(['live.localhost'], { freezeAfter: '300ms', idleTimeout: '60s' }), clock: fixtureApp(['clock.localhost'], { freezeAfter: '900ms', idleTimeout: '60s' }) },
+    {},
+    { realRuntimes: true, recorder: events },
+  );
+  const agent = loopbackAgent();
+  t.teardown(() => agent.close());
+  const ws = await openWebSocket(gw.port, 'live.localhost', agent);
+  t.equal((await gw.get('clock.localhost')).status, 200);
+  await until(() => gw.gateway.apps.get('clock')!.state === 'frozen', 15_000, 'clock frozen');
+  t.equal(gw.gateway.apps.get('live')!.state, 'running', 'live still running after 3 of its freezeAfter');
+  t.notOk(events.states.some((s) => s.app === 'live' && s.to === 'frozen'), 'never frozen meanwhile');
+  ws.send('still there?');
+  t.equal(await nextMessage(ws), 'still there?', 'the WebSocket is served');
+  ws.close();
+  await closed(ws);
+  await until(() => gw.gateway.apps.get('live')!.state === 'frozen', 15_000, 'live frozen');
+  t.pass('frozen once the WebSocket closed');
 });
