@@ -4,7 +4,9 @@ import type { Notifier } from './notifier.js';
 /** "40 apps, 3 running, 2 starting": the STATUS= line systemctl status shows. */
 export function statusLine(states: readonly AppState[]): string {
   const count = (s: AppState): number => states.filter((x) => x === s).length;
-  return `${states.length} app${states.length === 1 ? '' : 's'}, ${count('running')} running, ${count('starting')} starting`;
+  const frozen = count('frozen');
+  // Only when any is, so that a gateway without freezeAfter says what it always said.
+  return `${states.length} app${states.length === 1 ? '' : 's'}, ${count('running')} running, ${count('starting')} starting${frozen > 0 ? `, ${frozen} frozen` : ''}`;
 }
 
 /**

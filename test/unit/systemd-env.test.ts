@@ -37,4 +37,5 @@ t.test('no NOTIFY_SOCKET: the null notifier; the watchdog only for our own pid',
 t.test('the STATUS line', async (t) => {
   t.equal(statusLine(['running', 'starting', 'stopped', 'running']), '4 apps, 2 running, 1 starting');
   t.equal(statusLine(['stopped']), '1 app, 0 running, 0 starting');
+  t.equal(statusLine(['frozen', 'running', 'frozen']), '3 apps, 1 running, 0 starting, 2 frozen', 'frozen apps are named only when any is');
 });
