@@ -67,7 +67,7 @@ export abstract class ActivatorState {
     if (!gen) return;
     const confirm = this.deps.confirmIdle;
     if (!confirm) return this.idleExpired(gen, true);
-    const stillIdle = (): boolean => gen === this.gen && this.current === 'running' && gen.inflight + gen.upgraded.size === 0 && this.holders.size === 0;
+    const stillIdle = (): boolean => gen === this.gen && (this.current === 'running' || this.current === 'frozen') && gen.inflight + gen.upgraded.size === 0 && this.holders.size === 0;
     void confirm(gen.id).then(
       (idle) => this.idleExpired(gen, idle && stillIdle()),
       () => this.idleExpired(gen, false),

@@ -47,3 +47,14 @@ t.test('a frozen instance is thawed by requests through either worker, and answe
   const text = await gw.metrics();
   t.equal(sample(text, 'wakegate_instance_exits_total{app="a",reason="thaw_failed"}') ?? 0, 0, 'no thaw failed');
 });
+
+t.test('a frozen instance is stopped at idleTimeout with workers too', async (t) => {
+  const gw = await runWorkers(t, { a: app({ freezeAfter: '300ms', idleTimeout: '1500ms' }) });
+  t.equal((await gw.get()).status, 200);
+  await gw.waitFor(toFrozen, 20_000);
+  const stopped = await gw.waitFor((l) => l.msg === 'instance of a stopped (idle)', 20_000);
+  t.ok(gw.lines.indexOf(stopped) > gw.lines.findIndex(toFrozen), 'the idle stop came while it was frozen');
+  t.ok(gw.lines.some((l) => l.msg === 'idle: every worker is quiet'), 'the workers were asked first');
+  t.equal((await gw.get()).status, 200, 'and the next request starts it again');
+  t.equal(starts(gw.lines), 2);
+});
