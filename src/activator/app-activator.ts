@@ -116,6 +116,7 @@ export class AppActivator extends FreezeState {
     // A sample taken while the instance still ran may arrive after it stopped: it describes nothing now.
     if (!gen) return;
     this.conns = sample.connections;
+    if (this.current === 'frozen' && (sample.busy || sample.connections > 0)) void this.thaw();
     if (!sample.busy || this.current !== 'running') return;
     this.idle.disarm();
     this.maybeIdle(gen);

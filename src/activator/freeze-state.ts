@@ -35,7 +35,8 @@ export abstract class FreezeState extends ActivatorState {
 
   private mayFreeze(gen: Generation): boolean {
     if (gen !== this.gen || !gen.instance?.freeze || this.current !== 'running' || this.closedFor) return false;
-    return gen.inflight + gen.upgraded.size === 0 && this.holders.size === 0;
+    // Connections on the app's own sockets (socket mode) are invisible to the gateway: an open one may speak at any time.
+    return gen.inflight + gen.upgraded.size === 0 && this.holders.size === 0 && this.conns === 0;
   }
 
   private freezeNow(gen: Generation): void {

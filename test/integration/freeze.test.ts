@@ -17,7 +17,7 @@ import { alive, captureLogger, FIXTURE_APP, fixtureApp, get, sleep, startGateway
 import { closed, loopbackAgent, nextMessage, openWebSocket } from '../helpers/websocket.js';
 import { findTool, missingTool } from '../helpers/tools.js';
 import { execFileSync } from 'node:child_process';
-import { boundOf, echo, echoApp, EventLog } from '../helpers/socket-mode.js';
+import { boundOf, echo, echoApp, EventLog, open, roundTrip } from '../helpers/socket-mode.js';
 
 /** Every state change of every app, and a way to wait for the next one that matches. */
 class StateLog implements Recorder {
@@ -241,4 +241,23 @@ t.test('an open WebSocket keeps its instance from freezing; once it closes, the 
   await closed(ws);
   await until(() => gw.gateway.apps.get('live')!.state === 'frozen', 15_000, 'live frozen');
   t.pass('frozen once the WebSocket closed');
+});
+
+t.test('socket mode: an open connection on the app\'s own socket keeps its instance from freezing', async (t) => {
+  const events = new EventLog();
+  const listen = { listen: ['127.0.0.1:0'], idleTimeout: '60s' };
+  const gw = await startGateway(t, { held: echoApp('process', { ...listen, freezeAfter: '600ms' }), clock: echoApp('process', { ...listen, freezeAfter: '1800ms' }) }, { sampleInterval: '100ms' }, { realRuntimes: true, recorder: events });
+  const held = gw.gateway.apps.get('held')!;
+  const socket = await open(boundOf(gw, 'held', 'tcp:127.0.0.1:0'));
+  t.teardown(() => socket.destroy());
+  t.equal(await roundTrip(socket, 'hi\n'), 'hi\n');
+  t.equal(await echo(boundOf(gw, 'clock', 'tcp:127.0.0.1:0'), 'tick\n'), 'tick\n');
+  // `clock` freezes after three of held's freezeAfter: its freeze is the event that says they passed.
+  await until(() => gw.gateway.apps.get('clock')!.state === 'frozen', 15_000, 'clock frozen');
+  t.equal(held.state, 'running', 'held still running');
+  t.notOk(events.states.some((s) => s.app === 'held' && s.to === 'frozen'), 'never frozen meanwhile');
+  t.equal(await roundTrip(socket, 'still\n'), 'still\n', 'the connection is served');
+  socket.destroy();
+  await until(() => held.state === 'frozen', 15_000, 'held frozen');
+  t.pass('frozen once the connection closed');
 });
