@@ -1,4 +1,5 @@
 import type { AppSpec } from '../config/types.js';
+import { QueueFullError } from '../errors.js';
 import type { Instance } from '../runtime/runtime.js';
 import type { ActivatorDeps } from './activator-deps.js';
 import { AppRecord } from './app-record.js';
@@ -21,6 +22,8 @@ export abstract class ActivatorState {
   protected readonly backoff = new Backoff();
   protected readonly idle = new IdleTimer(() => this.countdownEnded());
   protected conns = 0;
+  /** Requests (and admin starts) waiting for capacity to make room for this app's start. */
+  private roomWaiters = 0;
   /** Dependents that run now (dependsOn): while any does, this app is not idle. */
   protected readonly holders = new Set<string>();
   /** Counts and last events, for status; also the one way events reach the recorder. */
@@ -94,7 +97,11 @@ export abstract class ActivatorState {
   /** Requests waiting: for the start (already sent, not yet answered), for a breaker slot, or for a stop to end. */
   get queued(): number {
     const gen = this.gen;
-    return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + this.stopping.waiters;
+    return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + this.stopping.waiters + this.roomWaiters;
+  }
+  /** Upgraded (WebSocket) connections open on the instance. */
+  get upgradedConnections(): number {
+    return this.gen?.upgraded.size ?? 0;
   }
   /** Connections on the app's own sockets at the last activity sample; 0 while stopped. */
   get connections(): number {
@@ -137,6 +144,23 @@ export abstract class ActivatorState {
     if (prev === next) return;
     this.current = next;
     this.record.stateChanged(prev, next);
+  }
+
+  /**
+   * Capacity's word before a start: undefined to start now; a promise to wait on (queued, within queueLimit)
+   * while an instance is evicted for it; it throws when no room can be made.
+   */
+  protected room(): Promise<void> | undefined {
+    const room = this.deps.room?.claim();
+    if (!room) return undefined;
+    if (!(room instanceof Promise)) throw room;
+    if (this.queued >= this.appSpec.queueLimit) throw new QueueFullError(this.name, this.appSpec.queueLimit);
+    this.roomWaiters++;
+    this.report();
+    return room.finally(() => {
+      this.roomWaiters--;
+      this.report();
+    });
   }
 
   protected report(): void {

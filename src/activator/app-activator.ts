@@ -73,19 +73,24 @@ export class AppActivator extends ActivatorState {
         await this.stopping.wait(() => this.report());
         continue;
       }
-      this.start();
+      const room = this.start();
+      if (room) await room;
     }
   }
 
-  /** Starts an instance without a request (admin); it counts as running at its first answer, or after startTimeout. */
-  start(): void {
+  /** Starts an instance without a request (admin); it counts as running at its first answer, or after startTimeout.
+   * A promise while capacity makes room for it (room()): it settles once the start has begun, or throws why not. */
+  start(): Promise<void> | undefined {
     if (this.closedFor) throw new UnavailableError(this.name, this.closedFor);
     if (this.current !== 'stopped') return;
     const wait = this.backoff.remaining(this.now());
     if (wait > 0) throw new BackoffError(this.name, wait);
     const blocked = this.deps.dependencies?.blocked();
     if (blocked) throw blocked;
+    const room = this.room();
+    if (room) return room.then(() => this.start());
     this.startGeneration();
+    return undefined;
   }
 
   /** A connection waits on an app socket: start unless an instance exists. False: none may start now (closed, backoff). */
@@ -93,6 +98,8 @@ export class AppActivator extends ActivatorState {
     if (this.closedFor) return false;
     if (this.current !== 'stopped') return true;
     if (this.backoff.remaining(this.now()) > 0 || this.deps.dependencies?.blocked()) return false;
+    const room = this.deps.room?.claim();
+    if (room) return room instanceof Promise && (void room.then(() => this.wake()), true);
     this.startGeneration(true);
     return true;
   }
