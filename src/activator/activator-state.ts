@@ -99,6 +99,11 @@ export abstract class ActivatorState {
     const gen = this.gen;
     return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + this.stopping.waiters + this.roomWaiters;
   }
+  /** Requests in flight that this process sees itself: `inflight` less the holds of worker processes. */
+  get inflightHere(): number {
+    const gen = this.gen;
+    return gen ? gen.inflight - gen.holds : 0;
+  }
   /** Upgraded (WebSocket) connections open on the instance. */
   get upgradedConnections(): number {
     return this.gen?.upgraded.size ?? 0;
@@ -144,6 +149,16 @@ export abstract class ActivatorState {
     if (prev === next) return;
     this.current = next;
     this.record.stateChanged(prev, next);
+  }
+
+  /**
+   * Whether no request holds the instance where the activator cannot see it (confirmIdle: worker processes),
+   * asked before an eviction; a true verdict is to be acted on at once, before the askers let requests through.
+   */
+  confirmUnused(): Promise<boolean> {
+    const gen = this.gen;
+    if (!gen) return Promise.resolve(false);
+    return this.deps.confirmIdle ? this.deps.confirmIdle(gen.id) : Promise.resolve(true);
   }
 
   /**

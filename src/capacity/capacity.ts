@@ -14,11 +14,14 @@ export type EvictionReason = 'max_running' | 'memory';
 export interface Tenant {
   readonly name: string;
   readonly state: AppState;
-  readonly inflight: number;
+  /** Requests in flight here; those of other processes are asked of confirmUnused. */
+  readonly inflightHere: number;
   readonly queued: number;
   readonly upgradedConnections: number;
   readonly heldBy: readonly string[];
   readonly instance: { stats(): Promise<InstanceStats> } | undefined;
+  /** Nothing holds it elsewhere either (worker processes); a true answer must be acted on at once. */
+  confirmUnused(): Promise<boolean>;
   stopInstance(reason: ExitReason, failure?: WakegateError): Promise<void>;
 }
 
@@ -148,7 +151,7 @@ export class Capacity implements Recorder {
   }
 
   private unused(a: Tenant): boolean {
-    return a.state === 'running' && a.inflight === 0 && a.queued === 0 && a.upgradedConnections === 0 && a.heldBy.length === 0;
+    return a.state === 'running' && a.inflightHere === 0 && a.queued === 0 && a.upgradedConnections === 0 && a.heldBy.length === 0;
   }
 
   /** Reads the memory the instance holds, then stops it, unless a request came meanwhile: it is never taken from one. */
@@ -157,7 +160,8 @@ export class Capacity implements Recorder {
     const stats = app.instance?.stats().catch(() => undefined) ?? Promise.resolve(undefined);
     void stats
       .then(async (s) => {
-        if (!this.unused(app)) {
+        // Asked last: the stop must follow its verdict before any other task runs (see confirmIdle).
+        if (!this.unused(app) || !(await app.confirmUnused()) || !this.unused(app)) {
           this.evicting.delete(app.name);
           this.wakeWaiters();
           return;
