@@ -2,11 +2,13 @@
 // workload of 20 apps under maxRunning 5, LRU order, no eviction from a request in flight, and the memory
 // check with the host's memory replaced by a reader the test sets (the one boundary faked here).
 import t, { type Test } from 'tap';
+import { request } from 'undici';
 import type { AppState, ColdStartEvent, ExitEvent, Recorder } from '../../src/activator/recorder.js';
 import type { MemorySample } from '../../src/capacity/memory.js';
 import { fixtureApp, startGateway, until, type Reply, type TestGateway } from '../helpers/gateway.js';
-import { scrape } from '../helpers/prometheus.js';
+import { adminPort, scrape } from '../helpers/prometheus.js';
 import { Rng } from '../helpers/seeded-random.js';
+import { boundOf, echo, echoApp, open, roundTrip } from '../helpers/socket-mode.js';
 
 const MiB = 1024 * 1024;
 
@@ -129,4 +131,32 @@ t.test('minAvailable: a start and the periodic check evict while memory is short
   capacityError(t, await gw.get('a2.localhost'));
   memory = { availableBytes: 1024 * MiB, pressureAvg10: 0 };
   t.equal((await gw.get('a2.localhost')).status, 200, 'memory available again: a2 starts');
+});
+
+t.test('a socket-mode connection and an admin start make room the same way', async (t) => {
+  const census = new Census();
+  const gw = await startGateway(
+    t,
+    { a0: fixtureApp(['a0.localhost'], { idleTimeout: '1h' }), kv: echoApp('process', { listen: ['tcp:127.0.0.1:0'], idleTimeout: '1h' }), a2: fixtureApp(['a2.localhost'], { idleTimeout: '1h' }) },
+    { capacity: { maxRunning: 1 }, admin: { listen: '127.0.0.1:0' } },
+    { recorder: census },
+  );
+  t.equal((await gw.get('a0.localhost')).status, 200);
+  t.equal(await echo(boundOf(gw, 'kv', 'tcp:127.0.0.1:0'), 'ping\n'), 'ping\n', 'the connection waited for a0 to be evicted, then woke kv');
+  t.equal(census.evicted('a0'), 1);
+  // An instance holding socket-mode connections is not evicted.
+  const held = await open(boundOf(gw, 'kv', 'tcp:127.0.0.1:0'));
+  t.equal(await roundTrip(held, 'held\n'), 'held\n');
+  await until(() => gw.gateway.apps.get('kv')!.connections === 1, 10_000, 'the sampler sees the open connection');
+  const refused = await request(`http://127.0.0.1:${adminPort(gw)}/apps/a2/start`, { method: 'POST' });
+  t.equal(refused.statusCode, 503, 'no room while kv holds a connection');
+  t.match(await refused.body.text(), /WG_ERR_CAPACITY/);
+  held.destroy();
+  await until(() => gw.gateway.apps.get('kv')!.state === 'running' && gw.gateway.apps.get('kv')!.connections === 0, 10_000, 'kv running, no connection');
+  const res = await request(`http://127.0.0.1:${adminPort(gw)}/apps/a2/start`, { method: 'POST' });
+  await res.body.text();
+  t.ok(res.statusCode < 300, `admin start answered ${res.statusCode}`);
+  t.equal(census.evicted('kv'), 1, 'kv, quiet, was evicted for the admin start');
+  await until(() => gw.gateway.apps.get('a2')!.state !== 'stopped', 10_000, 'a2 started');
+  t.ok(census.peak <= 1, `never more than 1 (peak ${census.peak})`);
 });
