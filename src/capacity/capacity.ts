@@ -18,8 +18,6 @@ export interface Tenant {
   readonly inflightHere: number;
   readonly queued: number;
   readonly upgradedConnections: number;
-  /** Socket mode: connections the instance holds on the app's own sockets, as last sampled. */
-  readonly connections: number;
   readonly heldBy: readonly string[];
   readonly instance: { stats(): Promise<InstanceStats> } | undefined;
   /** Nothing holds it elsewhere either (worker processes); a true answer must be acted on at once. */
@@ -153,7 +151,7 @@ export class Capacity implements Recorder {
   }
 
   private unused(a: Tenant): boolean {
-    return a.state === 'running' && a.inflightHere === 0 && a.queued === 0 && a.upgradedConnections === 0 && a.connections === 0 && a.heldBy.length === 0;
+    return a.state === 'running' && a.inflightHere === 0 && a.queued === 0 && a.upgradedConnections === 0 && a.heldBy.length === 0;
   }
 
   /** Reads the memory the instance holds, then stops it, unless a request came meanwhile: it is never taken from one. */
