@@ -105,7 +105,7 @@ export class Capacity implements Recorder {
       this.evict(victim, full ? 'max_running' : 'memory');
     } else if (stopping <= this.waiting.size) {
       const why = full ? `${live.length} instances run (capacity.maxRunning is ${max})` : 'memory is short (capacity.minAvailable)';
-      return new CapacityError(name, `${why} and none can be evicted: each has requests in flight or open connections`, DEFAULTS.internal.capacityRetryAfterMs);
+      return new CapacityError(name, `${why} and no instance is quiet enough to evict (each has requests in flight, waiting or upgraded connections, or running dependents)`, DEFAULTS.internal.capacityRetryAfterMs);
     }
     this.waiting.add(name);
     return this.nextGone();
