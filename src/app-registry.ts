@@ -3,6 +3,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { AppActivator, type ActivatorDeps } from './activator/app-activator.js';
 import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
+import { Capacity, type EvictionReason } from './capacity/capacity.js';
+import { hostMemory, type MemoryReader } from './capacity/memory.js';
 import { DependencyGroups } from './dependency-groups.js';
 import { AppSocketError } from './errors.js';
 import { Router } from './front/router.js';
@@ -26,6 +28,10 @@ export interface RegistryDeps {
   readonly keeper?: SocketKeeper;
   /** Each app's activator hooks for requests served elsewhere (worker processes; see ActivatorDeps). */
   readonly hooks?: (app: string) => Pick<ActivatorDeps, 'confirmIdle' | 'generationFailed'>;
+  /** The host's memory, for capacity.minAvailable; /proc by default. */
+  readonly memory?: MemoryReader;
+  /** Each eviction, for the metrics. */
+  readonly evicted?: (app: string, reason: EvictionReason) => void;
 }
 
 interface Entry {
@@ -67,6 +73,8 @@ export class AppRegistry {
   /** The dependsOn relation: it wakes, holds and fails apps together, and hears their events. */
   private readonly groups: DependencyGroups;
   private readonly recorder: Recorder;
+  /** `capacity`: evicts to make room for starts, and while memory is short. */
+  private readonly capacity: Capacity;
 
   /** `socketDir` is held and emptied of stale sockets by its owner (RuntimeDir), which outlives this registry. */
   constructor(
@@ -80,7 +88,13 @@ export class AppRegistry {
       wake: (name) => this.entries.get(name)?.activation.wake() ?? false,
       log: deps.log.child({ component: 'dependencies' }),
     });
-    this.recorder = fanOut(deps.recorder, this.groups);
+    this.capacity = new Capacity({
+      apps: () => this.list(),
+      memory: deps.memory ?? hostMemory,
+      evicted: (app, reason) => deps.evicted?.(app, reason),
+      log: deps.log.child({ component: 'capacity' }),
+    });
+    this.recorder = fanOut(deps.recorder, this.groups, this.capacity);
   }
 
   get router(): Router<AppActivator> {
@@ -183,6 +197,7 @@ export class AppRegistry {
     this.refusals = refusals;
     this.routes = new Router([...next.values()].map((e) => [e.activator.spec.hosts, e.activator] as const));
     this.groups.refresh();
+    this.capacity.configure(config.capacity);
     summary.removed.push(...gone.map(([name]) => name));
     const removal = Promise.all(gone.map(([, entry]) => this.retire(entry, 'removed', drainMs))).then(() => {});
     return { ...summary, removal };
@@ -195,6 +210,7 @@ export class AppRegistry {
    */
   async closeAll(drainMs: number, keepSockets = false, handOver = false): Promise<string[]> {
     await this.applying;
+    this.capacity.close();
     const all = new Map(this.entries);
     this.entries = new Map();
     this.routes = new Router([]);
@@ -219,6 +235,7 @@ export class AppRegistry {
       recorder: this.recorder,
       log,
       dependencies: this.groups.for(name),
+      room: this.capacity.for(name),
       ...this.deps.hooks?.(name),
     });
     for (const s of sockets.list) if (s.address !== 'http') log.info({ address: s.address, bound: s.bound, name: s.name }, 'app socket listening');

@@ -60,6 +60,12 @@ export const DEFAULTS = Object.freeze({
   internal: Object.freeze({
     /** Listen backlog of app sockets and front listeners; the kernel clamps it to net.core.somaxconn. */
     backlog: 4096,
+    /** capacity.minAvailable: how often memory is read while running, to evict when it is short. */
+    capacityCheckIntervalMs: 1_000,
+    /** capacity.minAvailable: PSI `some avg10` (percent) at or above which memory counts as short too. */
+    capacityPressureAvg10: 40,
+    /** Retry-After of a start refused for want of capacity (nothing could be evicted). */
+    capacityRetryAfterMs: 1_000,
     /** Response timeouts in a row after which a running instance is replaced. */
     unresponsiveAfter: 3,
     /** Retry-After of a request that was not allowed to wake its app. */

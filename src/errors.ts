@@ -227,6 +227,21 @@ export class DependencyError extends WakegateError {
 }
 
 /**
+ * No instance may start now: `capacity.maxRunning` instances exist, or memory is below
+ * `capacity.minAvailable`, and none of them can be evicted (each has requests in flight or open connections).
+ */
+export class CapacityError extends WakegateError {
+  readonly code = 'WG_ERR_CAPACITY';
+  constructor(
+    readonly app: string,
+    readonly why: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(`app ${app} cannot start: ${why}`);
+  }
+}
+
+/**
  * A browser navigation waited `waitingPage.after` for the app's cold start: it is answered with the waiting
  * page (`html`), which reloads itself after `refreshSec`, instead of being held; or, with `failure`, with a
  * page saying that the start failed, which does not reload. Never sent to the app, so the reload that finds

@@ -26,6 +26,7 @@ import { prepareAdoption, type Adoption } from './systemd/adoption.js';
 import { frontSocket } from './systemd/front-socket.js';
 import { Heartbeat, statusLine } from './systemd/heartbeat.js';
 import { NO_SERVICE, type SystemdService } from './systemd/systemd-service.js';
+import type { MemoryReader } from './capacity/memory.js';
 import { SharedFront } from './workers/shared-front.js';
 import { WorkerPool } from './workers/worker-pool.js';
 
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   readonly recorder?: Recorder;
   /** Receives each finished request besides the metrics. */
   readonly onRequest?: (app: string, status: number, seconds: number) => void;
+  /** The host's memory as capacity.minAvailable reads it; /proc by default (tests pass their own). */
+  readonly memory?: MemoryReader;
   /** Passed sockets, notify socket and watchdog (src/systemd/); none by default. */
   readonly service?: SystemdService;
 }
@@ -109,6 +112,8 @@ export class Gateway {
       recorder: fanOut(...recorders),
       log,
       diag,
+      evicted: (app, reason) => metrics.evicted(app, reason),
+      ...(options.memory && { memory: options.memory }),
       ...(adoption.keeper && { keeper: adoption.keeper }),
       ...(fronts && {
         hooks: (app: string) => ({

@@ -28,6 +28,17 @@ export interface ActivatorDeps {
   readonly now?: () => number;
   /** The apps this one depends on (dependsOn), asked before every start, however it was asked for. */
   readonly dependencies?: Dependencies;
+  /** Room for one more instance (capacity), asked before every start; absent: no limit. */
+  readonly room?: Room;
+}
+
+/** What a start needs of the host's capacity. */
+export interface Room {
+  /**
+   * Undefined: start now. A promise: room is being made (an instance evicted); ask again once it settles.
+   * An error: no room can be made now.
+   */
+  claim(): Promise<void> | WakegateError | undefined;
 }
 
 /** What an app's start needs of the apps it depends on; absent for an app without any. */

@@ -1,4 +1,5 @@
 import type { AppSpec } from '../config/types.js';
+import { QueueFullError } from '../errors.js';
 import type { Instance } from '../runtime/runtime.js';
 import type { ActivatorDeps } from './activator-deps.js';
 import { AppRecord } from './app-record.js';
@@ -24,6 +25,8 @@ export abstract class ActivatorState {
     () => this.freezeDue(),
   );
   protected conns = 0;
+  /** Requests (and admin starts) waiting for capacity to make room for this app's start. */
+  private roomWaiters = 0;
   /** Dependents that run now (dependsOn): while any does, this app is not idle. */
   protected readonly holders = new Set<string>();
   /** Counts and last events, for status; also the one way events reach the recorder. */
@@ -100,7 +103,16 @@ export abstract class ActivatorState {
   /** Requests waiting: for the start (already sent, not yet answered), for a breaker slot, or for a stop to end. */
   get queued(): number {
     const gen = this.gen;
-    return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + this.stopping.waiters;
+    return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + this.stopping.waiters + this.roomWaiters;
+  }
+  /** Requests in flight that this process sees itself: `inflight` less the holds of worker processes. */
+  get inflightHere(): number {
+    const gen = this.gen;
+    return gen ? gen.inflight - gen.holds : 0;
+  }
+  /** Upgraded (WebSocket) connections open on the instance. */
+  get upgradedConnections(): number {
+    return this.gen?.upgraded.size ?? 0;
   }
   /** Connections on the app's own sockets at the last activity sample; 0 while stopped. */
   get connections(): number {
@@ -143,6 +155,33 @@ export abstract class ActivatorState {
     if (prev === next) return;
     this.current = next;
     this.record.stateChanged(prev, next);
+  }
+
+  /**
+   * Whether no request holds the instance where the activator cannot see it (confirmIdle: worker processes),
+   * asked before an eviction; a true verdict is to be acted on at once, before the askers let requests through.
+   */
+  confirmUnused(): Promise<boolean> {
+    const gen = this.gen;
+    if (!gen) return Promise.resolve(false);
+    return this.deps.confirmIdle ? this.deps.confirmIdle(gen.id) : Promise.resolve(true);
+  }
+
+  /**
+   * Capacity's word before a start: undefined to start now; a promise to wait on (queued, within queueLimit)
+   * while an instance is evicted for it; it throws when no room can be made.
+   */
+  protected room(): Promise<void> | undefined {
+    const room = this.deps.room?.claim();
+    if (!room) return undefined;
+    if (!(room instanceof Promise)) throw room;
+    if (this.queued >= this.appSpec.queueLimit) throw new QueueFullError(this.name, this.appSpec.queueLimit);
+    this.roomWaiters++;
+    this.report();
+    return room.finally(() => {
+      this.roomWaiters--;
+      this.report();
+    });
   }
 
   protected report(): void {

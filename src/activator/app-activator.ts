@@ -79,19 +79,24 @@ export class AppActivator extends FreezeState {
         await this.stopping.wait(() => this.report());
         continue;
       }
-      this.start();
+      const room = this.start();
+      if (room) await room;
     }
   }
 
-  /** Starts an instance without a request (admin); it counts as running at its first answer, or after startTimeout. */
-  start(): void {
+  /** Starts an instance without a request (admin); it counts as running at its first answer, or after startTimeout.
+   * A promise while capacity makes room for it (room()): it settles once the start has begun, or throws why not. */
+  start(): Promise<void> | undefined {
     if (this.closedFor) throw new UnavailableError(this.name, this.closedFor);
     if (this.current !== 'stopped') return;
     const wait = this.backoff.remaining(this.now());
     if (wait > 0) throw new BackoffError(this.name, wait);
     const blocked = this.deps.dependencies?.blocked();
     if (blocked) throw blocked;
+    const room = this.room();
+    if (room) return room.then(() => this.start());
     this.startGeneration();
+    return undefined;
   }
 
   /** A connection waits on an app socket: start unless an instance exists. False: none may start now (closed, backoff). */
@@ -100,6 +105,8 @@ export class AppActivator extends FreezeState {
     if (this.current === 'frozen') void this.thaw();
     if (this.current !== 'stopped') return true;
     if (this.backoff.remaining(this.now()) > 0 || this.deps.dependencies?.blocked()) return false;
+    const room = this.deps.room?.claim();
+    if (room) return room instanceof Promise && (void room.then(() => this.wake()), true);
     this.startGeneration(true);
     return true;
   }
@@ -116,7 +123,8 @@ export class AppActivator extends FreezeState {
     // A sample taken while the instance still ran may arrive after it stopped: it describes nothing now.
     if (!gen) return;
     this.conns = sample.connections;
-    if (this.current === 'frozen' && (sample.busy || sample.connections > 0)) void this.thaw();
+    // A frozen socket-mode instance with a connection (accepted just before it froze), or in use, thaws.
+    if (this.current === 'frozen' && (sample.busy || (gen.spec.listen.length > 0 && sample.connections > 0))) void this.thaw();
     if (!sample.busy || this.current !== 'running') return;
     this.idle.disarm();
     this.maybeIdle(gen);
@@ -281,15 +289,6 @@ export class AppActivator extends FreezeState {
     const kill = (): void => void gen.instance?.stop(gen.spec.stopTimeoutMs);
     if (quietMs === undefined) kill();
     else void gen.quiet(quietMs).then(kill);
-  }
-
-  /** A dependent began (`on`) or ceased to run: while any runs this app is not idle; its countdown starts as the last stops. */
-  hold(dependent: string, on: boolean): void {
-    if (on) this.holders.add(dependent);
-    else if (!this.holders.delete(dependent)) return;
-    this.idle.disarm();
-    if (on && this.current === 'frozen') void this.thaw();
-    if (this.gen) this.maybeIdle(this.gen);
   }
 
   protected maybeIdle(gen: Generation): void {

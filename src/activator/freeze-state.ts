@@ -35,8 +35,10 @@ export abstract class FreezeState extends ActivatorState {
 
   private mayFreeze(gen: Generation): boolean {
     if (gen !== this.gen || !gen.instance?.freeze || this.current !== 'running' || this.closedFor) return false;
-    // Connections on the app's own sockets (socket mode) are invisible to the gateway: an open one may speak at any time.
-    return gen.inflight + gen.upgraded.size === 0 && this.holders.size === 0 && this.conns === 0;
+    // Connections on the app's own `listen` sockets are invisible to the gateway: an open one may speak at any
+    // time. (An HTTP-only app's count is the pools' of worker processes, whose requests confirmIdle sees.)
+    const held = gen.spec.listen.length > 0 && this.conns > 0;
+    return gen.inflight + gen.upgraded.size === 0 && this.holders.size === 0 && !held;
   }
 
   private freezeNow(gen: Generation): void {
@@ -53,6 +55,18 @@ export abstract class FreezeState extends ActivatorState {
         if (gen === this.gen && this.current === 'frozen' && !this.thawing) this.setState('running');
       },
     );
+  }
+
+  /**
+   * A dependent began (`on`) or ceased to run: while any runs this app is not idle (nor frozen: a dependent
+   * that starts thaws it); its countdowns start as the last stops.
+   */
+  hold(dependent: string, on: boolean): void {
+    if (on) this.holders.add(dependent);
+    else if (!this.holders.delete(dependent)) return;
+    this.idle.disarm();
+    if (on && this.current === 'frozen') void this.thaw();
+    if (this.gen) this.maybeIdle(this.gen);
   }
 
   /**

@@ -60,6 +60,7 @@ class GenerationHold implements Hold {
     this.held = false;
     const gen = this.gen;
     gen.inflight -= 1;
+    gen.holds -= 1;
     if (gen.inflight + gen.upgraded.size === 0) gen.becameQuiet();
     this.events.released(gen);
   }
@@ -142,6 +143,8 @@ export class Generation {
   failure: WakegateError | undefined;
   startTimer: NodeJS.Timeout | undefined;
   inflight = 0;
+  /** Of `inflight`, the holds for requests elsewhere (hold()): only their holder knows whether any is in flight now. */
+  holds = 0;
   /** Response timeouts in a row, reset by any answer: enough of them and the instance is replaced. */
   unansweredInARow = 0;
   /** Leases dispatched before the instance proved it accepts; with the breaker's waiters, what `queueLimit` bounds. */
@@ -181,6 +184,7 @@ export class Generation {
    */
   hold(events: LeaseEvents): Hold {
     this.inflight += 1;
+    this.holds += 1;
     return new GenerationHold(this, events);
   }
 

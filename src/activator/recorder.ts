@@ -4,7 +4,7 @@ import type { ExitInfo } from '../runtime/runtime.js';
 export type AppState = 'stopped' | 'starting' | 'running' | 'frozen' | 'stopping';
 
 /** Why an instance ended. A bounded set: it is a metric label. */
-export type ExitReason = 'idle' | 'crash' | 'oom' | 'killed' | 'start_timeout' | 'unresponsive' | 'stop' | 'drain' | 'removed' | 'shutdown' | 'dependency' | 'thaw_failed';
+export type ExitReason = 'idle' | 'crash' | 'oom' | 'killed' | 'start_timeout' | 'unresponsive' | 'stop' | 'drain' | 'removed' | 'shutdown' | 'dependency' | 'evicted' | 'thaw_failed';
 
 /** Stop reasons that say the instance failed, so its run never counts as healthy for the crash backoff. */
 const FAILURES: ReadonlySet<ExitReason> = new Set(['crash', 'oom', 'killed', 'start_timeout', 'unresponsive']);

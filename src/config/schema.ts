@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.js';
 import { DEFAULT_PATH, findExecutable, findOciRuntime } from '../runtime/executable.js';
 import { DEFAULTS } from '../defaults.js';
 import { appsSection, defaultsSection } from './apps.js';
+import { capacitySection } from './capacity-section.js';
 import { directory as existingDirectory, group } from './app-values.js';
 import {
   Issues,
@@ -37,7 +38,7 @@ export interface ValidateOptions {
   uid?: number;
 }
 
-const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'socketGroup', 'trustedProxies', 'shutdownTimeout', 'sampleInterval', 'workers', 'log', 'limits', 'oci', 'nspawn', 'defaults', 'apps'];
+const TOP_KEYS = ['listen', 'admin', 'runtimeDir', 'socketGroup', 'trustedProxies', 'shutdownTimeout', 'sampleInterval', 'workers', 'capacity', 'log', 'limits', 'oci', 'nspawn', 'defaults', 'apps'];
 // Below this the sampler's dumps would cost more than the idle stop they serve is worth.
 const MIN_SAMPLE_INTERVAL_MS = 100;
 // A front process per core is the most that helps; far past that is a typo, and each worker costs its RSS.
@@ -92,6 +93,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     return ms !== undefined && ms < MIN_SAMPLE_INTERVAL_MS ? is.add(p, `must be at least ${MIN_SAMPLE_INTERVAL_MS}ms, got ${render(v)}`) : ms;
   });
   const workers = field(issues, top, 'workers', '', (is, v, p) => integer(is, v, p, 1, MAX_WORKERS));
+  const capacity = field(issues, top, 'capacity', '', capacitySection);
   const log = logSection(issues, top.log, env);
   const limits = limitsSection(issues, top.limits);
   const oci = ociSection(issues, top.oci, env.PATH || DEFAULT_PATH, baseDir);
@@ -117,6 +119,7 @@ function gatewayConfig(issues: Issues, raw: unknown, file: string, opts: Validat
     shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULTS.gateway.shutdownTimeoutMs,
     sampleIntervalMs: sampleIntervalMs ?? DEFAULTS.gateway.sampleIntervalMs,
     workers: workers ?? DEFAULTS.gateway.workers,
+    ...(capacity && { capacity }),
     log,
     limits,
     oci,

@@ -104,6 +104,13 @@ export interface Limits {
   readonly sendTimeoutMs: number;
 }
 
+/** `capacity`: how many instances may exist at once, and how much memory the host must keep available. Absent keys: no limit. */
+export interface CapacitySpec {
+  readonly maxRunning?: number;
+  /** Compared with MemAvailable (/proc/meminfo). */
+  readonly minAvailableBytes?: number;
+}
+
 export interface GatewayConfig {
   /** Absolute path of the file this came from (for messages and reload). */
   readonly file: string;
@@ -129,5 +136,7 @@ export interface GatewayConfig {
   readonly oci: { readonly runtime?: string };
   /** systemd-nspawn (absolute path) as found on PATH at load, and a user-supplied root directory for its containers. */
   readonly nspawn?: { readonly binary?: string; readonly directory?: string };
+  /** Eviction under memory pressure (src/capacity/); absent: no limit. */
+  readonly capacity?: CapacitySpec;
   readonly apps: Readonly<Record<string, AppSpec>>;
 }

@@ -4,6 +4,7 @@ import {
   AsleepError,
   BackoffError,
   BadRequestError,
+  CapacityError,
   DependencyError,
   ForbiddenError,
   HeadersTooLargeError,
@@ -69,6 +70,7 @@ export function answerFor(err: unknown): ErrorAnswer {
     return { ...base, status: 503, retryAfterSec: err.retryAfterSec, body: err.html, contentType: 'text/html; charset=utf-8', page };
   }
   if (err instanceof BackoffError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
+  if (err instanceof CapacityError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
   if (err instanceof DependencyError) return { ...base, status: 503, retryAfterSec: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
   if (err instanceof StartTimeoutError || err instanceof QueueFullError || err instanceof StartFailedError || err instanceof UnavailableError) {
     return { ...base, status: 503, retryAfterSec: 1 };

@@ -57,6 +57,7 @@ export class PromRecorder implements Recorder {
   private readonly refused: Counter<'listener' | 'reason'>;
   private readonly requests = new RequestTally(REQUEST_BUCKETS);
   private readonly workerRestarts: Counter;
+  private readonly evictions: Counter<'app' | 'reason'>;
 
   /** `fronts`: absent, the front is this process alone. */
   constructor(
@@ -114,6 +115,12 @@ export class PromRecorder implements Recorder {
       name: 'wakegate_output_lines_dropped_total',
       help: 'Lines of instance output (stdout, stderr) not logged because of the per-instance rate limit.',
       labelNames: ['app'],
+      registers,
+    });
+    this.evictions = new Counter({
+      name: 'wakegate_evictions_total',
+      help: 'Instances stopped to make room (capacity): reason max_running or memory.',
+      labelNames: ['app', 'reason'],
       registers,
     });
     this.refused = new Counter({
@@ -182,6 +189,11 @@ export class PromRecorder implements Recorder {
 
   instanceExited(app: string, e: ExitEvent): void {
     this.exits.inc({ app, reason: e.reason });
+  }
+
+  /** An instance was evicted (src/capacity/). */
+  evicted(app: string, reason: string): void {
+    this.evictions.inc({ app, reason });
   }
 
   /** One finished request; `app` is '' for requests no app was routed to (400, 404). */

@@ -122,7 +122,7 @@ export class ActivitySampler {
   }
 
   private async sample(): Promise<void> {
-    const live = [...this.targets()].filter((t) => t.app.state === 'running' && t.app.instance !== undefined && t.listeners.length > 0);
+    const live = [...this.targets()].filter((t) => sampled(t.app.state) && t.app.instance !== undefined && t.listeners.length > 0);
     const names = new Set(live.map((t) => t.app.name));
     for (const name of this.usage.keys()) if (!names.has(name)) this.usage.delete(name);
     if (live.length === 0) return;
@@ -171,7 +171,7 @@ export class ActivitySampler {
   private async judge(t: SampledTarget, keys: readonly string[], counters: ReadonlyMap<string, ListenerCounters>, now: number, noPeers: boolean): Promise<void> {
     const { app } = t;
     const instance = app.instance;
-    if (!instance || app.state !== 'running') return;
+    if (!instance || !sampled(app.state)) return;
     let usage = this.usage.get(app.name);
     if (usage?.instanceId !== instance.id) this.usage.set(app.name, (usage = new AppUsage(instance.id)));
     const found = keys
@@ -184,7 +184,7 @@ export class ActivitySampler {
       now,
       readCpuNs: async () => (await instance.stats().catch(() => ({ cpuNs: null }))).cpuNs,
     });
-    if (app.instance !== instance || app.state !== 'running') return;
+    if (app.instance !== instance || !sampled(app.state)) return;
     if (verdict.stuckMs >= app.spec.startTimeoutMs) {
       this.usage.delete(app.name);
       app.replaceUnresponsive();
@@ -195,6 +195,11 @@ export class ActivitySampler {
 }
 
 /** The sampler's view of a registry: each app with its sockets, the HTTP app socket (`http`) marked as such. */
+/** Running instances, and frozen ones: a sample that finds a connection or use on a frozen one thaws it. */
+function sampled(state: AppState): boolean {
+  return state === 'running' || state === 'frozen';
+}
+
 export function sampleTargets(
   apps: Iterable<SampledApp>,
   socketsOf: (app: string) => ReadonlyArray<{ readonly kind: 'tcp' | 'unix'; readonly inode: number; readonly address: string; readonly fd: number }>,

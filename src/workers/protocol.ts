@@ -1,6 +1,6 @@
 import type { AppState, ColdStartResult } from '../activator/recorder.js';
 import type { AppSpec, GatewayConfig } from '../config/types.js';
-import { BackoffError, InstanceCrashedError, QueueFullError, StartFailedError, StartTimeoutError, UnavailableError, UpstreamError, WakegateError } from '../errors.js';
+import { BackoffError, CapacityError, DependencyError, InstanceCrashedError, QueueFullError, StartFailedError, StartTimeoutError, UnavailableError, UpstreamError, WakegateError } from '../errors.js';
 import type { TallySnapshot } from './tally-merge.js';
 
 /**
@@ -37,6 +37,8 @@ export interface WireError {
   readonly app?: string;
   readonly number?: number;
   readonly text?: string;
+  /** The app a DependencyError names. */
+  readonly dependency?: string;
 }
 
 export type ToWorker =
@@ -87,10 +89,10 @@ export type FromWorker =
 /** What the primary's answers to a worker carry of an error; anything not listed becomes an UpstreamError (502). */
 export function toWire(err: unknown): WireError {
   if (!(err instanceof WakegateError)) return { code: 'WG_ERR_UPSTREAM', message: err instanceof Error ? err.message : String(err) };
-  const e = err as WakegateError & { app?: string; limit?: number; retryAfterMs?: number; timeoutMs?: number; exit?: string; reason?: string };
+  const e = err as WakegateError & { app?: string; limit?: number; retryAfterMs?: number; timeoutMs?: number; exit?: string; reason?: string; why?: string; problem?: string; dependency?: string };
   const number = e.limit ?? e.retryAfterMs ?? e.timeoutMs;
-  const text = e.exit ?? e.reason ?? (err instanceof StartFailedError && err.cause instanceof Error ? err.cause.message : undefined);
-  return { code: e.code, message: e.message, ...(e.app !== undefined && { app: e.app }), ...(number !== undefined && { number }), ...(text !== undefined && { text }) };
+  const text = e.exit ?? e.reason ?? e.why ?? e.problem ?? (err instanceof StartFailedError && err.cause instanceof Error ? err.cause.message : undefined);
+  return { code: e.code, message: e.message, ...(e.app !== undefined && { app: e.app }), ...(number !== undefined && { number }), ...(text !== undefined && { text }), ...(e.dependency !== undefined && { dependency: e.dependency }) };
 }
 
 /** The same error class again, so that the one place that turns errors into statuses answers as in-process. */
@@ -107,6 +109,10 @@ export function fromWire(wire: WireError, app: string): WakegateError {
       return new InstanceCrashedError(name, wire.text ?? 'unknown');
     case 'WG_ERR_UNAVAILABLE':
       return new UnavailableError(name, wire.text === 'removed' ? 'removed' : 'shutdown');
+    case 'WG_ERR_CAPACITY':
+      return new CapacityError(name, wire.text ?? wire.message, wire.number ?? 0);
+    case 'WG_ERR_DEPENDENCY':
+      return new DependencyError(name, wire.dependency ?? 'unknown', wire.text ?? wire.message, wire.number ?? 0);
     case 'WG_ERR_START_FAILED':
       return new StartFailedError(name, { cause: new Error(wire.text ?? wire.message) });
     default:

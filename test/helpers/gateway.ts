@@ -14,6 +14,7 @@ import { ProcessRuntime } from '../../src/runtime/process.js';
 import type { HandedSocket, Instance, Runtime } from '../../src/runtime/runtime.js';
 import type { Logger } from '../../src/log.js';
 import type { Recorder } from '../../src/activator/recorder.js';
+import type { MemoryReader } from '../../src/capacity/memory.js';
 
 /** The repository root, from dist/test/helpers/ or test/helpers/. */
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..', fileURLToPath(import.meta.url).includes('/dist/') ? '..' : '.');
@@ -97,6 +98,8 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Receives the activator's events too (state changes, load), for tests that wait on them. */
   readonly recorder?: Recorder;
+  /** The host's memory as capacity.minAvailable reads it (src/capacity/memory.ts); /proc by default. */
+  readonly memory?: MemoryReader;
 }
 
 /** Starts an in-process gateway on 127.0.0.1:0 with a temp runtimeDir; everything is torn down with `t`. */
@@ -111,6 +114,7 @@ export async function startGateway(t: Test, apps: Record<string, unknown>, top: 
     log,
     ...(options.realRuntimes ? {} : { runtimeFor: () => runtime }),
     ...(options.recorder ? { recorder: options.recorder } : {}),
+    ...(options.memory ? { memory: options.memory } : {}),
   });
   t.teardown(async () => {
     await gateway.shutdown();

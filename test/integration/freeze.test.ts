@@ -261,3 +261,21 @@ t.test('socket mode: an open connection on the app\'s own socket keeps its insta
   await until(() => held.state === 'frozen', 15_000, 'held frozen');
   t.pass('frozen once the connection closed');
 });
+
+t.test('capacity: a frozen instance is evicted before a running one that was used less recently', async (t) => {
+  const events = new EventLog();
+  const quiet = { freezeAfter: '300ms', idleTimeout: '60s' };
+  const gw = await startGateway(
+    t,
+    { cold: fixtureApp(['cold.localhost'], { idleTimeout: '60s' }), ice: fixtureApp(['ice.localhost'], quiet), next: fixtureApp(['next.localhost'], quiet) },
+    { capacity: { maxRunning: 2 } },
+    { realRuntimes: true, recorder: events },
+  );
+  // `cold` is used first (least recently), but cannot freeze; `ice` is used after it, and freezes.
+  t.equal((await gw.get('cold.localhost')).status, 200);
+  t.equal((await gw.get('ice.localhost')).status, 200);
+  await until(() => gw.gateway.apps.get('ice')!.state === 'frozen', 15_000, 'ice frozen');
+  t.equal((await gw.get('next.localhost')).status, 200, 'a third app starts, past maxRunning: 2');
+  t.equal(events.exits.find((e) => e.reason === 'evicted')?.app, 'ice', 'the frozen one made room');
+  t.equal(gw.gateway.apps.get('cold')!.state, 'running', 'the running one, though used less recently, stays');
+});

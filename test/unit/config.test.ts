@@ -156,7 +156,7 @@ t.test('every problem is reported with its path', async (t) => {
     },
   };
   t.same(issuesOf(doc), [
-    'bogus: unknown key; expected one of: listen, admin, runtimeDir, socketGroup, trustedProxies, shutdownTimeout, sampleInterval, workers, log, limits, oci, nspawn, defaults, apps',
+    'bogus: unknown key; expected one of: listen, admin, runtimeDir, socketGroup, trustedProxies, shutdownTimeout, sampleInterval, workers, capacity, log, limits, oci, nspawn, defaults, apps',
     'listen.http: port must be from 0 to 65535, got "127.0.0.1:70000"',
     'admin.listen: required; expected an address like "127.0.0.1:9090"',
     'admin.token: must be at least 16 characters long, got 6',
@@ -248,7 +248,7 @@ t.test('hostile documents yield ConfigError and pollute nothing', async (t) => {
   const text = '{"__proto__": {"x": 1}, "listen": {"http": ":0"}, "apps": {"a": {"hosts": ["a.b"], "command": ["c"], "dir": "app",' +
     ' "env": {"__proto__": "x", "constructor": "y"}, "__proto__": {"uid": 0}}}}';
   t.same(issuesOf(JSON.parse(text)), [
-    '__proto__: unknown key; expected one of: listen, admin, runtimeDir, socketGroup, trustedProxies, shutdownTimeout, sampleInterval, workers, log, limits, oci, nspawn, defaults, apps',
+    '__proto__: unknown key; expected one of: listen, admin, runtimeDir, socketGroup, trustedProxies, shutdownTimeout, sampleInterval, workers, capacity, log, limits, oci, nspawn, defaults, apps',
     'apps.a.__proto__: unknown key; expected one of: hosts, listen, command, dir, env, bundle, dependsOn, runtime, idleTimeout, startTimeout, stopTimeout, queueLimit, concurrency, maxConnectionAge, responseTimeout, memory, pids, cpuWeight, user, group, wakeIgnore, backlog, busyCpu, waitingPage, freezeAfter',
   ]);
   const env = validateConfig({ ...MINIMAL, apps: { a: { ...MINIMAL.apps.hello, env: JSON.parse('{"__proto__": "x"}') } } }, INLINE, { env: {} }).apps.a?.env;

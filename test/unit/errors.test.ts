@@ -30,6 +30,7 @@ const samples: errors.WakegateError[] = [
   new errors.MethodNotAllowedError('GET', ['POST']),
   new errors.AsleepError('app', 10),
   new errors.DependencyError('web', 'db', 'is crash-looping; its next start is in 2000 ms', 2000),
+  new errors.CapacityError('web', '5 instances run (capacity.maxRunning is 5) and none can be evicted', 1000),
   new errors.WaitingError('app', '<p>starting</p>', { retryAfterSec: 1, refreshSec: 0 }),
   new errors.RuntimeDirUnsafeError('/run/wakegate', 'owner', 1001, 0o777, 0),
   new errors.RuntimeDirLockedError('/run/wakegate', 4242),

@@ -1,7 +1,7 @@
 // What crosses the channel between primary and workers: errors come back as the same classes (so the
 // one place that turns errors into statuses answers as in-process), and tallies add up.
 import t from 'tap';
-import { BackoffError, InstanceCrashedError, QueueFullError, StartFailedError, StartTimeoutError, UnavailableError } from '../../src/errors.js';
+import { BackoffError, CapacityError, DependencyError, InstanceCrashedError, QueueFullError, StartFailedError, StartTimeoutError, UnavailableError } from '../../src/errors.js';
 import { answerFor } from '../../src/front/error-response.js';
 import { REQUEST_BUCKETS, RequestTally } from '../../src/metrics/request-tally.js';
 import { fromWire, toWire } from '../../src/workers/protocol.js';
@@ -16,11 +16,14 @@ t.test('every error the primary can answer a worker with keeps its status, code,
     new UnavailableError('a', 'removed'),
     new UnavailableError('a', 'shutdown'),
     new StartFailedError('a', { cause: new Error('spawn ENOENT') }),
+    new CapacityError('a', '5 instances run (capacity.maxRunning is 5) and none can be evicted', 1000),
+    new DependencyError('a', 'db', 'failed to start: its instance exited (crash, code 1)', 2000),
   ];
   for (const err of errors) {
     const back = fromWire(JSON.parse(JSON.stringify(toWire(err))), 'a');
     t.equal(back.constructor, err.constructor, `${err.code}: the same class`);
     t.same(answerFor(back), answerFor(err), `${err.code}: the same answer`);
+    t.equal(back.message, err.message, `${err.code}: the same message`);
   }
   t.equal(answerFor(fromWire(toWire(new Error('boom')), 'a')).status, 502, 'anything else is an upstream failure, 502');
 });
