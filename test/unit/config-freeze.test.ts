@@ -1,27 +1,7 @@
 // freezeAfter (the freeze tier): a duration below idleTimeout, per app or in defaults; absent or 0: off.
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
 import t from 'tap';
 import { validateConfig } from '../../src/config/schema.js';
-import { ConfigError } from '../../src/errors.js';
-
-// Compiled to dist/test/unit, but the fixtures are not copied: point at the sources.
-const INLINE = join(fileURLToPath(new URL('../../../test/fixtures/config/', import.meta.url)), 'inline.yaml');
-const MINIMAL = { listen: { http: ':0' }, apps: { hello: { hosts: ['hello.localhost'], command: ['node'], dir: 'app' } } };
-
-function issuesOf(doc: unknown): string[] {
-  try {
-    validateConfig(doc, INLINE, { env: {}, uid: 0 });
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.issues.map((i) => `${i.path}: ${i.message}`);
-  }
-}
-
-function withApp(fields: Record<string, unknown>): unknown {
-  return { ...MINIMAL, apps: { hello: { ...MINIMAL.apps.hello, ...fields } } };
-}
+import { INLINE, issuesOf, MINIMAL, withApp } from '../helpers/config-doc.js';
 
 t.test('freezeAfter: a duration shorter than idleTimeout, off by default', async (t) => {
   const spec = (fields: Record<string, unknown>) => validateConfig(withApp(fields), INLINE, { env: {}, uid: 0 }).apps.hello!;

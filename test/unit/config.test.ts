@@ -1,31 +1,13 @@
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { loadConfig, parseConfig } from '../../src/config/load.js';
 import { validateConfig } from '../../src/config/schema.js';
 import { parseDuration, parseSize, UnitError } from '../../src/config/units.js';
 import { ConfigError } from '../../src/errors.js';
+import { CONFIG_FIXTURES, INLINE, issuesOf, MINIMAL, withApp } from '../helpers/config-doc.js';
 
-// Compiled to dist/test/unit, but the fixtures are not copied: point at the sources.
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/config/', import.meta.url));
+const FIXTURES = CONFIG_FIXTURES;
 const APP_DIR = join(FIXTURES, 'app');
-const INLINE = join(FIXTURES, 'inline.yaml');
-const MINIMAL = { listen: { http: ':0' }, apps: { hello: { hosts: ['hello.localhost'], command: ['node'], dir: 'app' } } };
-
-/** Every issue as "path: message", or [] when the document is valid. */
-function issuesOf(doc: unknown, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    validateConfig(doc, INLINE, { env, uid: 0 });
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.issues.map((i) => `${i.path}: ${i.message}`);
-  }
-}
-
-function withApp(fields: Record<string, unknown>): unknown {
-  return { ...MINIMAL, apps: { hello: { ...MINIMAL.apps.hello, ...fields } } };
-}
 
 t.test('a full config loads with per-app overrides of defaults, and is deeply frozen', async (t) => {
   const cfg = await loadConfig(relative(process.cwd(), join(FIXTURES, 'full.yaml')), { env: {} });
