@@ -125,6 +125,8 @@ export class Capacity implements Recorder {
     }
     if (to !== 'stopped') return;
     this.evicting.delete(app);
+    // Only live instances are ranked, and a start sets its time anew: a stopped app (a removed one too) needs none.
+    this.lastUsed.delete(app);
     this.wakeWaiters();
   }
 
