@@ -57,7 +57,11 @@ t.test('a held child is set up (LISTEN_PID, fds, cwd) but runs nothing of its pr
   // Still the gateway's image: it has not exec'd, and wrote nothing.
   t.equal(readlinkSync(`/proc/${child.pid}/exe`), readlinkSync('/proc/self/exe'), 'not exec\'d yet');
   t.equal(readlinkSync(`/proc/${child.pid}/cwd`), dir, 'its set-up is done (cwd)');
-  t.equal(readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(' ')[2], 'S', 'asleep on its hold');
+  // Set up, it tells the parent and then blocks on the hold: for a moment between the two it still runs.
+  const state = (): string => readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(' ')[2]!;
+  for (let i = 0; i < 500 && state() !== 'S'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.equal(state(), 'S', 'asleep on its hold');
+  t.equal(readlinkSync(`/proc/${child.pid}/exe`), readlinkSync('/proc/self/exe'), 'and still not exec\'d');
   child.release();
   const out = await output();
   t.same(await child.exited, { code: 0, signal: null });
