@@ -77,6 +77,7 @@ export class SystemdInstance implements Instance {
   readonly exited: Promise<ExitInfo>;
   private stopping?: Promise<ExitInfo>;
   private detached = false;
+  private frozen = false;
 
   constructor(
     readonly id: string,
@@ -112,7 +113,11 @@ export class SystemdInstance implements Instance {
   stop(graceMs: number): Promise<ExitInfo> {
     this.stopping ??= stopInSteps(
       {
-        terminate: () => this.signalUnit('SIGTERM'),
+        terminate: async () => {
+          // A frozen scope would get the SIGTERM only at a thaw: thaw it so that it can shut down in its grace.
+          if (this.frozen) await this.thaw().catch((err: unknown) => this.log.warn({ err }, 'failed to thaw the scope before stopping it'));
+          return this.signalUnit('SIGTERM');
+        },
         kill: () => this.signalUnit('SIGKILL'),
         exited: this.exited,
       },
@@ -120,6 +125,17 @@ export class SystemdInstance implements Instance {
       this.log,
     );
     return this.stopping;
+  }
+
+  /** FreezeUnit on the scope: systemd's cgroup2 freezer, every process of it at once. */
+  async freeze(): Promise<void> {
+    await this.manager.setFrozen(this.unit, true);
+    this.frozen = true;
+  }
+
+  async thaw(): Promise<void> {
+    await this.manager.setFrozen(this.unit, false);
+    this.frozen = false;
   }
 
   /**

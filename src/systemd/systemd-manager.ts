@@ -90,6 +90,15 @@ export class SystemdManager {
     }
   }
 
+  /**
+   * FreezeUnit or ThawUnit: systemd answers once the unit's cgroup has reached the state (it holds the
+   * reply until then), so a resolved freeze is a frozen instance. Rejects where systemd cannot freeze (no
+   * cgroup2 freezer: a hybrid or legacy host says NotSupported) and for a unit that is gone.
+   */
+  async setFrozen(unit: string, frozen: boolean): Promise<void> {
+    await this.manager(frozen ? 'FreezeUnit' : 'ThawUnit', 's', [unit]);
+  }
+
   /** StopUnit and its job; a unit already gone is not an error. */
   async stop(unit: string): Promise<void> {
     let job: unknown;

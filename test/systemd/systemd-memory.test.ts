@@ -23,6 +23,11 @@ function config(ports: Ports): string {
     command: ["node", "app.mjs"]
     dir: /opt/wakegate/test/fixtures/apps
     memory: 64M
+  ice:
+    hosts: ["ice.localhost"]
+    command: ["node", "server.mjs"]
+    dir: /opt/wakegate/examples/hello
+    freezeAfter: 1s
 `;
 }
 
@@ -91,6 +96,18 @@ t.test('runtime systemd: MemoryMax on the v1 memory controller under systemd 252
     await machine.run(['kill', '-KILL', String(pid)]);
     const exited = await until('hog lastExit', hog, (s) => s.instance === null, 20_000).catch(withJournal);
     t.same(exited.lastExit && { reason: exited.lastExit.reason, signal: exited.lastExit.signal }, { reason: 'killed', signal: 'SIGKILL' });
+  });
+
+  await t.test('freezeAfter on a hybrid host: FreezeUnit is refused, logged, and the instance keeps serving', async (t) => {
+    const first = await get(ports.http, 'ice.localhost').catch(withJournal);
+    t.equal(first.status, 200, first.body);
+    const logged = await until('the refused freeze in the journal', () => journal(machine, 100), (j) => /failed to freeze the instance; it keeps running/.test(j), 20_000).catch(withJournal);
+    t.match(logged, /NotSupported|not support/i, 'systemd says it cannot freeze without a cgroup2 freezer');
+    const apps = JSON.parse((await get(ports.admin, `127.0.0.1:${ports.admin}`, '/apps')).body) as { name: string; state: string }[];
+    t.equal(apps.find((a) => a.name === 'ice')?.state, 'running', 'back to running, not left frozen');
+    const again = await get(ports.http, 'ice.localhost').catch(withJournal);
+    t.equal(again.status, 200);
+    t.equal(/\(pid (\d+)\)/.exec(again.body)?.[1], /\(pid (\d+)\)/.exec(first.body)?.[1], 'the same instance serves on');
   });
 
   await t.test('systemctl stop of the gateway leaves no wakegate unit behind', async (t) => {

@@ -15,12 +15,21 @@ import { missingTools } from '../helpers/tools.js';
 const skip = missingTools(MACHINE_TOOLS) || (process.getuid?.() !== 0 && 'booting a machine needs root');
 const HELLO = 'hello.localhost';
 const NAP = 'nap.localhost';
+const ICE = 'ice.localhost';
 
-/** hello with limits and a long idleTimeout; nap, the same program, with a 1 s one for the idle stop. */
+/** hello with limits and a long idleTimeout; nap, the same program, with a 1 s one for the idle stop; ice, frozen after 1 s quiet. */
 function config(ports: Ports): string {
   return `${configHead(ports, 'systemd')}apps:
-${helloAndNap(HELLO, NAP)}`;
+${helloAndNap(HELLO, NAP)}  ice:
+    hosts: ["${ICE}"]
+    command: ["node", "server.mjs"]
+    dir: /opt/wakegate/examples/hello
+    freezeAfter: 1s
+    idleTimeout: 6s
+`;
 }
+
+interface AppRow { readonly name: string; readonly state: string; readonly lastExit: { readonly reason: string; readonly code: number | null; readonly signal: string | null } | null }
 
 /** The pid the hello example reports in its answer. */
 function pidOf(body: string): number {
@@ -118,6 +127,26 @@ t.test('runtime systemd under systemd 252', { skip }, async (t) => {
       .catch(withJournal);
     t.equal(left, '', 'no unit, not even an inactive one');
     t.notOk((await machine.run(['test', '-e', '/sys/fs/cgroup/wakegate.slice/wakegate-nap-1.scope'], { allowFailure: true })).code === 0, 'its cgroup is gone');
+  });
+
+  await t.test('freezeAfter: FreezeUnit freezes the quiet scope, a request thaws it, and the idle stop of a frozen one is clean', async (t) => {
+    const scope = 'wakegate-ice-1.scope';
+    const first = await get(ports.http, ICE).catch(withJournal);
+    t.equal(first.status, 200, first.body);
+    const ice = async (): Promise<AppRow | undefined> => (JSON.parse((await get(ports.admin, `127.0.0.1:${ports.admin}`, '/apps')).body) as AppRow[]).find((a) => a.name === 'ice');
+    await until('ice frozen', ice, (a) => a?.state === 'frozen', 20_000).catch(withJournal);
+    t.equal(await machine.show(scope, 'FreezerState'), 'frozen', 'systemd has the scope frozen');
+    const events = (await machine.run(['cat', `/sys/fs/cgroup/wakegate.slice/${scope}/cgroup.events`])).stdout;
+    t.match(events, /^frozen 1$/m, `the kernel has its cgroup frozen: ${events}`);
+    const thawed = await get(ports.http, ICE).catch(withJournal);
+    t.equal(thawed.status, 200, 'the next request is served');
+    t.equal(pidOf(thawed.body), pidOf(first.body), 'by the same instance, thawed rather than restarted');
+    t.equal(await machine.show(scope, 'FreezerState'), 'running');
+    // Quiet again: frozen after 1 s, then stopped at its 6 s idleTimeout while frozen.
+    await until('ice frozen again', ice, (a) => a?.state === 'frozen', 20_000).catch(withJournal);
+    const stopped = await until('ice stopped', ice, (a) => a?.state === 'stopped', 30_000).catch(withJournal);
+    t.same(stopped?.lastExit && { reason: stopped.lastExit.reason, code: stopped.lastExit.code, signal: stopped.lastExit.signal }, { reason: 'idle', code: 0, signal: null }, 'thawed for its SIGTERM and exited by itself, not killed');
+    t.equal((await machine.systemctl('list-units', '--all', '--plain', '--no-legend', 'wakegate-ice-*')).trim(), '', 'no unit left');
   });
 
   await t.test('systemctl stop: the gateway stops its tenant, exits cleanly and leaves no scope', async (t) => {
