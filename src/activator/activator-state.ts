@@ -118,6 +118,14 @@ export abstract class ActivatorState {
   get connections(): number {
     return this.conns;
   }
+  /**
+   * Open connections on the app's own `listen` sockets (socket mode) at the last sample: like an upgraded
+   * connection, one may speak at any time without the gateway seeing it. 0 for an HTTP-only app, whose
+   * count is only the idle keep-alive connections of the pools.
+   */
+  get socketConnections(): number {
+    return (this.gen?.spec.listen.length ?? 0) > 0 ? this.conns : 0;
+  }
   get idleDeadline(): number | undefined {
     return this.idle.deadline;
   }

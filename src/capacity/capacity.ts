@@ -18,6 +18,8 @@ export interface Tenant {
   readonly inflightHere: number;
   readonly queued: number;
   readonly upgradedConnections: number;
+  /** Connections open on its own (socket-mode) sockets, which the gateway cannot see the bytes of. */
+  readonly socketConnections: number;
   readonly heldBy: readonly string[];
   readonly instance: { stats(): Promise<InstanceStats> } | undefined;
   /** Nothing holds it elsewhere either (worker processes); a true answer must be acted on at once. */
@@ -36,9 +38,9 @@ export interface CapacityDeps {
 
 /**
  * `capacity` at work: before a start, and every checkInterval while memory is short, it stops the
- * least-recently-used instances that nothing uses (no request in flight or waiting, no upgraded
- * connection, no running dependent). A start waits for an evicted instance to be gone, so that no more than
- * `maxRunning` instances ever exist (starting, running or stopping all count). It reads the apps' events as
+ * least-recently-used instances that nothing uses (no request in flight or waiting, no upgraded or open
+ * socket-mode connection, no running dependent). A start waits for an evicted instance to be gone, so that
+ * no more than `maxRunning` instances ever exist (starting, running or stopping all count). It reads the apps' events as
  * a Recorder: their last use is their last change of load.
  */
 export class Capacity implements Recorder {
@@ -105,7 +107,7 @@ export class Capacity implements Recorder {
       this.evict(victim, full ? 'max_running' : 'memory');
     } else if (stopping <= this.waiting.size) {
       const why = full ? `${live.length} instances run (capacity.maxRunning is ${max})` : 'memory is short (capacity.minAvailable)';
-      return new CapacityError(name, `${why} and no instance is quiet enough to evict (each has requests in flight, waiting or upgraded connections, or running dependents)`, DEFAULTS.internal.capacityRetryAfterMs);
+      return new CapacityError(name, `${why} and no instance is quiet enough to evict (each has requests in flight, waiting, upgraded or socket-mode connections, or running dependents)`, DEFAULTS.internal.capacityRetryAfterMs);
     }
     this.waiting.add(name);
     return this.nextGone();
@@ -154,7 +156,7 @@ export class Capacity implements Recorder {
   }
 
   private unused(a: Tenant): boolean {
-    return (a.state === 'running' || a.state === 'frozen') && a.inflightHere === 0 && a.queued === 0 && a.upgradedConnections === 0 && a.heldBy.length === 0;
+    return (a.state === 'running' || a.state === 'frozen') && a.inflightHere === 0 && a.queued === 0 && a.upgradedConnections === 0 && a.socketConnections === 0 && a.heldBy.length === 0;
   }
 
   /** Reads the memory the instance holds, then stops it, unless a request came meanwhile: it is never taken from one. */

@@ -8,7 +8,7 @@ import type { MemorySample } from '../../src/capacity/memory.js';
 import { fixtureApp, startGateway, until, type Reply, type TestGateway } from '../helpers/gateway.js';
 import { adminPort, scrape } from '../helpers/prometheus.js';
 import { Rng } from '../helpers/seeded-random.js';
-import { boundOf, echo, echoApp } from '../helpers/socket-mode.js';
+import { boundOf, echo, echoApp, open, roundTrip } from '../helpers/socket-mode.js';
 
 const MiB = 1024 * 1024;
 
@@ -151,4 +151,25 @@ t.test('a socket-mode connection and an admin start make room the same way', asy
   t.equal(census.evicted('kv'), 1, 'kv, quiet, was evicted for the admin start');
   await until(() => gw.gateway.apps.get('a2')!.state !== 'stopped', 10_000, 'a2 started');
   t.ok(census.peak <= 1, `never more than 1 (peak ${census.peak})`);
+});
+
+t.test('an open socket-mode connection keeps its instance from eviction, as an upgraded one does', async (t) => {
+  const census = new Census();
+  const gw = await startGateway(
+    t,
+    { kv: echoApp('process', { listen: ['tcp:127.0.0.1:0'], idleTimeout: '1h' }), a0: fixtureApp(['a0.localhost'], { idleTimeout: '1h' }) },
+    { capacity: { maxRunning: 1 }, sampleInterval: '100ms' },
+    { recorder: census },
+  );
+  const conn = await open(boundOf(gw, 'kv', 'tcp:127.0.0.1:0'));
+  t.teardown(() => conn.destroy());
+  t.equal(await roundTrip(conn, 'ping\n'), 'ping\n', 'kv woke and answers on the connection');
+  await until(() => gw.gateway.apps.get('kv')!.connections >= 1, 10_000, 'a sample saw the open connection');
+  capacityError(t, await gw.get('a0.localhost'));
+  t.equal(census.evicted('kv'), 0, 'not taken from its open connection');
+  t.equal(await roundTrip(conn, 'still\n'), 'still\n', 'the connection still works');
+  conn.destroy();
+  await until(() => gw.gateway.apps.get('kv')!.connections === 0, 10_000, 'a sample saw it closed');
+  t.equal((await gw.get('a0.localhost')).status, 200, 'now kv is quiet and is evicted for a0');
+  t.equal(census.evicted('kv'), 1);
 });
