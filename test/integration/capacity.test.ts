@@ -3,6 +3,7 @@
 // check with the host's memory replaced by a reader the test sets (the one boundary faked here).
 import t, { type Test } from 'tap';
 import { request } from 'undici';
+import { validateConfig } from '../../src/config/schema.js';
 import type { AppState, ColdStartEvent, ExitEvent, Recorder } from '../../src/activator/recorder.js';
 import type { MemorySample } from '../../src/capacity/memory.js';
 import { fixtureApp, startGateway, until, type Reply, type TestGateway } from '../helpers/gateway.js';
@@ -172,4 +173,24 @@ t.test('an open socket-mode connection keeps its instance from eviction, as an u
   await until(() => gw.gateway.apps.get('kv')!.connections === 0, 10_000, 'a sample saw it closed');
   t.equal((await gw.get('a0.localhost')).status, 200, 'now kv is quiet and is evicted for a0');
   t.equal(census.evicted('kv'), 1);
+});
+
+t.test('a reload applies capacity: a lower maxRunning is reached at the next start, none at all lifts it', async (t) => {
+  const census = new Census();
+  const set = apps(4);
+  const gw = await startGateway(t, set, { capacity: { maxRunning: 3 } }, { recorder: census });
+  const reload = (capacity?: Record<string, unknown>) =>
+    gw.gateway.reload(validateConfig({ listen: { http: '127.0.0.1:0' }, runtimeDir: gw.config.runtimeDir, shutdownTimeout: '2s', apps: set, ...(capacity && { capacity }) }, gw.config.file));
+  for (const app of ['a0', 'a1', 'a2']) t.equal((await gw.get(`${app}.localhost`)).status, 200);
+  t.equal(census.evicted(), 0, 'three fit under maxRunning 3');
+  await reload({ maxRunning: 1 });
+  t.equal(census.evicted(), 0, 'a reload evicts nothing by itself');
+  t.equal((await gw.get('a3.localhost')).status, 200, 'the next start makes room under the new limit');
+  t.equal(census.evicted(), 3, 'all three, the new limit being 1');
+  const live = gw.gateway.apps.list().filter((a) => a.state !== 'stopped').map((a) => a.name);
+  t.same(live, ['a3']);
+  await reload(undefined);
+  for (const app of ['a0', 'a1', 'a2']) t.equal((await gw.get(`${app}.localhost`)).status, 200, `${app} starts with no capacity set`);
+  t.equal(census.evicted(), 3, 'and nothing more is evicted');
+  t.equal(gw.gateway.apps.list().filter((a) => a.state !== 'stopped').length, 4);
 });
