@@ -159,6 +159,13 @@ export const DEFAULTS = Object.freeze({
     workerReplyMs: 5_000,
     /** workers >= 2: how long a worker that does not exit after its shutdown grace gets before SIGKILL. */
     workerExitGraceMs: 2_000,
+    /** workers >= 2: how often the primary asks each worker whether its event loop still turns. */
+    workerPingIntervalMs: 2_000,
+    /**
+     * workers >= 2: a worker that leaves a ping unanswered this long is hung (a loop that never yields, a
+     * SIGSTOP): it is killed and replaced, as one that dies is, and only its own requests are lost.
+     */
+    workerHangMs: 10_000,
     /** Host headers remembered per router with the app they resolved to; past this many the memory starts afresh. */
     hostCacheSize: 1024,
   }),

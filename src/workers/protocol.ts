@@ -69,6 +69,8 @@ export type ToWorker =
   | { readonly t: 'park'; readonly id: number; readonly app: string }
   | { readonly t: 'unpark'; readonly app: string }
   | { readonly t: 'tally'; readonly id: number }
+  /** Liveness: answered with `pong` by the worker's event loop (see WorkerWatchdog). */
+  | { readonly t: 'ping'; readonly id: number }
   | { readonly t: 'shutdown'; readonly graceMs: number };
 
 export type FromWorker =
@@ -84,7 +86,8 @@ export type FromWorker =
   | { readonly t: 'responded'; readonly app: string; readonly generation: number }
   | { readonly t: 'unresponsive'; readonly app: string; readonly generation: number }
   | { readonly t: 'parked'; readonly id: number; readonly quiet: boolean }
-  | { readonly t: 'tally'; readonly id: number; readonly tally: TallySnapshot };
+  | { readonly t: 'tally'; readonly id: number; readonly tally: TallySnapshot }
+  | { readonly t: 'pong'; readonly id: number };
 
 /** What the primary's answers to a worker carry of an error; anything not listed becomes an UpstreamError (502). */
 export function toWire(err: unknown): WireError {

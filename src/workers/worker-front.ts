@@ -111,6 +111,8 @@ export class WorkerFront {
         return this.apps.get(message.app)?.unpark();
       case 'tally':
         return this.send({ t: 'tally', id: message.id, tally: snapshot(this.tally, this.refused) });
+      case 'ping':
+        return this.send({ t: 'pong', id: message.id });
       default:
         return undefined;
     }

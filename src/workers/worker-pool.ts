@@ -12,6 +12,7 @@ import { wakeForWorker } from './held-wake.js';
 import { toWire, type AppMirror, type FromWorker, type ToWorker } from './protocol.js';
 import { mergeInto } from './tally-merge.js';
 import { WorkerSlot } from './worker-slot.js';
+import { WorkerWatchdog } from './worker-watchdog.js';
 
 const WORKER_ENTRY = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 
@@ -55,9 +56,11 @@ export class WorkerPool {
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private exits: Array<() => void> = [];
   private frontFd = -1;
+  private readonly watchdog: WorkerWatchdog;
 
   constructor(private readonly options: WorkerPoolOptions) {
     this.slots = Array.from({ length: options.count }, (_, i) => new WorkerSlot(i));
+    this.watchdog = new WorkerWatchdog(this.slots, options.log);
   }
 
   /** Processes serving the front now. */
@@ -71,6 +74,7 @@ export class WorkerPool {
     this.sync();
     const ready = await Promise.all(this.slots.map((slot) => this.fork(slot)));
     this.started = true;
+    this.watchdog.start();
     return ready[0]!;
   }
 
@@ -132,6 +136,7 @@ export class WorkerPool {
   /** Shutdown: every worker stops accepting and finishes its requests within `graceMs`, then exits. */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
+    this.watchdog.stop();
     for (const timer of this.restartTimers) clearTimeout(timer);
     for (const unsubscribe of this.subscriptions.values()) unsubscribe();
     this.subscriptions.clear();
@@ -224,6 +229,7 @@ export class WorkerPool {
       }
       case 'parked':
       case 'tally':
+      case 'pong':
         return slot.answered(message.id, message);
       default:
         return undefined;

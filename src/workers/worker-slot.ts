@@ -33,15 +33,15 @@ export class WorkerSlot {
     if (this.child?.connected) this.child.send(message, (err) => void err);
   }
 
-  /** Sends what `build` makes with a fresh id and resolves with the answer bearing it. */
-  ask(build: (id: number) => ToWorker): Promise<Reply> {
+  /** Sends what `build` makes with a fresh id and resolves with the answer bearing it, or 'timeout' past `ms`. */
+  ask(build: (id: number) => ToWorker, ms: number = DEFAULTS.internal.workerReplyMs): Promise<Reply> {
     if (!this.child?.connected) return Promise.resolve('gone');
     const id = ++this.nextId;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.replies.delete(id);
         resolve('timeout');
-      }, DEFAULTS.internal.workerReplyMs);
+      }, ms);
       this.replies.set(id, (reply) => {
         clearTimeout(timer);
         resolve(reply);

@@ -1,8 +1,9 @@
 // workers: 2 — a worker that dies loses only its own requests and is replaced; an instance that crashes
 // fails the requests in flight on it in every worker with the same 502 as in-process.
 import t from 'tap';
-import { until } from '../helpers/gateway.js';
-import { app, bothServe, busyOnBoth, quietNow, runWorkers, sample } from '../helpers/workers.js';
+import { Agent, request } from 'undici';
+import { alive, until } from '../helpers/gateway.js';
+import { app, bothServe, HOST, busyOnBoth, quietNow, runWorkers, sample } from '../helpers/workers.js';
 
 t.test('SIGKILL of a worker: only its in-flight requests fail, it is replaced, nothing stays held', async (t) => {
   const gw = await runWorkers(t, { a: app({ idleTimeout: '1s' }) });
@@ -55,4 +56,36 @@ t.test('an instance crash with 2 workers: the requests in flight on it get 502 W
   await until(() => crashedIn().length === 2, 10_000, 'both workers to log the crash').catch(() => undefined);
   t.same(crashedIn(), [0, 1], 'in both workers');
   t.equal((await gw.get()).status, 200, 'the next request starts a new instance');
+});
+
+t.test('a hung worker (SIGSTOP: alive, its event loop still) is found by its unanswered ping, killed and replaced', async (t) => {
+  const gw = await runWorkers(t, { a: app({ idleTimeout: '1h' }) });
+  await bothServe(t, gw);
+  const [victim] = gw.workerPids();
+  process.kill(victim!, 'SIGSTOP');
+  // If the watchdog failed, the teardown's SIGTERM would wait on a stopped process: let it go on.
+  t.teardown(() => void (alive(victim!) && process.kill(victim!, 'SIGCONT')));
+  // Each on a connection of its own: a keep-alive connection the stopped worker holds is its own to lose.
+  const fresh = async (): Promise<number> => {
+    const agent = new Agent();
+    try {
+      const res = await request(`http://127.0.0.1:${gw.port}/`, { headers: { host: HOST }, dispatcher: agent });
+      await res.body.text();
+      return res.statusCode;
+    } finally {
+      await agent.close();
+    }
+  };
+  const during = await Promise.all(Array.from({ length: 10 }, fresh));
+  t.same(during, during.map(() => 200), 'meanwhile the other worker accepts and serves every new connection');
+  const killed = await gw.waitFor((l) => l.msg === 'worker did not answer a ping, killing it as hung', 30_000);
+  t.equal(killed.pid, victim, 'the stopped process is the one killed');
+  t.equal(killed.worker, 0);
+  await gw.waitFor((l) => l.msg === 'worker ready' && l.worker === 0 && l.pid !== victim, 20_000);
+  t.not(gw.workerPids()[0], victim, 'worker 0 is a new process');
+  t.notOk(alive(victim!), 'the hung process is gone');
+  const text = await gw.metrics();
+  t.equal(sample(text, 'wakegate_worker_restarts_total'), 1, 'counted as a restart');
+  t.equal(sample(text, 'wakegate_workers'), 2);
+  await bothServe(t, gw);
 });
