@@ -31,6 +31,8 @@ export interface ConfigOptions {
   readonly runtime?: 'process' | 'oci' | 'systemd';
   /** hello's GREETING (a changed spec). */
   readonly greeting?: string;
+  /** `workers: N` (front processes). */
+  readonly workers?: number;
 }
 
 /** The config: `hello`, an HTTP app (one fd-store entry: its app socket), and `echo`, a socket-mode app (one more). */
@@ -40,7 +42,7 @@ export function wakegateConfig(ports: Ports, opts: ConfigOptions = {}): string {
     command: ["node", "echo.mjs"]
     dir: /opt/wakegate/examples/echo
 `;
-  return `${configHead(ports, opts.runtime ?? 'process')}apps:
+  return `${configHead(ports, opts.runtime ?? 'process')}${opts.workers === undefined ? '' : `workers: ${opts.workers}\n`}apps:
   hello:
     hosts: ["hello.localhost"]
     command: ["node", "server.mjs"]

@@ -77,6 +77,20 @@ t.test('systemd tenants across gateway restarts', { skip }, async (t) => {
     t.equal(await coldStarts(), 0, 'no cold start');
   });
 
+  await t.test('workers: 2 — restarts under load into and with two front workers: 0 errors, the tenants adopted', async (t) => {
+    if (!needServing(t)) return;
+    machine.writeFile('/etc/wakegate/wakegate.yaml', wakegateConfig(ports, { runtime: 'systemd', workers: 2 }));
+    await restartUnderLoad(t, machine, ports, 'restart from 1 worker into 2');
+    t.match(await thisGateway(), /worker ready[\s\S]*worker ready/, 'the new gateway runs two workers');
+    await restartUnderLoad(t, machine, ports, 'restart with 2 workers into 2');
+    const logged = await thisGateway();
+    t.equal((logged.match(/worker ready/g) ?? []).length, 2, 'two workers again in the newest gateway');
+    t.match(logged, /adopted instance wakegate-hello-1 of a previous gateway/);
+    t.match((await get(ports.http, HELLO)).body, `(pid ${hello.pid})`, 'the same tenant still answers');
+    t.equal(await echo(ports.echo, 'workers\n'), 'workers\n', 'and the socket-mode one');
+    t.equal(await coldStarts(), 0, 'no cold start across either restart');
+  });
+
   await t.test('a restart into a config without echo and with hello changed: both old instances are stopped', async (t) => {
     if (!needServing(t)) return;
     machine.writeFile('/etc/wakegate/wakegate.yaml', wakegateConfig(ports, { runtime: 'systemd', withoutEcho: true, greeting: 'hi' }));
