@@ -1,10 +1,11 @@
 /**
- * What an idle tenant costs the gateway: RSS, fds and start-up time with K configured apps and none
- * running, against the same gateway with 0 apps measured in the same run. Then, on the smallest K, what
+ * What an idle tenant costs the gateway: RSS, fds, start-up, reload and /metrics with K configured apps and
+ * none running, against the same gateway with 0 apps measured in the same run. Then, on the smallest K, what
  * a *running* app adds to the gateway itself (its child handle, pipes, pidfd and upstream pool), not the
- * app's own memory.
+ * app's own memory. Each app holds a listening socket: a K the open-file limit cannot hold is reported as
+ * skipped (with the limit), and the largest K it can hold is measured instead.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
 import { GatewayProcess, HELLO_DIR } from './gateway-process.js';
@@ -12,7 +13,7 @@ import { breakdown, tally, timedGet } from './herd.js';
 import { kb, markdownTable, mb, ms } from './stats.js';
 
 export interface DensityOptions {
-  /** Picks the defaults below: [100] apps and 5 running when quick, [1000, 10000] and 50 otherwise. */
+  /** Picks the defaults below: [100] apps and 5 running when quick, [1000, 10000, 100000] and 50 otherwise. */
   readonly quick?: boolean;
   readonly appCounts?: readonly number[];
   /** Wait after "listening" before reading RSS, so start-up garbage has a chance to be collected. */
@@ -32,6 +33,20 @@ export interface DensityPoint extends ProcSnapshot {
   readonly apps: number;
   /** Spawn of `wakegate run` to its "wakegate listening" line. */
   readonly startupMs: number;
+  /** GET /metrics (admin), the first scrape and the next one, with the second's size. */
+  readonly metrics: { readonly firstMs: number; readonly ms: number; readonly bytes: number; readonly lines: number };
+  /** The gateway after those scrapes: the series they made are part of what an app costs. */
+  readonly scraped: ProcSnapshot;
+  /** SIGHUP to its "config reloaded" line: the same file, then one app changed and one added. */
+  readonly reloadSameMs: number;
+  readonly reloadChangedMs: number;
+}
+
+/** An app count the open-file limit cannot hold here. */
+export interface SkippedPoint {
+  readonly apps: number;
+  readonly fdsNeeded: number;
+  readonly hardLimit: number;
 }
 
 export interface RunningPoint {
@@ -48,38 +63,71 @@ export interface RunningPoint {
 export interface DensityResult {
   readonly settleMs: number;
   readonly baseline: DensityPoint;
-  readonly points: ReadonlyArray<DensityPoint & { readonly perAppBytes: number; readonly perAppFds: number }>;
+  readonly points: ReadonlyArray<DensityPoint & { readonly perAppBytes: number; readonly perAppFds: number; readonly perAppScrapedBytes: number }>;
+  readonly skipped: readonly SkippedPoint[];
   readonly running?: RunningPoint;
 }
 
 const RUN_BATCH = 10;
 const RUN_SETTLE_MS = 1000;
+/** The gateway's own fds (stdio, epoll, listeners, the runtime dir) and the running apps', besides one per app. */
+const FD_HEADROOM = 512;
+/** Start-up, a reload and a scrape of 100,000 apps take seconds; these only bound a hung gateway. */
+const SLOW_MS = 120_000;
+const ADMIN = { admin: { listen: '127.0.0.1:0' } };
+/**
+ * The runtimeDir on tmpfs, as /run/wakegate is in production: on a disk file system each socket file is a
+ * journalled inode, and binding 10,000 of them measured the disk (1 ms each on this VM's ext4 at times).
+ */
+const TMPFS = '/dev/shm';
 
 export async function density(opts: DensityOptions): Promise<DensityResult> {
-  const appCounts = opts.appCounts ?? (opts.quick ? [100] : [1000, 10000]);
+  const hardLimit = openFileHardLimit();
+  const fits = (k: number): boolean => k + FD_HEADROOM <= hardLimit;
+  const asked = opts.appCounts ?? (opts.quick ? [100] : [1000, 10000, 100000]);
+  const skipped = asked.filter((k) => !fits(k)).map((k) => ({ apps: k, fdsNeeded: k + FD_HEADROOM, hardLimit }));
+  // The largest count this machine can hold stands in for those it cannot, so the trend is still measured.
+  const largest = Math.floor((hardLimit - FD_HEADROOM) / 1000) * 1000;
+  const appCounts = [...new Set([...asked.filter(fits), ...(skipped.length > 0 && largest > 0 ? [largest] : [])])].sort((a, b) => a - b);
   const settleMs = opts.settleMs ?? 1000;
   const runningApps = opts.runningApps ?? (opts.quick ? 5 : 50);
   const runningOn = Math.min(...appCounts.filter((k) => k >= runningApps));
-  const baseline = (await measure(0, settleMs, 0)).point;
+  const nofile = Math.min(hardLimit, Math.max(...appCounts, 0) + FD_HEADROOM);
+  const baseline = (await measure(0, settleMs, 0, nofile)).point;
   const points = [];
   let running: RunningPoint | undefined;
   for (const k of appCounts) {
-    const m = await measure(k, settleMs, runningApps > 0 && k === runningOn ? runningApps : 0);
+    const m = await measure(k, settleMs, runningApps > 0 && k === runningOn ? runningApps : 0, nofile);
     const p = m.point;
-    points.push({ ...p, perAppBytes: (p.rssBytes - baseline.rssBytes) / k, perAppFds: (p.fds - baseline.fds) / k });
+    points.push({
+      ...p,
+      perAppBytes: (p.rssBytes - baseline.rssBytes) / k,
+      perAppFds: (p.fds - baseline.fds) / k,
+      perAppScrapedBytes: (p.scraped.rssBytes - baseline.scraped.rssBytes) / k,
+    });
     running ??= m.running;
   }
-  return { settleMs, baseline, points, ...(running && { running }) };
+  return { settleMs, baseline, points, skipped, ...(running && { running }) };
 }
 
-async function measure(apps: number, settleMs: number, wake: number): Promise<{ point: DensityPoint; running?: RunningPoint }> {
-  const gateway = GatewayProcess.start(appsConfig(apps));
+async function measure(apps: number, settleMs: number, wake: number, nofile: number): Promise<{ point: DensityPoint; running?: RunningPoint }> {
+  const config = appsConfig(apps);
+  const gateway = GatewayProcess.start(config, ADMIN, { nofile, ...(existsSync(TMPFS) && { tmp: TMPFS }) });
   const agent = new Agent({ connections: RUN_BATCH });
   try {
-    const { port, startupMs } = await gateway.ready();
+    const { port, startupMs } = await gateway.ready(SLOW_MS);
+    const { line } = await gateway.waitFor((l) => l.msg === 'admin listening', 0, SLOW_MS);
     await sleep(settleMs);
     const idle = procSnapshot(gateway.pid);
-    const point = { apps, startupMs, ...idle };
+    const metrics = await scrapeTwice(`http://127.0.0.1:${(line.address as { port: number }).port}/metrics`);
+    const scraped = procSnapshot(gateway.pid);
+    const reloadSameMs = await reload(gateway);
+    // One app changed (a new idle timeout) and one added: what an operator's edit costs.
+    const changed: Record<string, unknown> = { ...config, [`app${apps}`]: appSpec(apps) };
+    if (apps > 0) changed.app0 = { ...appSpec(0), idleTimeout: '7m' };
+    gateway.rewrite(changed, ADMIN);
+    const reloadChangedMs = await reload(gateway);
+    const point = { apps, startupMs, ...idle, metrics, scraped, reloadSameMs, reloadChangedMs };
     if (wake === 0) return { point };
     const origin = `http://127.0.0.1:${port}`;
     const errors: Array<string | undefined> = [];
@@ -108,6 +156,41 @@ async function measure(apps: number, settleMs: number, wake: number): Promise<{ 
   }
 }
 
+/** SIGHUP, then the time to the gateway's next "config reloaded" line. */
+async function reload(gateway: GatewayProcess): Promise<number> {
+  const from = gateway.lines.length;
+  const sent = performance.now();
+  gateway.signal('SIGHUP');
+  await gateway.waitFor((l) => l.msg === 'config reloaded', from, SLOW_MS);
+  return performance.now() - sent;
+}
+
+/** The first scrape creates what it creates; the second is what Prometheus sees every interval after. */
+async function scrapeTwice(url: string): Promise<DensityPoint['metrics']> {
+  const once = async (): Promise<{ ms: number; text: string }> => {
+    const started = performance.now();
+    const res = await fetch(url);
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`GET /metrics: ${res.status}`);
+    return { ms: performance.now() - started, text };
+  };
+  const first = await once();
+  const second = await once();
+  return { firstMs: first.ms, ms: second.ms, bytes: Buffer.byteLength(second.text), lines: second.text.split('\n').filter((l) => l !== '').length };
+}
+
+/** RLIMIT_NOFILE's hard limit of this process, which a child may raise its soft limit to (no CAP_SYS_RESOURCE needed). */
+/**
+ * The most fds a gateway child can be given: root raises the hard limit through prlimit up to the kernel's
+ * fs.nr_open (CAP_SYS_RESOURCE); anyone else gets at most their own hard limit.
+ */
+function openFileHardLimit(): number {
+  if (process.getuid?.() === 0) return Number(readFileSync('/proc/sys/fs/nr_open', 'utf8').trim());
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  const hard = line?.slice('Max open files'.length).trim().split(/\s+/)[1];
+  return hard === undefined || hard === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(hard);
+}
+
 /** The gateway's RSS, peak RSS and open fds, as the kernel reports them. */
 export function procSnapshot(pid: number): ProcSnapshot {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -121,10 +204,12 @@ export function procSnapshot(pid: number): ProcSnapshot {
 /** Every app shares one directory: only the gateway's per-app state is measured, not the disk. */
 function appsConfig(count: number): Record<string, unknown> {
   const apps: Record<string, unknown> = {};
-  for (let i = 0; i < count; i++) {
-    apps[`app${i}`] = { hosts: [`app${i}.localhost`], command: [process.execPath, 'server.mjs'], dir: HELLO_DIR, runtime: 'process' };
-  }
+  for (let i = 0; i < count; i++) apps[`app${i}`] = appSpec(i);
   return apps;
+}
+
+function appSpec(i: number): Record<string, unknown> {
+  return { hosts: [`app${i}.localhost`], command: [process.execPath, 'server.mjs'], dir: HELLO_DIR, runtime: 'process' };
 }
 
 function statusKb(status: string, key: string): number {
@@ -134,14 +219,31 @@ function statusKb(status: string, key: string): number {
 }
 
 export function renderDensity(d: DensityResult): string[] {
+  const b = d.baseline;
   const sections = [
     `### Density: configured apps, none running (RSS after ${d.settleMs} ms settle)`,
     markdownTable(
-      ['apps', 'start-up ms', 'RSS MB', 'peak RSS MB', 'fds', 'per app KB', 'per app fds'],
+      ['apps', 'start-up ms', 'reload ms (same, changed)', 'RSS MB', 'peak RSS MB', 'fds', 'per app KB', 'per app KB after scrapes', 'per app fds'],
       [
-        [`${d.baseline.apps} (baseline)`, ms(d.baseline.startupMs), mb(d.baseline.rssBytes), mb(d.baseline.hwmBytes), String(d.baseline.fds), '-', '-'],
-        ...d.points.map((p) => [String(p.apps), ms(p.startupMs), mb(p.rssBytes), mb(p.hwmBytes), String(p.fds), kb(p.perAppBytes), p.perAppFds.toFixed(2)]),
+        [`${b.apps} (baseline)`, ms(b.startupMs), `${ms(b.reloadSameMs)}, ${ms(b.reloadChangedMs)}`, mb(b.rssBytes), mb(b.hwmBytes), String(b.fds), '-', '-', '-'],
+        ...d.points.map((p) => [
+          String(p.apps),
+          ms(p.startupMs),
+          `${ms(p.reloadSameMs)}, ${ms(p.reloadChangedMs)}`,
+          mb(p.rssBytes),
+          mb(p.hwmBytes),
+          String(p.fds),
+          kb(p.perAppBytes),
+          kb(p.perAppScrapedBytes),
+          p.perAppFds.toFixed(2),
+        ]),
+        ...d.skipped.map((s) => [String(s.apps), `skipped: needs ${s.fdsNeeded} fds, RLIMIT_NOFILE hard limit is ${s.hardLimit}`, '-', '-', '-', '-', '-', '-', '-']),
       ],
+    ),
+    '### Density: GET /metrics (admin) with K idle apps',
+    markdownTable(
+      ['apps', 'first scrape ms', 'scrape ms', 'bytes', 'lines'],
+      [b, ...d.points].map((p) => [String(p.apps), ms(p.metrics.firstMs), ms(p.metrics.ms), String(p.metrics.bytes), String(p.metrics.lines)]),
     ),
   ];
   const r = d.running;

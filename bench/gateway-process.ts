@@ -46,14 +46,18 @@ export class GatewayProcess {
     });
   }
 
-  /** `apps` is the config's `apps` mapping; listen and runtimeDir are filled in here. */
-  static start(apps: Record<string, unknown>, extra: Record<string, unknown> = {}): GatewayProcess {
-    const dir = mkdtempSync(join(tmpdir(), 'wg-bench-'));
-    const configFile = join(dir, 'wakegate.json');
-    const doc = { listen: { http: '127.0.0.1:0' }, runtimeDir: join(dir, 'run'), ...extra, apps };
-    writeFileSync(configFile, JSON.stringify(doc));
+  /**
+   * `apps` is the config's `apps` mapping; listen and runtimeDir are filled in here. `nofile`: the child's
+   * RLIMIT_NOFILE (soft and hard, through prlimit), for gateways holding more sockets than a shell's default.
+   * `tmp`: where the temp dir (config and runtimeDir) goes instead of os.tmpdir().
+   */
+  static start(apps: Record<string, unknown>, extra: Record<string, unknown> = {}, options: { readonly nofile?: number; readonly tmp?: string } = {}): GatewayProcess {
+    const dir = mkdtempSync(join(options.tmp ?? tmpdir(), 'wg-bench-'));
+    const configFile = writeConfig(dir, apps, extra);
     const spawnedAt = performance.now();
-    const child = spawn(process.execPath, [CLI, 'run', '-c', configFile], {
+    const argv = [process.execPath, CLI, 'run', '-c', configFile];
+    const [command, ...args] = options.nofile === undefined ? argv : ['prlimit', `--nofile=${options.nofile}`, '--', ...argv];
+    const child = spawn(command!, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, WAKEGATE_LOG_LEVEL: 'info' },
     });
@@ -62,6 +66,15 @@ export class GatewayProcess {
 
   get pid(): number {
     return this.child.pid!;
+  }
+
+  /** Rewrites the config file as `start` wrote it, with these apps; a reload (SIGHUP) then reads it. */
+  rewrite(apps: Record<string, unknown>, extra: Record<string, unknown> = {}): void {
+    writeConfig(this.dir, apps, extra);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
   }
 
   /**
@@ -91,8 +104,8 @@ export class GatewayProcess {
   }
 
   /** Resolves with the listening line and the elapsed ms since spawn, measured when the line arrives. */
-  async ready(): Promise<{ port: number; startupMs: number }> {
-    const { line } = await this.waitFor((l) => l.msg === 'wakegate listening', 0, 60_000);
+  async ready(timeoutMs = 60_000): Promise<{ port: number; startupMs: number }> {
+    const { line } = await this.waitFor((l) => l.msg === 'wakegate listening', 0, timeoutMs);
     const startupMs = performance.now() - this.spawnedAt;
     return { port: (line.address as { port: number }).port, startupMs };
   }
@@ -111,4 +124,10 @@ export class GatewayProcess {
       rmSync(this.dir, { recursive: true, force: true });
     }
   }
+}
+
+function writeConfig(dir: string, apps: Record<string, unknown>, extra: Record<string, unknown>): string {
+  const configFile = join(dir, 'wakegate.json');
+  writeFileSync(configFile, JSON.stringify({ listen: { http: '127.0.0.1:0' }, runtimeDir: join(dir, 'run'), ...extra, apps }));
+  return configFile;
 }

@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { AppActivator, type ActivatorDeps } from './activator/app-activator.js';
+import { AppDeps, type SharedDeps } from './app-deps.js';
 import type { Recorder } from './activator/recorder.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
 import { Capacity, type EvictionReason } from './capacity/capacity.js';
@@ -15,7 +16,6 @@ import { KernelCounters, type HeldListener } from './socket/kernel-counters.js';
 import type { SockDiagState } from './socket/sock-diag-state.js';
 import { SocketActivation } from './socket/socket-activation.js';
 import type { SocketDir } from './upstream/app-socket.js';
-import { createUpstream } from './upstream/pool.js';
 import { fanOut } from './metrics/fan-out.js';
 
 export interface RegistryDeps {
@@ -38,8 +38,7 @@ interface Entry {
   readonly activator: AppActivator;
   readonly sockets: AppSockets;
   readonly activation: SocketActivation;
-  /** The HTTP app socket through the held directory, never the on-disk path (see upstream/app-socket.ts). */
-  readonly connectPath: string;
+  readonly deps: AppDeps;
 }
 
 /** An app of the config whose own sockets could not be opened: not served, or (changed) on its previous config. */
@@ -64,6 +63,8 @@ export interface ReloadSummary {
  */
 export class AppRegistry {
   private entries = new Map<string, Entry>();
+  /** The entries' activators, made once per apply: the sampler, the metrics and the heartbeat read them every second. */
+  private activators: readonly AppActivator[] = [];
   private routes = new Router<AppActivator>([]);
   /** Applies run one at a time: each opens sockets asynchronously against the entries the previous one left. */
   private applying: Promise<unknown> = Promise.resolve();
@@ -75,6 +76,7 @@ export class AppRegistry {
   private readonly recorder: Recorder;
   /** `capacity`: evicts to make room for starts, and while memory is short. */
   private readonly capacity: Capacity;
+  private readonly shared: SharedDeps;
 
   /** `socketDir` is held and emptied of stale sockets by its owner (RuntimeDir), which outlives this registry. */
   constructor(
@@ -84,17 +86,18 @@ export class AppRegistry {
     this.counters = new KernelCounters(deps.diag ? { diag: deps.diag } : {});
     this.groups = new DependencyGroups({
       app: (name) => this.entries.get(name)?.activator,
-      apps: () => this.list(),
+      apps: () => this.served,
       wake: (name) => this.entries.get(name)?.activation.wake() ?? false,
       log: deps.log.child({ component: 'dependencies' }),
     });
     this.capacity = new Capacity({
-      apps: () => this.list(),
+      apps: () => this.served,
       memory: deps.memory ?? hostMemory,
       evicted: (app, reason) => deps.evicted?.(app, reason),
       log: deps.log.child({ component: 'capacity' }),
     });
     this.recorder = fanOut(deps.recorder, this.groups, this.capacity);
+    this.shared = { runtimeFor: deps.runtimeFor, recorder: this.recorder, log: deps.log, socketDir, groups: this.groups, capacity: this.capacity, hooks: deps.hooks };
   }
 
   get router(): Router<AppActivator> {
@@ -106,7 +109,12 @@ export class AppRegistry {
   }
 
   list(): AppActivator[] {
-    return [...this.entries.values()].map((e) => e.activator);
+    return this.activators.slice();
+  }
+
+  /** The same as list(), not copied: for those who read it every second (sampler, metrics, heartbeat). */
+  get served(): readonly AppActivator[] {
+    return this.activators;
   }
 
   /** Where the app's HTTP app socket is on disk; undefined for an app without hosts. */
@@ -118,7 +126,7 @@ export class AppRegistry {
   /** Wakes the stopped app for a request held until its instance accepts (SocketActivation.wakeHeld). */
   wakeHeld(name: string): boolean {
     const entry = this.entries.get(name);
-    return entry?.activation.wakeHeld(() => connect(entry.connectPath)) ?? false;
+    return entry?.activation.wakeHeld(() => connect(entry.deps.connectPath)) ?? false;
   }
 
   /** The sockets the app's next instance gets, in fd order (for the admin, and for sampling). */
@@ -194,6 +202,7 @@ export class AppRegistry {
     }
     const gone = [...this.entries].filter(([name]) => !next.has(name));
     this.entries = next;
+    this.activators = [...next.values()].map((e) => e.activator);
     this.refusals = refusals;
     this.routes = new Router([...next.values()].map((e) => [e.activator.spec.hosts, e.activator] as const));
     this.groups.refresh();
@@ -213,6 +222,7 @@ export class AppRegistry {
     this.capacity.close();
     const all = new Map(this.entries);
     this.entries = new Map();
+    this.activators = [];
     this.routes = new Router([]);
     // Dependents first: their last requests may still need their dependencies. One deadline for all of them.
     const deadline = performance.now() + drainMs;
@@ -225,21 +235,10 @@ export class AppRegistry {
   }
 
   private create(spec: AppSpec, sockets: AppSockets): Entry {
-    const name = spec.name;
-    const connectPath = this.socketDir.reach(`${name}.sock`);
-    const log = this.deps.log.child({ app: name });
-    const activator = new AppActivator(spec, {
-      runtimeFor: this.deps.runtimeFor,
-      sockets: () => sockets.handed(),
-      createUpstream: (spec) => createUpstream(connectPath, { connections: spec.concurrency }),
-      recorder: this.recorder,
-      log,
-      dependencies: this.groups.for(name),
-      room: this.capacity.for(name),
-      ...this.deps.hooks?.(name),
-    });
-    for (const s of sockets.list) if (s.address !== 'http') log.info({ address: s.address, bound: s.bound, name: s.name }, 'app socket listening');
-    return { activator, sockets, activation: new SocketActivation(activator, sockets, this.counters, log), connectPath };
+    const deps = new AppDeps(spec.name, this.shared, sockets);
+    const activator = new AppActivator(spec, deps);
+    for (const s of sockets.list) if (s.address !== 'http') deps.log.info({ address: s.address, bound: s.bound, name: s.name }, 'app socket listening');
+    return { activator, sockets, activation: new SocketActivation(activator, sockets, this.counters, deps), deps };
   }
 
   private async retire(entry: Entry, reason: 'removed' | 'shutdown', drainMs: number, keepSockets = false, handOver = false): Promise<string | undefined> {

@@ -96,11 +96,20 @@ export class DependencyGroups implements Recorder {
   inStopOrder<T>(names: readonly string[], dependsOnOf: (name: string) => readonly string[], stop: (name: string) => Promise<T>): Promise<T[]> {
     const started = new Map<string, Promise<T>>();
     const visiting = new Set<string>();
+    // Indexed once: scanning every name for the dependents of each one made a shutdown quadratic in the apps.
+    const dependents = new Map<string, string[]>();
+    for (const other of names) {
+      for (const dep of dependsOnOf(other)) {
+        const list = dependents.get(dep);
+        if (list) list.push(other);
+        else dependents.set(dep, [other]);
+      }
+    }
     const run = (name: string): Promise<T> => {
       const known = started.get(name);
       if (known) return known;
       visiting.add(name);
-      const first = names.filter((other) => other !== name && !visiting.has(other) && dependsOnOf(other).includes(name)).map(run);
+      const first = (dependents.get(name) ?? []).filter((other) => other !== name && !visiting.has(other)).map(run);
       visiting.delete(name);
       const done = Promise.allSettled(first).then(() => stop(name));
       started.set(name, done);

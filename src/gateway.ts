@@ -102,7 +102,7 @@ export class Gateway {
     let workers: WorkerPool | undefined;
     const fronts = config.workers > 1 ? { live: () => workers?.live ?? 0, tallies: () => workers?.tallies() ?? [] } : undefined;
     // The metrics read the apps at scrape time; the registry exists by the first scrape.
-    const metrics: PromRecorder = new PromRecorder((): AppActivator[] => registry.list(), fronts);
+    const metrics: PromRecorder = new PromRecorder((): readonly AppActivator[] => registry.served, fronts);
     const recorders: Recorder[] = [new LogRecorder(log.child({ component: 'activator' })), metrics, ...(options.recorder ? [options.recorder] : [])];
     const diag = new SockDiagState(({ family, errno, error }) =>
       log.warn({ family, errno, err: error }, `sock_diag refused (${errno}): socket-mode use is read from /proc/net from now on, without byte counts (see Kernel counters)`),
@@ -176,7 +176,7 @@ export class Gateway {
       : undefined;
     const unsubscribe = onOutputDropped((app, lines) => metrics.outputDropped(app, lines));
     const sampler = new ActivitySampler(
-      () => sampleTargets(registry.list(), (name) => registry.sockets(name)),
+      () => sampleTargets(registry.served, (name) => registry.sockets(name)),
       config.sampleIntervalMs,
       (err) => log.warn({ err }, 'cannot read the kernel counters of socket-mode apps; they count as busy until it works again'),
       Date.now,
@@ -193,7 +193,7 @@ export class Gateway {
       await Promise.all([listener.close(0), admin?.close(), sampler.close(), registry.closeAll(0)]);
       throw err;
     }
-    const heartbeat = new Heartbeat(service.notifier, () => statusLine(registry.list().map((a) => a.state)), DEFAULTS.internal.statusIntervalMs, service.watchdogMs);
+    const heartbeat = new Heartbeat(service.notifier, () => statusLine(registry.served.map((a) => a.state)), DEFAULTS.internal.statusIntervalMs, service.watchdogMs);
     const gateway = new Gateway(current, { registry, listener, workers, admin, runtimes, runtimeDir, unsubscribe, sampler, service, heartbeat }, address, adminAddress, log);
     log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir, maxConnections: guard.maxConnections, workers: config.workers }, 'wakegate listening');
     if (adminAddress) log.info({ address: adminAddress, token: config.admin?.token !== undefined }, 'admin listening');

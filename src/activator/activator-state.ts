@@ -9,6 +9,8 @@ import { QuietTimer } from './quiet-timer.js';
 import type { AppState } from './recorder.js';
 import { StopBarrier } from './stop-barrier.js';
 
+const NO_HOLDERS: ReadonlySet<string> = new Set();
+
 /**
  * What one app's activator is in: its state, its current generation, its backoff and idle countdown, and
  * how all that reads from outside (status, metrics, the admin API). Every change of state goes through
@@ -20,15 +22,13 @@ export abstract class ActivatorState {
   protected readonly stopping = new StopBarrier();
   protected closedFor: 'removed' | 'shutdown' | undefined;
   protected readonly backoff = new Backoff();
-  protected readonly idle = new QuietTimer(
-    () => this.countdownEnded(),
-    () => this.freezeDue(),
-  );
+  /** Made at the first countdown: an app that never runs needs no timers. */
+  #quiet: QuietTimer | undefined;
   protected conns = 0;
   /** Requests (and admin starts) waiting for capacity to make room for this app's start. */
   private roomWaiters = 0;
   /** Dependents that run now (dependsOn): while any does, this app is not idle. */
-  protected readonly holders = new Set<string>();
+  #holders: Set<string> | undefined;
   /** Counts and last events, for status; also the one way events reach the recorder. */
   readonly record: AppRecord;
   protected readonly now: () => number;
@@ -39,6 +39,22 @@ export abstract class ActivatorState {
   ) {
     this.record = new AppRecord(appSpec.name, deps.recorder);
     this.now = deps.now ?? Date.now;
+  }
+
+  /** Made when the first dependent holds the app: most apps have none. */
+  protected get holders(): ReadonlySet<string> {
+    return this.#holders ?? NO_HOLDERS;
+  }
+
+  protected get holdersToChange(): Set<string> {
+    return (this.#holders ??= new Set());
+  }
+
+  protected get idle(): QuietTimer {
+    return (this.#quiet ??= new QuietTimer(
+      () => this.countdownEnded(),
+      () => this.freezeDue(),
+    ));
   }
 
   /** What every lease (and hold) of this app reports back. */
@@ -127,7 +143,7 @@ export abstract class ActivatorState {
     return (this.gen?.spec.listen.length ?? 0) > 0 ? this.conns : 0;
   }
   get idleDeadline(): number | undefined {
-    return this.idle.deadline;
+    return this.#quiet?.deadline;
   }
   /** When the cold start under way was triggered; undefined unless one is (the instance has not answered yet). */
   get coldStartSince(): number | undefined {
@@ -190,6 +206,10 @@ export abstract class ActivatorState {
       this.roomWaiters--;
       this.report();
     });
+  }
+
+  protected checkQueue(): void {
+    if (this.queued >= (this.gen ?? this).spec.queueLimit) throw new QueueFullError(this.name, (this.gen ?? this).spec.queueLimit);
   }
 
   protected report(): void {

@@ -1,5 +1,5 @@
 import { DEFAULTS } from '../defaults.js';
-import { BackoffError, InstanceCrashedError, QueueFullError, UnavailableError, type WakegateError } from '../errors.js';
+import { BackoffError, InstanceCrashedError, UnavailableError, type WakegateError } from '../errors.js';
 import { describeExit, type ExitInfo, type Instance } from '../runtime/runtime.js';
 import type { ActivatorDeps, ActivitySample } from './activator-deps.js';
 import { FreezeState } from './freeze-state.js';
@@ -179,10 +179,6 @@ export class AppActivator extends FreezeState {
     this.maybeIdle(gen);
   }
 
-  private checkQueue(): void {
-    if (this.queued >= (this.gen ?? this).spec.queueLimit) throw new QueueFullError(this.name, (this.gen ?? this).spec.queueLimit);
-  }
-
   private startGeneration(woken = false): void {
     this.deps.dependencies?.wake();
     const spec = this.appSpec;
@@ -203,12 +199,15 @@ export class AppActivator extends FreezeState {
     );
   }
 
-  /** What every lease of this app reports back; one object for all of them. */
-  protected readonly leaseEvents: LeaseEvents = {
-    responded: (gen) => gen.confirmed || this.confirm(gen, 'first_byte'),
-    unanswered: (gen) => gen.unansweredInARow >= UNRESPONSIVE_AFTER && !gen.stopReason && this.replaceUnresponsive(gen),
-    released: (gen) => (this.report(), this.maybeIdle(gen)),
-  };
+  #events: LeaseEvents | undefined;
+  /** What every lease of this app reports back; one object for all of them, made at the first lease. */
+  protected get leaseEvents(): LeaseEvents {
+    return (this.#events ??= {
+      responded: (gen) => gen.confirmed || this.confirm(gen, 'first_byte'),
+      unanswered: (gen) => gen.unansweredInARow >= UNRESPONSIVE_AFTER && !gen.stopReason && this.replaceUnresponsive(gen),
+      released: (gen) => (this.report(), this.maybeIdle(gen)),
+    });
+  }
 
   private lease(gen: Generation, queued: boolean): Lease {
     this.idle.disarm();

@@ -7,7 +7,8 @@ export class AppRecord {
   private lastCold: LastColdStart | undefined;
   private lastExit: (ExitEvent & { readonly at: number }) | undefined;
   private requestCount = 0;
-  private readonly stateListeners = new Set<(state: AppState) => void>();
+  /** An array, not a Set: every app has one listener (its socket activation), and a Set's table is 10 times the size. */
+  private stateListeners: ReadonlyArray<(state: AppState) => void> = [];
 
   constructor(
     private readonly app: string,
@@ -41,13 +42,14 @@ export class AppRecord {
 
   stateChanged(from: AppState, to: AppState): void {
     this.recorder.stateChanged(this.app, from, to);
-    for (const listener of [...this.stateListeners]) listener(to);
+    for (const listener of this.stateListeners) listener(to);
   }
 
   /** Calls `listener` after every state change, once the recorder has it; returns the unsubscribe. */
   onStateChange(listener: (state: AppState) => void): () => void {
-    this.stateListeners.add(listener);
-    return () => void this.stateListeners.delete(listener);
+    // Replaced, never changed in place: a listener that unsubscribes during stateChanged leaves the loop as it was.
+    this.stateListeners = this.stateListeners.concat([listener]);
+    return () => void (this.stateListeners = this.stateListeners.filter((l) => l !== listener));
   }
 
   load(inflight: number, queued: number): void {

@@ -62,8 +62,8 @@ export abstract class FreezeState extends ActivatorState {
    * that starts thaws it); its countdowns start as the last stops.
    */
   hold(dependent: string, on: boolean): void {
-    if (on) this.holders.add(dependent);
-    else if (!this.holders.delete(dependent)) return;
+    if (on) this.holdersToChange.add(dependent);
+    else if (!this.holdersToChange.delete(dependent)) return;
     this.idle.disarm();
     if (on && this.current === 'frozen') void this.thaw();
     if (this.gen) this.maybeIdle(this.gen);

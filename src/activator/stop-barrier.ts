@@ -2,10 +2,14 @@
  * Holds requests that arrive while an instance stops: they wait for it to be gone, then start the next
  * one. Counted, because such requests are queued like those waiting for a start.
  */
+const SETTLED: Promise<void> = Promise.resolve();
+const NOTHING = (): void => {};
+
 export class StopBarrier {
   private count = 0;
-  private signal: Promise<void> = Promise.resolve();
-  private release: () => void = () => {};
+  // Shared while no stop is under way: every configured app has a barrier, most never stop anything.
+  private signal: Promise<void> = SETTLED;
+  private release: () => void = NOTHING;
 
   /** Requests waiting for the stop to end. */
   get waiters(): number {

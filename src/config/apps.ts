@@ -33,6 +33,10 @@ export const NO_NSPAWN = 'needs systemd-nspawn on PATH; install it with: apt-get
 const APP_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 const BUILTIN = DEFAULTS.app;
+// Shared by every app that does not set its own: frozen, so one object serves 100,000 specs.
+const NO_ENV: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
+const NO_LISTEN: readonly AppListen[] = Object.freeze([]);
+const DEFAULT_WAITING_PAGE: WaitingPageSpec = Object.freeze({ afterMs: BUILTIN.waitingPage.afterMs });
 
 /** Settings an app can inherit from `defaults`; undefined means "not set at this level". */
 export interface Tunables {
@@ -84,8 +88,9 @@ export function appsSection(
   const before = issues.count;
   const apps = Object.create(null) as Record<string, AppSpec>;
   const hostOwners = new Map<string, string>();
+  const strings = new Map<string, string>();
   for (const [name, raw] of Object.entries(m)) {
-    const spec = app(issues, name, raw, keyPath(path, name), defaults, baseDir, { hosts: hostOwners, addresses: addressOwners }, ociRuntime, nspawnBinary);
+    const spec = app(issues, name, raw, keyPath(path, name), defaults, baseDir, { hosts: hostOwners, addresses: addressOwners, strings }, ociRuntime, nspawnBinary);
     if (spec) apps[name] = spec;
   }
   checkDependencies(issues, path, Object.keys(m), new Map(Object.values(apps).map((a) => [a.name, a.dependsOn ?? []])));
@@ -99,7 +104,7 @@ function app(
   path: string,
   defaults: Tunables,
   baseDir: string,
-  owners: { readonly hosts: Map<string, string>; readonly addresses: AddressOwners },
+  owners: { readonly hosts: Map<string, string>; readonly addresses: AddressOwners; readonly strings: Map<string, string> },
   ociRuntime: string | undefined,
   nspawnBinary: string | undefined,
 ): AppSpec | undefined {
@@ -136,7 +141,7 @@ function app(
     owners.addresses.set(key, `app ${render(name)}`);
     return parsed;
   };
-  const listen = field(issues, m, 'listen', path, (is, l, p) => list(is, l, p, 'a non-empty array of addresses', claimAddress, true)) ?? [];
+  const listen = field(issues, m, 'listen', path, (is, l, p) => list(is, l, p, 'a non-empty array of addresses', claimAddress, true)) ?? NO_LISTEN;
   // A bundle brings its own command and root filesystem; otherwise both are required.
   const bundle = field(issues, m, 'bundle', path, (is, b, p) => bundleDir(is, b, p, baseDir));
   if (m.bundle !== undefined) {
@@ -147,7 +152,7 @@ function app(
       ? []
       : requiredField(issues, m, 'command', path, 'a non-empty array of strings', (is, c, p) => list(is, c, p, 'a non-empty array of strings', string, true));
   const dir = m.bundle !== undefined ? bundle : requiredField(issues, m, 'dir', path, 'a directory path', (is, d, p) => directory(is, d, p, baseDir));
-  const env = field(issues, m, 'env', path, environment) ?? (Object.create(null) as Record<string, string>);
+  const env = field(issues, m, 'env', path, environment) ?? NO_ENV;
   const dependsOn = field(issues, m, 'dependsOn', path, dependsOnList);
   const own = tunables(issues, m, path, baseDir);
   const runtime = own.runtime ?? defaults.runtime ?? (BUILTIN.runtime as RuntimeKind);
@@ -157,6 +162,8 @@ function app(
     issues.add(keyPath(path, m.bundle !== undefined ? 'bundle' : 'runtime'), `${NO_OCI_RUNTIME}`);
   }
   if (issues.count > before || !hosts || !command || !dir) return undefined;
+  // Many apps run the same binary from the same place: one string each, not one per app.
+  const intern = (s: string): string => owners.strings.get(s) ?? (owners.strings.set(s, s), s);
 
   const user = own.user ?? defaults.user;
   const pick = <K extends keyof Tunables>(k: K): Tunables[K] => own[k] ?? defaults[k];
@@ -165,8 +172,8 @@ function app(
     hosts,
     listen,
     backlog: pick('backlog') ?? BUILTIN.backlog,
-    command,
-    dir,
+    command: command.map(intern),
+    dir: intern(dir),
     env,
     runtime,
     idleTimeoutMs: pick('idleTimeoutMs') ?? BUILTIN.idleTimeoutMs,
@@ -191,7 +198,7 @@ function app(
   if (cpuWeight !== undefined) spec.cpuWeight = cpuWeight;
   const ignore = pick('wakeIgnore');
   if (ignore !== undefined) spec.wakeIgnore = ignore;
-  const waiting = pick('waitingPage') ?? { afterMs: BUILTIN.waitingPage.afterMs };
+  const waiting = pick('waitingPage') ?? DEFAULT_WAITING_PAGE;
   if (waiting !== false) spec.waitingPage = waiting;
   const freezeAfterMs = pick('freezeAfterMs');
   // A freeze at or past the idle stop would never happen: the instance is gone first.

@@ -100,7 +100,8 @@ export function list<T>(issues: Issues, v: unknown, path: string, expected: stri
     const item = check(issues, v[i] as unknown, indexPath(path, i));
     if (item !== undefined) out.push(item);
   }
-  return issues.count > before ? undefined : out;
+  // A copy sized to fit: pushing leaves room for 16 more, kept for as long as the config (per app, per list).
+  return issues.count > before ? undefined : out.slice();
 }
 
 /** Non-empty and NUL-free: every string here ends up in a path, argv or environment. */

@@ -1,6 +1,7 @@
 /** The facade's socket calls: readiness watches, TCP listeners, socket names and netlink (sock_diag). */
 import { SyscallError } from '../errors.js';
 import { addon, check, errnoName, fail } from './addon.js';
+import type { RawPollHandle } from './binding.js';
 
 /** One readability watch from pollReadable. */
 export interface PollHandle {
@@ -20,7 +21,16 @@ export function pollReadable(fd: number, cb: (error?: SyscallError) => void): Po
   const native = addon();
   const r = native.pollReadable(fd, (status) => cb(status < 0 ? new SyscallError('poll', errnoName(-status), -status, `fd ${fd}`) : undefined));
   if (typeof r === 'number') fail('pollReadable', r, `fd ${fd}`);
-  return { stop: () => void native.pollStop(r) };
+  return new NativePoll(r);
+}
+
+/** A class rather than a closure: every stopped app holds one while it is watched. */
+class NativePoll implements PollHandle {
+  constructor(private readonly raw: RawPollHandle) {}
+
+  stop(): void {
+    addon().pollStop(this.raw);
+  }
 }
 
 /**

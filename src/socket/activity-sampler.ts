@@ -204,10 +204,16 @@ export function sampleTargets(
   apps: Iterable<SampledApp>,
   socketsOf: (app: string) => ReadonlyArray<{ readonly kind: 'tcp' | 'unix'; readonly inode: number; readonly address: string; readonly fd: number }>,
 ): SampledTarget[] {
-  return [...apps].map((app) => ({
-    app,
-    listeners: socketsOf(app.name)
-      .filter((s) => s.fd >= 0)
-      .map((s) => ({ kind: s.kind, inode: s.inode, appSocket: s.address === 'http' })),
-  }));
+  const targets: SampledTarget[] = [];
+  // Only what a sample reads: building a target for every stopped app made each interval O(configured apps).
+  for (const app of apps) {
+    if (!sampled(app.state) || app.instance === undefined) continue;
+    targets.push({
+      app,
+      listeners: socketsOf(app.name)
+        .filter((s) => s.fd >= 0)
+        .map((s) => ({ kind: s.kind, inode: s.inode, appSocket: s.address === 'http' })),
+    });
+  }
+  return targets;
 }

@@ -119,7 +119,8 @@ export class AppSockets {
     const keep = new Set(plan.next.map((s) => s.identity));
     this.#retired = [...this.#retired, ...this.#current].filter((s) => !keep.has(s.identity) && s.fd >= 0);
     this.#retired = [...new Map(this.#retired.map((s) => [s.identity, s])).values()];
-    this.#current = plan.next;
+    // Sized to fit: the plan's array was pushed to, and this one is kept for as long as the app is configured.
+    this.#current = plan.next.slice();
   }
 
   abort(plan: SocketPlan): void {
@@ -162,27 +163,7 @@ export class AppSockets {
   private http(): Held {
     const passed = this.keeper?.takeHttp(this.app);
     const socket = passed === undefined ? AppSocket.create(this.dir, this.app) : AppSocket.adopt(this.dir, this.app, passed);
-    let closed = false;
-    const held: Held = {
-      identity: 'http',
-      fdName: this.keeper?.nameHttp(this.app),
-      adopted: passed !== undefined,
-      name: this.app,
-      kind: 'unix',
-      address: 'http',
-      bound: { kind: 'unix', path: socket.path },
-      get fd() {
-        return closed ? -1 : socket.fd;
-      },
-      inode: socketInode(socket.fd),
-      key: `${this.app} http`,
-      close: (keepFile) => {
-        if (closed) return;
-        closed = true;
-        socket.close(keepFile);
-      },
-    };
-    return held;
+    return new HttpHeld(this.app, socket, this.keeper?.nameHttp(this.app), passed !== undefined);
   }
 
   private async open(entry: AppListen, backlog: number): Promise<Held> {
@@ -206,6 +187,45 @@ export class AppSockets {
       own: socket,
       close: (keepFile) => socket.close(keepFile),
     };
+  }
+}
+
+/**
+ * The HTTP app socket as Held. A class, not an object literal: every configured app has one, and a literal
+ * with a getter and a closure per app went to dictionary mode (about 1 KB each with its closures).
+ */
+class HttpHeld implements Held {
+  readonly identity = 'http';
+  readonly kind = 'unix';
+  readonly address = 'http';
+  readonly inode: number;
+  #closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly socket: AppSocket,
+    readonly fdName: string | undefined,
+    readonly adopted: boolean,
+  ) {
+    this.inode = socketInode(socket.fd);
+  }
+
+  get fd(): number {
+    return this.#closed ? -1 : this.socket.fd;
+  }
+
+  get bound(): BoundAddress {
+    return { kind: 'unix', path: this.socket.path };
+  }
+
+  get key(): string {
+    return `${this.name} http`;
+  }
+
+  close(keepFile?: boolean): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.socket.close(keepFile);
   }
 }
 

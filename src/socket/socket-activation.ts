@@ -49,7 +49,8 @@ export class SocketActivation {
     private readonly app: Wakeable,
     private readonly sockets: AppSockets,
     private readonly counters: KernelCounters,
-    private readonly log: Logger,
+    /** Read at each line: the app's logger is made on its first one (see AppDeps). */
+    private readonly logs: { readonly log: Logger },
   ) {
     this.#unsubscribe = app.onStateChange((state) => this.follow(state));
     this.follow(app.state);
@@ -121,7 +122,7 @@ export class SocketActivation {
         if (this.app.state === 'stopped' && !this.#closed) this.#arm();
       },
       (err: unknown) => {
-        this.log.warn({ err }, 'cannot read the accept queue of the HTTP app socket; not watching it until the next start');
+        this.logs.log.warn({ err }, 'cannot read the accept queue of the HTTP app socket; not watching it until the next start');
         this.#httpStale = true;
         if (this.app.state === 'stopped' && !this.#closed) this.#arm();
       },
@@ -144,7 +145,7 @@ export class SocketActivation {
     try {
       watch.arm(() => this.#pending(), (err, fd) => this.#failed(err, fd));
     } catch (err) {
-      return void this.log.error({ err }, 'cannot watch the app sockets; connections to them will not wake the app');
+      return void this.logs.log.error({ err }, 'cannot watch the app sockets; connections to them will not wake the app');
     }
     this.#watch = watch;
   }
@@ -172,7 +173,7 @@ export class SocketActivation {
 
   #failed(err: SyscallError, fd: number): void {
     const socket = this.sockets.list.find((s) => s.fd === fd);
-    this.log.error({ err, address: socket?.address }, 'watching an app socket failed; connections to it will not wake the app until its next stop');
+    this.logs.log.error({ err, address: socket?.address }, 'watching an app socket failed; connections to it will not wake the app until its next stop');
   }
 
   #disarm(): void {
@@ -197,7 +198,7 @@ export class SocketActivation {
           if (this.#waking && this.app.state === 'starting') this.#acceptPoll = setTimeout(poll, DEFAULTS.internal.acceptPollMs);
         },
         (err: unknown) => {
-          this.log.warn({ err }, 'cannot read the accept queues; the start is confirmed by startTimeout or a request');
+          this.logs.log.warn({ err }, 'cannot read the accept queues; the start is confirmed by startTimeout or a request');
         },
       );
     };
