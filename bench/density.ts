@@ -180,12 +180,7 @@ async function scrapeTwice(url: string): Promise<DensityPoint['metrics']> {
 }
 
 /** RLIMIT_NOFILE's hard limit of this process, which a child may raise its soft limit to (no CAP_SYS_RESOURCE needed). */
-/**
- * The most fds a gateway child can be given: root raises the hard limit through prlimit up to the kernel's
- * fs.nr_open (CAP_SYS_RESOURCE); anyone else gets at most their own hard limit.
- */
 function openFileHardLimit(): number {
-  if (process.getuid?.() === 0) return Number(readFileSync('/proc/sys/fs/nr_open', 'utf8').trim());
   const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
   const hard = line?.slice('Max open files'.length).trim().split(/\s+/)[1];
   return hard === undefined || hard === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(hard);
