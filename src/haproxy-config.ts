@@ -78,7 +78,8 @@ export function haproxyConfig(config: GatewayConfig, options: HaproxyOptions): s
     '  option redispatch 1',
   ];
   if (http.length > 0) out.push(...httpSections(bind, servers, ids, check, http, factor));
-  for (const app of apps) out.push(...tcpSections(bind, servers, ids, check, app));
+  const fronted = new Set<number>();
+  for (const app of apps) out.push(...tcpSections(bind, servers, ids, check, app, fronted));
   return `${out.join('\n')}\n`;
 }
 
@@ -110,21 +111,32 @@ function httpSections(bind: HaproxyServer, servers: readonly HaproxyServer[], id
   ];
 }
 
-/** One frontend and backend per TCP `listen` socket of `app` that another host can reach. */
-function tcpSections(bind: HaproxyServer, servers: readonly HaproxyServer[], ids: readonly number[], check: readonly string[], app: AppSpec): string[] {
+/**
+ * One frontend and backend per TCP `listen` socket of `app` that another host can reach. HAProxy binds one
+ * host (--bind's), so a port is fronted once: `fronted` holds the ports already taken.
+ */
+function tcpSections(bind: HaproxyServer, servers: readonly HaproxyServer[], ids: readonly number[], check: readonly string[], app: AppSpec, fronted: Set<number>): string[] {
   const out: string[] = [];
   for (const l of app.listen) {
     const a = l.address;
-    const name = `tcp-${app.name}-${l.name}`;
-    if (a.kind === 'unix' || a.port === 0 || isLoopback(a.host)) {
-      out.push('', `# ${app.name} listen ${l.name}: left out, HAProxy cannot reach ${a.kind === 'unix' ? 'a Unix socket' : a.port === 0 ? 'a port the kernel picks' : 'a loopback address'} on another host.`);
+    const shown = a.kind === 'unix' ? `unix:${a.path}` : address(a);
+    const unreachable = a.kind === 'unix' ? 'a Unix socket' : a.port === 0 ? 'a port the kernel picks' : isLoopback(a.host) ? 'a loopback address' : undefined;
+    if (unreachable) {
+      out.push('', `# ${app.name} listen ${shown}: left out, HAProxy cannot reach ${unreachable} on another host.`);
       continue;
     }
+    if (a.kind === 'unix') continue;
+    if (fronted.has(a.port)) {
+      out.push('', `# ${app.name} listen ${shown}: left out, HAProxy already fronts port ${a.port} on ${bind.host || 'every address'}.`);
+      continue;
+    }
+    fronted.add(a.port);
+    const name = `tcp-${app.name}-${a.port}`;
     // The key is the app's first Host when it has one: its TCP clients then reach the same host as its HTTP clients.
     const key = app.hosts[0] ?? app.name;
     out.push(
       '',
-      `# ${app.name}, socket mode: listen ${l.name} on port ${a.port}.`,
+      `# ${app.name}, socket mode: listen ${shown} (${l.name}).`,
       `frontend ${name}`,
       '  mode tcp',
       `  bind ${address({ host: bind.host, port: a.port })}`,
