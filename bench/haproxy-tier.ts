@@ -37,12 +37,13 @@ export type HaproxyTierResult =
   | { readonly status: 'ok'; readonly durationS: number; readonly rounds: number; readonly pinned: ReturnType<typeof pinning>; readonly haproxy: string; readonly loads: readonly TierLoad[] }
   | { readonly status: 'absent'; readonly missing: string };
 
-export async function haproxyTier(opts: { readonly quick: boolean }): Promise<HaproxyTierResult> {
+/** `pin: false` (BENCH_PIN=0): wrk, HAProxy, the gateway and the app share every CPU, as in the L7 bench. */
+export async function haproxyTier(opts: { readonly quick: boolean; readonly pin?: boolean }): Promise<HaproxyTierResult> {
   const haproxy = toolVersion(haproxyBinary(), ['-v']);
   if (haproxy === 'absent' || toolVersion('wrk', ['-v']) === 'absent') return { status: 'absent', missing: haproxy === 'absent' ? 'haproxy' : 'wrk' };
   const durationS = opts.quick ? 1 : 3;
   const rounds = opts.quick ? 1 : 4;
-  const pinned = pinning(os.availableParallelism());
+  const pinned = opts.pin === false ? null : pinning(os.availableParallelism());
   const ctx: PathContext = { dir: mkdtempSync(join(os.tmpdir(), 'wg-bench-tier-')), devNull: openSync('/dev/null', 'r+'), fds: [], stops: [], ...appCommand(join(HELLO_DIR, 'server.mjs')) };
   try {
     const open = opener(ctx);
@@ -113,7 +114,7 @@ export function renderHaproxyTier(r: HaproxyTierResult): string[] {
   ]);
   return [
     '### HAProxy tier',
-    `HAProxy → app against HAProxy → wakegate → app (the derived config), examples/hello running, wrk -t1, ${r.rounds} rounds of ${r.durationS} s per load, medians; ratios and added latency paired per round${r.pinned ? `; wrk on CPU ${r.pinned.wrk}, the rest on CPU ${r.pinned.targets}` : ''}. ${r.haproxy.replace(/ - https.*$/, '')}.`,
+    `HAProxy → app against HAProxy → wakegate → app (the derived config), examples/hello running, wrk -t1, ${r.rounds} rounds of ${r.durationS} s per load, medians; ratios and added latency paired per round${r.pinned ? `; wrk on CPU ${r.pinned.wrk}, the rest on CPU ${r.pinned.targets}` : '; unpinned'}. ${r.haproxy.replace(/ - https.*$/, '')}.`,
     markdownTable(['load', 'req/s HAProxy → app', 'req/s via wakegate', 'ratio', 'p50 ms (app / via wakegate)', 'p50 added ms', 'p99 ms (app / via wakegate)', 'p99 added ms', 'errors'], rows),
   ];
 }

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   progress(root ? 'freeze tier: wake from frozen beside warm and cold' : 'not root: no cgroups for the process runtime, the freeze scenario is left out');
   const frozen = root ? await freezeBench({ quick }) : undefined;
   progress('HAProxy tier: HAProxy → wakegate → app beside HAProxy → app');
-  const tier = await haproxyTier({ quick });
+  const tier = await haproxyTier({ quick, pin: process.env.BENCH_PIN !== '0' });
 
   const report: BenchReport = {
     startedAt,
