@@ -173,7 +173,10 @@ function healthCheck(config: GatewayConfig, servers: readonly HaproxyServer[]): 
     // A tokenless admin answers only a loopback Host (admin/cross-site.ts); with a token any Host will do.
     `  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost${auth}`,
     '  http-check expect status 200',
-    `  default-server check port ${admin.port} inter ${duration(H.checkIntervalMs)} fall ${H.checkFall} rise ${H.checkRise}`,
+    // One refused connect marks the host down at once (the retry waits a turn-around of up to 1 s first, so the
+    // ring it then uses no longer has it). Redispatching past a server that is still up walks the ring
+    // differently from removing it: without this, a tenant could cold-start on one host, then on another.
+    `  default-server check port ${admin.port} inter ${duration(H.checkIntervalMs)} fall ${H.checkFall} rise ${H.checkRise} observe layer4 error-limit 1 on-error mark-down`,
   ];
 }
 

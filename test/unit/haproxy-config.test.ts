@@ -81,7 +81,7 @@ t.test('HTTP apps: one backend hashed on Host, retried on the next host, checked
     t.ok(backend.includes(line), line);
   }
   t.ok(text.includes('option redispatch 1'), 'every retry is redispatched');
-  t.ok(backend.includes('default-server check port 9090 inter 1s fall 2 rise 2'), 'the check goes to the admin port');
+  t.ok(backend.includes('default-server check port 9090 inter 1s fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down'), 'the check goes to the admin port, and a refused connect marks the host down');
   t.ok(backend.includes('http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost hdr Authorization "Bearer ${WAKEGATE_ADMIN_TOKEN}"'), 'the token comes from HAProxy\'s environment');
   t.notOk(text.includes(TOKEN), 'the secret itself is not in the file');
   t.ok(backend.includes('timeout server 90s'), 'the longest startTimeout (30 s) plus the built-in 60 s responseTimeout');
