@@ -14,6 +14,7 @@ import { containerMemory, renderContainerMemory, type ContainerMemoryResult } fr
 import { density, renderDensity, type DensityResult } from './density.js';
 import { ROOT } from './gateway-process.js';
 import { freezeBench, freezeSummaryRows, renderFreeze, type FreezeResult } from './freeze.js';
+import { haproxyTier, haproxyTierSummaryRows, renderHaproxyTier, type HaproxyTierResult } from './haproxy-tier.js';
 import { herd, renderHerd, type HerdResult } from './herd.js';
 import { recordMachine, type MachineInfo } from './machine.js';
 import { renderRestart, restartSummaryRows, restartUnderLoad, type RestartResult } from './restart.js';
@@ -47,6 +48,8 @@ export interface BenchReport {
   readonly systemdColdStart: SystemdColdStartResult;
   /** Issue 15 part 1: a request to a frozen instance beside a warm one and a cold start; present as root (cgroups). */
   readonly freeze?: FreezeResult;
+  /** Issue 16: HAProxy → wakegate → app beside HAProxy → app. */
+  readonly haproxyTier: HaproxyTierResult;
 }
 
 async function main(): Promise<void> {
@@ -80,6 +83,8 @@ async function main(): Promise<void> {
   const root = process.getuid?.() === 0;
   progress(root ? 'freeze tier: wake from frozen beside warm and cold' : 'not root: no cgroups for the process runtime, the freeze scenario is left out');
   const frozen = root ? await freezeBench({ quick }) : undefined;
+  progress('HAProxy tier: HAProxy → wakegate → app beside HAProxy → app');
+  const tier = await haproxyTier({ quick, pin: process.env.BENCH_PIN !== '0' });
 
   const report: BenchReport = {
     startedAt,
@@ -97,6 +102,7 @@ async function main(): Promise<void> {
     restart,
     systemdColdStart: sdCold,
     ...(frozen && { freeze: frozen }),
+    haproxyTier: tier,
   };
   process.stdout.write(`${render(report)}\n`);
   const dir = join(ROOT, 'bench/results');
@@ -150,6 +156,7 @@ function render(r: BenchReport): string {
     ...renderRestart(r.restart),
     ...renderSystemdColdStart(r.systemdColdStart),
     ...(r.freeze ? renderFreeze(r.freeze) : []),
+    ...renderHaproxyTier(r.haproxyTier),
   ].join('\n\n');
 }
 
@@ -185,6 +192,7 @@ function summaryRows(r: BenchReport): string[][] {
   rows.push(...restartSummaryRows(r.restart));
   rows.push(...systemdColdStartSummaryRows(r.systemdColdStart));
   if (r.freeze) rows.push(...freezeSummaryRows(r.freeze));
+  rows.push(...haproxyTierSummaryRows(r.haproxyTier));
   return rows;
 }
 

@@ -5,6 +5,7 @@ import { runStatus } from './admin/status-command.js';
 import { loadConfig } from './config/load.js';
 import { ConfigError, SystemdUnavailableError } from './errors.js';
 import { Gateway } from './gateway.js';
+import { runHaproxyConfig } from './haproxy-config-command.js';
 import { createLogger, type Logger } from './log.js';
 import { RunSignals } from './run-signals.js';
 import { connectSystemd, systemdApps } from './systemd/systemd-probe.js';
@@ -19,6 +20,9 @@ Usage:
                            the apps of a running gateway: state, pid, memory, requests,
                            last cold start, idle stop; ADDR is host:port or unix:/path
                            (default 127.0.0.1:9090; token also from WAKEGATE_ADMIN_TOKEN)
+  wakegate haproxy-config -c FILE --server HOST[:PORT] ... [--bind ADDR] [--balance-factor N]
+                           print the haproxy.cfg of an HAProxy tier over wakegates that all run
+                           FILE, one --server per host (PORT defaults to listen.http's)
   wakegate --help | --version
 
 Signals (run): SIGHUP reloads FILE; SIGTERM or SIGINT shut down gracefully.
@@ -35,6 +39,9 @@ async function main(argv: string[]): Promise<number> {
       admin: { type: 'string' },
       token: { type: 'string' },
       json: { type: 'boolean' },
+      server: { type: 'string', multiple: true },
+      bind: { type: 'string' },
+      'balance-factor': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -50,6 +57,10 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`wakegate status: ${err instanceof Error ? err.message : String(err)}\n`);
       return 1;
     }
+  }
+  if (command === 'haproxy-config') {
+    const args = { config: values.config, servers: values.server ?? [], bind: values.bind, balanceFactor: values['balance-factor'] };
+    return runHaproxyConfig(args, process.stdout, process.stderr);
   }
   if (command !== 'run' && command !== 'check') {
     process.stderr.write(`${command ? `unknown command: ${command}\n` : ''}${HELP}`);

@@ -56,6 +56,28 @@ export const DEFAULTS = Object.freeze({
      */
     sendTimeoutMs: 30_000,
   }),
+  /** `wakegate haproxy-config` (src/haproxy-config.ts): what the generated haproxy.cfg uses unless told otherwise. */
+  haproxy: Object.freeze({
+    /** `--bind`: where HAProxy's HTTP frontend listens; socket-mode frontends take its host with their own port. */
+    bind: ':80',
+    /**
+     * `--balance-factor`: hash-balance-factor, the bounded load of consistent hashing. A host with more than
+     * 1.5 times the average requests in flight sends the next one on (which may cold-start a tenant there).
+     */
+    balanceFactor: 150,
+    /** A dead host that does not refuse (no RST) costs this much before the retry goes to the next host. */
+    connectTimeoutMs: 2_000,
+    /** Health check of each wakegate's admin /healthz: period, and failures (successes) to mark it down (up). */
+    checkIntervalMs: 1_000,
+    checkFall: 2,
+    checkRise: 2,
+    /** Connect retries; each goes to another host (`option redispatch 1`). */
+    retries: 2,
+    /** Client and server inactivity of the socket-mode (TCP) frontends, and of an app with responseTimeout 0. */
+    tcpIdleTimeoutMs: 3_600_000,
+    /** The HTTP frontend's client inactivity. */
+    clientTimeoutMs: 60_000,
+  }),
   /** Not configurable: the gateway's own constants, gathered here so they are visible in one place. */
   internal: Object.freeze({
     /** Listen backlog of app sockets and front listeners; the kernel clamps it to net.core.somaxconn. */

@@ -8,6 +8,7 @@ import { WakegateError } from './wakegate-error.js';
 export { WakegateError };
 export * from './host-errors.js';
 export * from './dbus-errors.js';
+export * from './haproxy-config-errors.js';
 
 /** The request's Host header names no configured app. */
 export class NoRouteError extends WakegateError {

@@ -39,6 +39,7 @@ const samples: errors.WakegateError[] = [
   new errors.InheritedSocketError(3, 'http', 'not-listening', 'it is not listening'),
   new errors.InheritedSocketMismatchError(3, 'http', 'tcp:127.0.0.1:81', 'tcp:127.0.0.1:80'),
   new errors.SystemdUnavailableError(['app'], 'no system bus'),
+  new errors.HaproxyConfigError('no admin listener'),
   new errors.DbusCallError('StartTransientUnit', 'org.freedesktop.systemd1.UnitExists', 'Unit x.scope already exists.'),
 ];
 
