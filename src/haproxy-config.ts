@@ -6,6 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { DEFAULTS } from './defaults.js';
+import { isLoopback } from './config/schema.js';
 import type { AppSpec, GatewayConfig } from './config/types.js';
 import { HaproxyConfigError } from './haproxy-config-errors.js';
 
@@ -224,8 +225,4 @@ function responseBound(app: AppSpec): number {
 function duration(ms: number): string {
   for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

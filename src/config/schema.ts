@@ -201,7 +201,8 @@ function adminSection(issues: Issues, v: unknown, path: string, baseDir: string)
   return token === undefined ? { listen } : { listen, token };
 }
 
-function isLoopback(host: string): boolean {
+/** A host name or address that only this machine reaches (admin.listen without a token; haproxy-config). */
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
