@@ -134,6 +134,13 @@ export class AppRegistry {
     return this.entries.get(name)?.sockets.list ?? [];
   }
 
+  /** The listening sockets the apps hold, whether they run or not: fds the front's connections cannot have. */
+  get heldSockets(): number {
+    let count = 0;
+    for (const entry of this.entries.values()) count += entry.sockets.list.length;
+    return count;
+  }
+
   /** The refused apps of the current config, in config order (for the admin API). */
   refused(): AppRefusal[] {
     return [...this.refusals.values()];

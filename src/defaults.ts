@@ -109,9 +109,13 @@ export const DEFAULTS = Object.freeze({
     outputBurstLines: 200,
     /** How often a suppressed event (dropped output lines, refused connections) is summed up in one log line. */
     logSummaryIntervalMs: 1_000,
-    /** File descriptors kept for the gateway itself, and per app, when the front's connection cap is sized from RLIMIT_NOFILE. */
+    /**
+     * File descriptors kept for the gateway itself (its own sockets, the admin's clients, runtime commands),
+     * and per instance while it exists (stdout and stderr pipes, pidfd, one spare), when the front's
+     * connection cap is sized from RLIMIT_NOFILE; the apps' listening sockets are counted as they are.
+     */
     fdReserve: 128,
-    fdReservePerApp: 8,
+    fdReservePerInstance: 4,
     /** Two stop signals this close together are one (Ctrl-C reaches `npm start` and the gateway both). */
     signalDedupMs: 500,
     /** How long a cgroup freeze may take before the kill goes ahead without it (a task in D state). */

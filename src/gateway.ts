@@ -11,7 +11,7 @@ import type { Logger } from './log.js';
 import { fanOut } from './metrics/fan-out.js';
 import { LogRecorder } from './metrics/log-recorder.js';
 import { PromRecorder } from './metrics/prom.js';
-import { frontConnectionCap, openFileLimit } from './front/connection-cap.js';
+import { FdBudget, openFileLimit } from './front/connection-cap.js';
 import { onOutputDropped } from './runtime/output.js';
 import { createRuntimes, type Runtimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -67,6 +67,7 @@ interface Parts {
   readonly sampler: ActivitySampler;
   readonly service: SystemdService;
   readonly heartbeat: Heartbeat;
+  readonly budget: FdBudget;
 }
 
 /** Wires the components for one config; holds no policy of its own. */
@@ -103,7 +104,10 @@ export class Gateway {
     const fronts = config.workers > 1 ? { live: () => workers?.live ?? 0, tallies: () => workers?.tallies() ?? [] } : undefined;
     // The metrics read the apps at scrape time; the registry exists by the first scrape.
     const metrics: PromRecorder = new PromRecorder((): readonly AppActivator[] => registry.served, fronts);
-    const recorders: Recorder[] = [new LogRecorder(log.child({ component: 'activator' })), metrics, ...(options.recorder ? [options.recorder] : [])];
+    // The front exists only once the apps do; until then a changed cap has nothing to apply to.
+    let applyCap = (_cap: number): void => {};
+    const budget = new FdBudget(openFileLimit(), (cap) => applyCap(cap));
+    const recorders: Recorder[] = [new LogRecorder(log.child({ component: 'activator' })), metrics, budget, ...(options.recorder ? [options.recorder] : [])];
     const diag = new SockDiagState(({ family, errno, error }) =>
       log.warn({ family, errno, err: error }, `sock_diag refused (${errno}): socket-mode use is read from /proc/net from now on, without byte counts (see Kernel counters)`),
     );
@@ -134,7 +138,8 @@ export class Gateway {
       for (const fd of adoption.keeper?.untaken() ?? []) closeFd(fd);
     }
     // Everything the front and the admin read is wired before either listens: a request may come at once.
-    const guard = { maxConnections: frontConnectionCap(Object.keys(config.apps).length, openFileLimit()), refused: (reason: string, count: number) => metrics.connectionsRefused('front', reason, count) };
+    budget.setSockets(registry.heldSockets);
+    const guard = { maxConnections: budget.maxConnections, refused: (reason: string, count: number) => metrics.connectionsRefused('front', reason, count) };
     let listener: Front;
     if (fronts) {
       workers = new WorkerPool({
@@ -160,7 +165,12 @@ export class Gateway {
         sendTimeoutMs: config.limits.sendTimeoutMs,
         navigations: { wakeHeld: (app) => registry.wakeHeld(app), app: (name) => registry.get(name) },
       });
-      listener = new HttpListener(handler, log.child({ component: 'front' }), config.limits, guard);
+      const front = new HttpListener(handler, log.child({ component: 'front' }), config.limits, guard);
+      applyCap = (cap) => {
+        front.setMaxConnections(cap);
+        log.debug({ maxConnections: cap }, 'front connection cap changed');
+      };
+      listener = front;
     }
     const admin = config.admin
       ? new AdminServer({
@@ -194,7 +204,7 @@ export class Gateway {
       throw err;
     }
     const heartbeat = new Heartbeat(service.notifier, () => statusLine(registry.served.map((a) => a.state)), DEFAULTS.internal.statusIntervalMs, service.watchdogMs);
-    const gateway = new Gateway(current, { registry, listener, workers, admin, runtimes, runtimeDir, unsubscribe, sampler, service, heartbeat }, address, adminAddress, log);
+    const gateway = new Gateway(current, { registry, listener, workers, admin, runtimes, runtimeDir, unsubscribe, sampler, service, heartbeat, budget }, address, adminAddress, log);
     log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir, maxConnections: guard.maxConnections, workers: config.workers }, 'wakegate listening');
     if (adminAddress) log.info({ address: adminAddress, token: config.admin?.token !== undefined }, 'admin listening');
     service.notifier.ready();
@@ -235,6 +245,7 @@ export class Gateway {
     this.current.trusted = new TrustedProxies(config.trustedProxies);
     this.parts.sampler.setInterval(config.sampleIntervalMs);
     this.parts.workers?.appsChanged();
+    this.parts.budget.setSockets(this.parts.registry.heldSockets);
     this.log.info({ added: result.added, removed: result.removed, changed: result.changed, refused: result.refused }, 'config reloaded');
     this.parts.heartbeat.refresh();
     return result;
@@ -278,3 +289,4 @@ export class Gateway {
     return this.closing;
   }
 }
+

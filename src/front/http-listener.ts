@@ -73,7 +73,7 @@ export class HttpListener {
   ) {
     const cap = guard.maxConnections;
     this.refusals = new EventTally(DEFAULTS.internal.logSummaryIntervalMs, (reason, count) => {
-      if (reason === 'limit') this.log.warn({ reason, count, maxConnections: cap }, `refused ${count} connections: the front holds ${cap} at most (sized from the open-file limit; raise LimitNOFILE)`);
+      if (reason === 'limit') this.log.warn({ reason, count, maxConnections: this.server.maxConnections }, `refused ${count} connections: the front holds ${this.server.maxConnections} at most (sized from the open-file limit; raise LimitNOFILE)`);
       else this.log.error({ reason, count }, `failed to accept ${count} connections (${reason}: out of file descriptors), ignoring`);
       guard.refused?.(reason, count);
     });
@@ -131,6 +131,11 @@ export class HttpListener {
    * by which time an active client has had its answer and its notice. Connections not yet accepted stay in
    * the kernel's queue: under systemd the next gateway accepts them.
    */
+  /** A new cap for the connections accepted from now on; those held over it are left to finish. */
+  setMaxConnections(cap: number): void {
+    this.server.maxConnections = cap;
+  }
+
   close(graceMs: number): Promise<void> {
     this.closing = true;
     for (const responses of this.sockets.values()) {

@@ -69,7 +69,8 @@ export class WorkerFront {
       navigations: this.navigations,
     });
     const guard = {
-      maxConnections: frontConnectionCap(Object.keys(init.config.apps).length, openFileLimit()),
+      // A worker holds no app socket and no instance: its fds are its connections, each with its upstream one.
+      maxConnections: frontConnectionCap(openFileLimit(), 0),
       refused: (reason: string, count: number) => (this.refused[reason] = (this.refused[reason] ?? 0) + count),
     };
     this.listener = new HttpListener(handler, log.child({ component: 'front' }), init.config.limits, guard);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from '../../src/defaults.js';
-import { frontConnectionCap, openFileLimit } from '../../src/front/connection-cap.js';
+import { FdBudget, frontConnectionCap, openFileLimit } from '../../src/front/connection-cap.js';
 import { EventTally } from '../../src/event-tally.js';
 import { TokenBucket } from '../../src/token-bucket.js';
 
@@ -21,12 +21,33 @@ t.test('the open-file limit is read from /proc/self/limits: a number, or none wh
   t.ok((openFileLimit() ?? 0) > 0, 'this process has one');
 });
 
-t.test('the front cap leaves the reserve and two fds per connection', async (t) => {
-  const reserve = DEFAULTS.internal.fdReserve + 2 * DEFAULTS.internal.fdReservePerApp;
-  t.equal(frontConnectionCap(2, 1024), Math.floor((1024 - reserve) / 2));
-  t.ok(2 * frontConnectionCap(2, 1024)! + reserve <= 1024, 'within the limit');
-  t.equal(frontConnectionCap(2, 100), 1, 'never below one');
-  t.equal(frontConnectionCap(2, undefined), undefined, 'no cap without a limit');
+t.test('the front cap leaves the reserve, the held fds and two fds per connection', async (t) => {
+  const reserve = DEFAULTS.internal.fdReserve + 16;
+  t.equal(frontConnectionCap(1024, 16), Math.floor((1024 - reserve) / 2));
+  t.ok(2 * frontConnectionCap(1024, 16)! + reserve <= 1024, 'within the limit');
+  t.equal(frontConnectionCap(100, 16), 1, 'never below one');
+  t.equal(frontConnectionCap(undefined, 16), undefined, 'no cap without a limit');
+});
+
+t.test('the fd budget counts the held sockets and each instance while it exists, not the apps', async (t) => {
+  const caps: number[] = [];
+  const budget = new FdBudget(20_000, (cap) => caps.push(cap));
+  const free = 20_000 - DEFAULTS.internal.fdReserve;
+  t.equal(budget.maxConnections, Math.floor(free / 2), 'nothing held yet');
+  budget.setSockets(10_000);
+  t.equal(budget.maxConnections, Math.floor((free - 10_000) / 2), '10,000 idle apps, one socket each, leave the front half the rest');
+  budget.stateChanged('a', 'stopped', 'starting');
+  budget.stateChanged('a', 'starting', 'running');
+  budget.stateChanged('b', 'stopped', 'starting');
+  const two = Math.floor((free - 10_000 - 2 * DEFAULTS.internal.fdReservePerInstance) / 2);
+  t.equal(budget.maxConnections, two, 'two instances take their own fds; a change of state within one does not count again');
+  budget.stateChanged('a', 'running', 'frozen');
+  budget.stateChanged('a', 'frozen', 'stopping');
+  budget.stateChanged('a', 'stopping', 'stopped');
+  budget.stateChanged('b', 'starting', 'stopped');
+  t.equal(budget.maxConnections, Math.floor((free - 10_000) / 2), 'and give them back when gone');
+  t.same(caps, [Math.floor((free - 10_000) / 2), Math.floor((free - 10_000 - DEFAULTS.internal.fdReservePerInstance) / 2), two, Math.floor((free - 10_000 - DEFAULTS.internal.fdReservePerInstance) / 2), Math.floor((free - 10_000) / 2)], 'each change reported once');
+  t.equal(new FdBudget(undefined).maxConnections, undefined, 'no limit, no cap');
 });
 
 t.test('a tally reports each key once per interval, with its count; flush reports at once', async (t) => {
