@@ -177,7 +177,7 @@ export class Gateway {
           apps: registry,
           metrics: async () => {
             await workers?.collect();
-            return { contentType: metrics.registry.contentType, text: await metrics.registry.metrics() };
+            return { contentType: metrics.registry.contentType, text: await metrics.text() };
           },
           drainMs: () => current.config.shutdownTimeoutMs,
           token: config.admin.token,

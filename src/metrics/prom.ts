@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AppState, ColdStartEvent, ExitEvent, Recorder } from '../activator/recorder.js';
+import type { AppState, ColdStartEvent, ColdStartResult, ExitEvent, ExitReason, Recorder } from '../activator/recorder.js';
 import type { InstanceStats } from '../runtime/runtime.js';
+import { AppCounter, family, labelValue } from './app-series.js';
 import { addRequests, AppRequests, REQUEST_BUCKETS, RequestTally, type RequestCounts } from './request-tally.js';
 
 /** What the metrics read from each app at scrape time; AppActivator has this shape. */
@@ -48,11 +49,11 @@ interface HistogramEntry {
  */
 export class PromRecorder implements Recorder {
   readonly registry = new Registry();
-  private readonly coldStarts: Counter<'app' | 'result'>;
+  private readonly coldStarts = new AppCounter<ColdStartResult>('wakegate_cold_starts_total', 'Cold starts, by result (ok, failed, timeout).', 'result', 'ok');
   private readonly coldStartSeconds: Histogram<'app' | 'phase'>;
   private readonly requestsTotal: Counter<'app' | 'code'>;
   private readonly requestSeconds: Histogram<'app'>;
-  private readonly exits: Counter<'app' | 'reason'>;
+  private readonly exits = new AppCounter<ExitReason>('wakegate_instance_exits_total', 'Instance exits, by reason.', 'reason', 'idle');
   private readonly outputDrops: Counter<'app'>;
   private readonly refused: Counter<'listener' | 'reason'>;
   private readonly requests = new RequestTally(REQUEST_BUCKETS);
@@ -61,7 +62,7 @@ export class PromRecorder implements Recorder {
 
   /** `fronts`: absent, the front is this process alone. */
   constructor(
-    apps: () => Iterable<AppGauges>,
+    private readonly apps: () => Iterable<AppGauges>,
     private readonly fronts?: FrontProcesses,
   ) {
     const registers = [this.registry];
@@ -70,17 +71,6 @@ export class PromRecorder implements Recorder {
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
       this.registry.removeSingleMetric(name);
     }
-    // The common series start at 0, so that Prometheus's increase() counts an app's first event too.
-    const seed = <L extends string>(counter: Counter<'app' | L>, label: L, value: string): void => {
-      for (const app of apps()) counter.inc({ app: app.name, [label]: value } as Record<'app' | L, string>, 0);
-    };
-    this.coldStarts = new Counter({
-      name: 'wakegate_cold_starts_total',
-      help: 'Cold starts, by result (ok, failed, timeout).',
-      labelNames: ['app', 'result'],
-      registers,
-      collect: () => seed(this.coldStarts, 'result', 'ok'),
-    });
     this.coldStartSeconds = new Histogram({
       name: 'wakegate_cold_start_seconds',
       help: 'Cold start duration from the first request or connection: spawn (runtime start returned), first_byte (first response byte), accept (socket mode: the instance drained its accept queue).',
@@ -103,13 +93,6 @@ export class PromRecorder implements Recorder {
       buckets: [...REQUEST_BUCKETS],
       registers,
       collect: () => this.exportRequestDurations(),
-    });
-    this.exits = new Counter({
-      name: 'wakegate_instance_exits_total',
-      help: 'Instance exits, by reason.',
-      labelNames: ['app', 'reason'],
-      registers,
-      collect: () => seed(this.exits, 'reason', 'idle'),
     });
     this.outputDrops = new Counter({
       name: 'wakegate_output_lines_dropped_total',
@@ -142,53 +125,37 @@ export class PromRecorder implements Recorder {
       help: 'Worker processes that died and were replaced.',
       registers,
     });
-    // Per-app gauges are rebuilt from the apps at each scrape: reset first, so removed apps disappear.
-    const perApp = <L extends string>(name: string, help: string, labelNames: L[], fill: (gauge: Gauge<L>, apps: AppGauges[]) => Promise<void> | void): void => {
-      const gauge: Gauge<L> = new Gauge<L>({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect: () => {
-          gauge.reset();
-          return fill(gauge, [...apps()]);
-        },
-      });
-    };
-    perApp('wakegate_app_state', 'Current state of each app: 1 for the state it is in, 0 for the others.', ['app', 'state'], (g, list) => {
-      for (const app of list) for (const s of STATES) g.set({ app: app.name, state: s }, s === app.state ? 1 : 0);
-    });
-    perApp('wakegate_inflight_requests', 'Requests being served by the app now.', ['app'], (g, list) => list.forEach((app) => g.set({ app: app.name }, app.inflight)));
-    perApp('wakegate_queued_requests', 'Requests waiting for the app to start.', ['app'], (g, list) => list.forEach((app) => g.set({ app: app.name }, app.queued)));
-    perApp('wakegate_app_connections', 'Connections on the app\'s own sockets (socket mode), from the last kernel sample.', ['app'], (g, list) =>
-      list.forEach((app) => g.set({ app: app.name }, app.connections)),
-    );
-    perApp('wakegate_app_dependency', 'The dependsOn relation: 1 for each app and each app it depends on.', ['app', 'dependency'], (g, list) => {
-      for (const app of list) for (const dependency of app.spec.dependsOn ?? []) g.set({ app: app.name, dependency }, 1);
-    });
-    perApp('wakegate_app_held', 'Why an app is awake besides its own use: 1 for each app and each dependent that runs now and so holds it up.', ['app', 'dependent'], (g, list) => {
-      for (const app of list) for (const dependent of app.heldBy) g.set({ app: app.name, dependent }, 1);
-    });
-    perApp('wakegate_running_instances', 'Instances that exist now (starting, running or stopping).', [], (g, list) => g.set(list.filter((app) => app.instance).length));
-    perApp('wakegate_instance_memory_bytes', 'Memory of each running instance (container cgroup, or process RSS).', ['app'], async (g, list) => {
-      const running = list.filter((app) => app.instance !== undefined);
-      const stats = await Promise.all(running.map((app) => app.instance!.stats().catch(() => ({ memoryBytes: null, cpuNs: null }))));
-      running.forEach((app, i) => {
-        const bytes = stats[i]!.memoryBytes;
-        if (bytes !== null) g.set({ app: app.name }, bytes);
-      });
+    new Gauge({
+      name: 'wakegate_running_instances',
+      help: 'Instances that exist now (starting, running or stopping).',
+      registers,
+      collect() {
+        let running = 0;
+        for (const app of apps()) if (app.instance) running += 1;
+        this.set(running);
+      },
     });
   }
 
+  /**
+   * The whole exposition: prom-client's registry, then the per-app families (app-series.ts), read from
+   * the apps now, so removed apps disappear and nothing is kept between scrapes.
+   */
+  async text(): Promise<string> {
+    const list = [...this.apps()];
+    const families = [this.coldStarts.render(list), this.exits.render(list), ...gauges(list), await memory(list)];
+    return `${await this.registry.metrics()}\n${families.join('\n\n')}\n`;
+  }
+
   coldStart(app: string, e: ColdStartEvent): void {
-    this.coldStarts.inc({ app, result: e.result });
+    this.coldStarts.inc(app, e.result);
     if (e.spawnMs !== undefined) this.coldStartSeconds.observe({ app, phase: 'spawn' }, e.spawnMs / 1000);
     if (e.firstByteMs !== undefined) this.coldStartSeconds.observe({ app, phase: 'first_byte' }, e.firstByteMs / 1000);
     if (e.acceptMs !== undefined) this.coldStartSeconds.observe({ app, phase: 'accept' }, e.acceptMs / 1000);
   }
 
   instanceExited(app: string, e: ExitEvent): void {
-    this.exits.inc({ app, reason: e.reason });
+    this.exits.inc(app, e.reason);
   }
 
   /** An instance was evicted (src/capacity/). */
@@ -262,4 +229,43 @@ export class PromRecorder implements Recorder {
   load(): void {
     // Read from the apps at scrape time.
   }
+}
+
+/** The gauges every app has, one line per app (and state), from what the apps say now. */
+function gauges(list: readonly AppGauges[]): string[] {
+  const state: string[] = [];
+  const inflight: string[] = [];
+  const queued: string[] = [];
+  const connections: string[] = [];
+  const dependency: string[] = [];
+  const held: string[] = [];
+  for (const app of list) {
+    const name = labelValue(app.name);
+    for (const s of STATES) state.push(`wakegate_app_state{app="${name}",state="${s}"} ${s === app.state ? 1 : 0}`);
+    inflight.push(`wakegate_inflight_requests{app="${name}"} ${app.inflight}`);
+    queued.push(`wakegate_queued_requests{app="${name}"} ${app.queued}`);
+    connections.push(`wakegate_app_connections{app="${name}"} ${app.connections}`);
+    for (const d of app.spec.dependsOn ?? []) dependency.push(`wakegate_app_dependency{app="${name}",dependency="${labelValue(d)}"} 1`);
+    for (const d of app.heldBy) held.push(`wakegate_app_held{app="${name}",dependent="${labelValue(d)}"} 1`);
+  }
+  return [
+    family('wakegate_app_state', 'Current state of each app: 1 for the state it is in, 0 for the others.', 'gauge', state),
+    family('wakegate_inflight_requests', 'Requests being served by the app now.', 'gauge', inflight),
+    family('wakegate_queued_requests', 'Requests waiting for the app to start.', 'gauge', queued),
+    family('wakegate_app_connections', "Connections on the app's own sockets (socket mode), from the last kernel sample.", 'gauge', connections),
+    family('wakegate_app_dependency', 'The dependsOn relation: 1 for each app and each app it depends on.', 'gauge', dependency),
+    family('wakegate_app_held', 'Why an app is awake besides its own use: 1 for each app and each dependent that runs now and so holds it up.', 'gauge', held),
+  ];
+}
+
+/** Memory of the instances that exist, read from their runtimes; one that cannot be read is left out. */
+async function memory(list: readonly AppGauges[]): Promise<string> {
+  const running = list.filter((app) => app.instance !== undefined);
+  const stats = await Promise.all(running.map((app) => app.instance!.stats().catch(() => ({ memoryBytes: null }))));
+  const samples: string[] = [];
+  running.forEach((app, i) => {
+    const bytes = stats[i]!.memoryBytes;
+    if (bytes !== null) samples.push(`wakegate_instance_memory_bytes{app="${labelValue(app.name)}"} ${bytes}`);
+  });
+  return family('wakegate_instance_memory_bytes', 'Memory of each running instance (container cgroup, or process RSS).', 'gauge', samples);
 }
