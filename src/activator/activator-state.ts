@@ -19,9 +19,10 @@ const NO_HOLDERS: ReadonlySet<string> = new Set();
 export abstract class ActivatorState {
   protected current: AppState = 'stopped';
   protected gen: Generation | undefined;
-  protected readonly stopping = new StopBarrier();
+  // The barrier and the backoff are made at the first stop and the first failure; until then reads see none.
+  #stopping: StopBarrier | undefined;
   protected closedFor: 'removed' | 'shutdown' | undefined;
-  protected readonly backoff = new Backoff();
+  #backoff: Backoff | undefined;
   /** Made at the first countdown: an app that never runs needs no timers. */
   #quiet: QuietTimer | undefined;
   protected conns = 0;
@@ -39,6 +40,24 @@ export abstract class ActivatorState {
   ) {
     this.record = new AppRecord(appSpec.name, deps.recorder);
     this.now = deps.now ?? Date.now;
+  }
+
+  protected get stopping(): StopBarrier {
+    return (this.#stopping ??= new StopBarrier());
+  }
+
+  /** Resolves when no stop is under way. */
+  protected get stopDone(): Promise<void> {
+    return this.#stopping?.done ?? Promise.resolve();
+  }
+
+  protected get backoff(): Backoff {
+    return (this.#backoff ??= new Backoff());
+  }
+
+  /** Milliseconds until the crash backoff allows a start; 0 when it does. */
+  protected backoffRemaining(): number {
+    return this.#backoff?.remaining(this.now()) ?? 0;
   }
 
   /** Made when the first dependent holds the app: most apps have none. */
@@ -119,7 +138,7 @@ export abstract class ActivatorState {
   /** Requests waiting: for the start (already sent, not yet answered), for a breaker slot, or for a stop to end. */
   get queued(): number {
     const gen = this.gen;
-    return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + this.stopping.waiters + this.roomWaiters;
+    return (gen && !gen.confirmed ? gen.waiting.size : 0) + (gen?.breaker.waiting ?? 0) + (this.#stopping?.waiters ?? 0) + this.roomWaiters;
   }
   /** Requests in flight that this process sees itself: `inflight` less the holds of worker processes. */
   get inflightHere(): number {
@@ -152,12 +171,12 @@ export abstract class ActivatorState {
   }
   /** Milliseconds until a start is allowed again after crashes; 0 when it is allowed now. */
   get backoffRemainingMs(): number {
-    return this.backoff.remaining(this.now());
+    return this.backoffRemaining();
   }
 
   /** Milliseconds until a start may happen: the crash backoff, or a dependency's (dependsOn); 0 when one may now. */
   get startBlockedMs(): number {
-    return Math.max(this.backoff.remaining(this.now()), this.deps.dependencies?.blocked()?.retryAfterMs ?? 0);
+    return Math.max(this.backoffRemaining(), this.deps.dependencies?.blocked()?.retryAfterMs ?? 0);
   }
   /** The dependents that hold this app up now, in the order they began to. */
   get heldBy(): readonly string[] {

@@ -5,7 +5,6 @@ import type { ActivatorDeps, ActivitySample } from './activator-deps.js';
 import { FreezeState } from './freeze-state.js';
 import { Generation, type Hold, type Lease, type LeaseEvents } from './generation.js';
 import { Outcomes } from './outcomes.js';
-import type { AppSpec } from '../config/types.js';
 import type { ExitReason } from './recorder.js';
 
 export type { Lease, Hold, ActivatorDeps, ActivitySample };
@@ -20,11 +19,11 @@ const UNRESPONSIVE_AFTER = DEFAULTS.internal.unresponsiveAfter;
  * reads) is ActivatorState's; the moves between states are here.
  */
 export class AppActivator extends FreezeState {
-  private readonly outcomes: Outcomes;
+  #outcomes: Outcomes | undefined;
 
-  constructor(appSpec: AppSpec, deps: ActivatorDeps) {
-    super(appSpec, deps);
-    this.outcomes = new Outcomes(appSpec.name, this.record, this.backoff);
+  /** Made at the first start's end: an app that never starts needs none. */
+  private get outcomes(): Outcomes {
+    return (this.#outcomes ??= new Outcomes(this.name, this.record, this.backoff));
   }
 
   protected idleExpired(gen: Generation, idle: boolean): void {
@@ -89,7 +88,7 @@ export class AppActivator extends FreezeState {
   start(): Promise<void> | undefined {
     if (this.closedFor) throw new UnavailableError(this.name, this.closedFor);
     if (this.current !== 'stopped') return;
-    const wait = this.backoff.remaining(this.now());
+    const wait = this.backoffRemaining();
     if (wait > 0) throw new BackoffError(this.name, wait);
     const blocked = this.deps.dependencies?.blocked();
     if (blocked) throw blocked;
@@ -104,7 +103,7 @@ export class AppActivator extends FreezeState {
     if (this.closedFor) return false;
     if (this.current === 'frozen') void this.thaw();
     if (this.current !== 'stopped') return true;
-    if (this.backoff.remaining(this.now()) > 0 || this.deps.dependencies?.blocked()) return false;
+    if (this.backoffRemaining() > 0 || this.deps.dependencies?.blocked()) return false;
     const room = this.deps.room?.claim();
     if (room) return room instanceof Promise && (void room.then(() => this.wake()), true);
     this.startGeneration(true);
@@ -138,7 +137,7 @@ export class AppActivator extends FreezeState {
   /** Stops the instance, if any. Requests still on it complete unless `failure` is given. */
   async stopInstance(reason: ExitReason, failure?: WakegateError, quietMs?: number): Promise<void> {
     if (this.gen) this.stop(this.gen, reason, failure, quietMs);
-    await this.stopping.done;
+    await this.stopDone;
   }
 
   /**

@@ -1,5 +1,4 @@
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { SyscallError } from '../errors.js';
 import { closeFd, unixListen } from '../native/index.js';
@@ -30,11 +29,21 @@ export interface SocketDir {
  * `socketPath` both take a path, which this is.
  */
 export class AppSocket {
+  // The paths are made when asked for, from the shared directory: stored, path.join's result was a tree of
+  // seven rope strings per app with its own copy of every segment (about 350 bytes per configured app).
   private constructor(
-    readonly path: string,
-    readonly connectPath: string,
+    private readonly dir: SocketDir,
+    private readonly app: string,
     readonly fd: number,
   ) {}
+
+  get path(): string {
+    return `${this.dir.path}/${this.app}.sock`;
+  }
+
+  get connectPath(): string {
+    return this.dir.reach(`${this.app}.sock`);
+  }
 
   /**
    * A stale socket at the path is replaced (the held runtimeDir lock means no other gateway owns it);
@@ -43,7 +52,7 @@ export class AppSocket {
    */
   static create(dir: SocketDir, app: string): AppSocket {
     const name = `${app}.sock`;
-    const path = join(dir.path, name);
+    const path = `${dir.path}/${name}`;
     const connectPath = dir.reach(name);
     removeStaleSocket(connectPath, path);
     let fd: number;
@@ -56,7 +65,7 @@ export class AppSocket {
       if (err instanceof SyscallError) throw new SyscallError(err.syscall, err.errno, err.errnoNumber, `${path}, bound as ${connectPath}`);
       throw err;
     }
-    return new AppSocket(path, connectPath, fd);
+    return new AppSocket(dir, app, fd);
   }
 
   /**
@@ -64,8 +73,7 @@ export class AppSocket {
    * socket whose file is `<dir>/<app>.sock` (the caller has checked the inode). Nothing is bound or changed.
    */
   static adopt(dir: SocketDir, app: string, fd: number): AppSocket {
-    const name = `${app}.sock`;
-    return new AppSocket(join(dir.path, name), dir.reach(name), fd);
+    return new AppSocket(dir, app, fd);
   }
 
   /** `keepFile`: the socket lives on in the service manager's fd store, and its successor connects by this path. */
