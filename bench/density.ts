@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
 import { GatewayProcess, HELLO_DIR } from './gateway-process.js';
 import { breakdown, tally, timedGet } from './herd.js';
-import { kb, markdownTable, mb, ms } from './stats.js';
+import { kb, markdownTable, mb, ms, ratio } from './stats.js';
 
 export interface DensityOptions {
   /** Picks the defaults below: [100] apps and 5 running when quick, [1000, 10000, 100000] and 50 otherwise. */
@@ -257,4 +257,20 @@ export function renderDensity(d: DensityResult): string[] {
     );
   }
   return sections;
+}
+
+/** The summary's density rows: the largest K measured, beside the 0-app gateway of the same run. */
+export function densitySummaryRows(d: DensityResult): string[][] {
+  const b = d.baseline;
+  const big = d.points[d.points.length - 1];
+  if (!big) return [];
+  const rows = [
+    [`density: RSS with ${big.apps} idle apps (MB)`, mb(big.rssBytes), `${mb(b.rssBytes)} (0 apps)`, ratio(big.rssBytes, b.rssBytes)],
+    [`density: KB per idle app at ${big.apps}, settled / after 2 scrapes`, `${kb(big.perAppBytes)} / ${kb(big.perAppScrapedBytes)}`, '-', '-'],
+    [`density: start-up, reload same / changed with ${big.apps} apps (ms)`, `${ms(big.startupMs)}, ${ms(big.reloadSameMs)} / ${ms(big.reloadChangedMs)}`, `${ms(b.startupMs)}, ${ms(b.reloadSameMs)} / ${ms(b.reloadChangedMs)} (0 apps)`, ratio(big.startupMs, b.startupMs)],
+  ];
+  const tenK = d.points.find((p) => p.apps === 10_000) ?? big;
+  rows.push([`density: /metrics with ${tenK.apps} apps, first / next scrape (ms), MB`, `${ms(tenK.metrics.firstMs)} / ${ms(tenK.metrics.ms)}, ${mb(tenK.metrics.bytes)}`, `${ms(b.metrics.firstMs)} / ${ms(b.metrics.ms)} (0 apps)`, ratio(tenK.metrics.firstMs, b.metrics.firstMs)]);
+  for (const s of d.skipped) rows.push([`density: ${s.apps} apps`, `skipped: needs ${s.fdsNeeded} fds`, `RLIMIT_NOFILE hard limit ${s.hardLimit}`, '-']);
+  return rows;
 }

@@ -11,7 +11,7 @@ import { coldStartChart, throughputChart } from './charts.js';
 import { churn, renderChurn, type ChurnResult } from './churn.js';
 import { coldStart, renderColdStart, SOCKET_ACTIVATE, type ColdStartResult } from './cold-start.js';
 import { containerMemory, renderContainerMemory, type ContainerMemoryResult } from './container-memory.js';
-import { density, renderDensity, type DensityResult } from './density.js';
+import { density, densitySummaryRows, renderDensity, type DensityResult } from './density.js';
 import { ROOT } from './gateway-process.js';
 import { freezeBench, freezeSummaryRows, renderFreeze, type FreezeResult } from './freeze.js';
 import { haproxyTier, haproxyTierSummaryRows, renderHaproxyTier, type HaproxyTierResult } from './haproxy-tier.js';
@@ -178,11 +178,7 @@ function summaryRows(r: BenchReport): string[][] {
   rows.push(...throughputSummaryRows(r.throughput));
   const h = r.herd;
   rows.push([`herd of ${h.clients}: starts, errors, p99 (ms)`, `${h.starts}, ${h.errors}, ${ms(h.latencyMs.p99)}`, `p99 ${ms(h.warm.latencyMs.p99)} (same herd, app running)`, ratio(h.latencyMs.p99, h.warm.latencyMs.p99)]);
-  const d = r.density;
-  const biggest = d.points[d.points.length - 1];
-  if (biggest) {
-    rows.push([`density: RSS with ${biggest.apps} idle apps (MB)`, (biggest.rssBytes / 1024 ** 2).toFixed(1), `${(d.baseline.rssBytes / 1024 ** 2).toFixed(1)} (0 apps)`, ratio(biggest.rssBytes, d.baseline.rssBytes)]);
-  }
+  rows.push(...densitySummaryRows(r.density));
   const c = r.churn;
   rows.push([`churn: cold starts/s, errors (${c.apps} apps)`, `${c.coldStartsPerSec.toFixed(1)}, ${c.errors}`, '-', '-']);
   rows.push(['churn: gateway fds, RSS MB (idle at end vs before)', `${c.gateway.idle.fds}, ${(c.gateway.idle.rssBytes / 1024 ** 2).toFixed(1)}`, `${c.gateway.fresh.fds}, ${(c.gateway.fresh.rssBytes / 1024 ** 2).toFixed(1)}`, ratio(c.gateway.idle.rssBytes, c.gateway.fresh.rssBytes)]);
