@@ -12,7 +12,8 @@ const HOST_WITH_PORT = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/;
  */
 export class Router<T> {
   private readonly exact = new Map<string, T>();
-  private readonly wildcards: Array<readonly [suffix: string, target: T]> = [];
+  /** `.suffix` -> target; a lookup tries the host's own suffixes, longest first, so it costs its labels, not the apps. */
+  private readonly wildcards = new Map<string, T>();
   /**
    * Host header as sent -> target, for hosts that resolved: most requests repeat a few Host values, and
    * normalizing one takes two regexes. Misses are not kept, so junk Hosts cannot fill it; variants of a
@@ -23,11 +24,11 @@ export class Router<T> {
   constructor(routes: Iterable<readonly [hosts: readonly string[], target: T]>) {
     for (const [hosts, target] of routes) {
       for (const host of hosts) {
-        if (host.startsWith('*.')) this.wildcards.push([host.slice(1), target]);
-        else this.exact.set(host, target);
+        // The first app to claim a name keeps it (config validation refuses a name claimed twice).
+        const [names, name] = host.startsWith('*.') ? [this.wildcards, host.slice(1)] : [this.exact, host];
+        if (!names.has(name)) names.set(name, target);
       }
     }
-    this.wildcards.sort((a, b) => b[0].length - a[0].length);
   }
 
   /** Throws BadRequestError for a missing or malformed Host, NoRouteError for a host nobody serves. */
@@ -43,8 +44,12 @@ export class Router<T> {
   private lookup(host: string): T {
     const hit = this.exact.get(host);
     if (hit !== undefined) return hit;
-    for (const [suffix, target] of this.wildcards) {
-      if (host.length > suffix.length && host.endsWith(suffix)) return target;
+    if (this.wildcards.size > 0) {
+      // From the first dot on: a wildcard needs at least one label before its suffix.
+      for (let dot = host.indexOf('.', 1); dot > 0; dot = host.indexOf('.', dot + 1)) {
+        const target = this.wildcards.get(host.slice(dot));
+        if (target !== undefined) return target;
+      }
     }
     throw new NoRouteError(host);
   }
