@@ -12,6 +12,7 @@
         "src/fd.c",
         "src/lock.c",
         "src/poll.c",
+        "src/epoll.c",
         "src/inet.c",
         "src/netlink.c",
         "src/sd.c"

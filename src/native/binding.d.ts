@@ -69,6 +69,14 @@ export interface Binding {
   pollReadable(fd: number, cb: RawPollCallback): RawPollHandle | number;
   /** Stops and closes the watch; no callback runs after it. Idempotent; returns 0. */
   pollStop(handle: RawPollHandle): number;
+  /** epoll_create1(EPOLL_CLOEXEC): fd or -errno. */
+  epollCreate(): number;
+  /** Adds `fd` as EPOLLIN, level-triggered, tagged with `token` (int32 >= 0, else -EINVAL); O_NONBLOCK is left alone. 0 or -errno (EEXIST: in the set already). */
+  epollAdd(epfd: number, fd: number, token: number): number;
+  /** Removes `fd`; 0 or -errno (ENOENT: not in the set, EBADF: closed). */
+  epollDel(epfd: number, fd: number): number;
+  /** Never blocks. Writes the ready entries' tokens to out[0..n) and returns n (at most min(out.length, 256)), or -errno. An entry with EPOLLERR or EPOLLHUP is written as -1 - token. */
+  epollWait(epfd: number, out: Int32Array): number;
   /** A listening TCP socket on a numeric IPv4/IPv6 `host` (blocking, O_CLOEXEC, SO_REUSEADDR, IPV6_V6ONLY); fd or -errno. */
   inetListen(host: string, port: number, backlog: number): number;
   getsockname(fd: number): RawSockName | number;

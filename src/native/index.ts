@@ -290,5 +290,6 @@ export function lockExclusive(fd: number, detail?: string): void {
   check('flock', addon().flock(fd, LOCK_EX | LOCK_NB), detail);
 }
 
+export * from './epoll.js';
 export * from './sockets.js';
 export * from './systemd.js';

@@ -1,58 +1,61 @@
 import type { SyscallError } from '../errors.js';
-import { pollReadable, type PollHandle } from '../native/index.js';
+import { readinessSet, type ReadinessOwner } from './readiness-set.js';
 
 /**
  * Watches an app's held listening sockets while it is stopped, for the first connection waiting in any
  * accept queue. The gateway never accepts: the connection stays queued in the kernel, and the instance
  * started for it accepts it (and every other queued one) from its inherited fd.
  *
- * One arm() reports at most once, however many connections arrive together: the first readable fd stops
- * the polls of all of them before onPending runs. The poll is level-triggered, so arming again while
- * connections are still queued (a start that failed, say) reports again at once.
+ * One arm() reports at most once, however many connections arrive together: the first readable fd takes
+ * all of the watch's fds out of the event loop's readiness set before onPending runs, so a sibling's
+ * readiness already collected in the same turn reaches nobody. The set is level-triggered, so arming
+ * again while connections are still queued (a start that failed, say) reports again at once.
+ *
+ * Disarm before closing a watched fd: the kernel drops the entry of a closed socket silently, so a watch
+ * whose fd was closed under it never reports (nor errs) again.
  */
-const IDLE: readonly PollHandle[] = [];
+const IDLE: readonly number[] = [];
 const NOTHING = (): void => {};
 
-export class ReadableWatch {
-  #polls: readonly PollHandle[] = IDLE;
-  /** Which arm() the polls are of (0: none), so that a late callback of an earlier one does nothing. */
-  #armed = 0;
-  #arms = 0;
+export class ReadableWatch implements ReadinessOwner {
+  /** The readiness set's tokens of `fds` while armed; IDLE while not. */
+  #tokens: readonly number[] = IDLE;
   #onPending: (fd: number) => void = NOTHING;
   #onError: (err: SyscallError, fd: number) => void = NOTHING;
 
   constructor(readonly fds: readonly number[]) {}
 
   get armed(): boolean {
-    return this.#polls.length > 0;
+    return this.#tokens.length > 0;
   }
 
   /**
-   * Starts watching. `onPending(fd)` names the fd that became readable; `onError` reports a failed poll
-   * (the fd was closed under the watch). Either runs once, after the watch has disarmed itself.
-   * Throws SyscallError when a poll cannot be set up, and then watches nothing.
+   * Starts watching. `onPending(fd)` names the fd that became readable; `onError` reports an fd that hung
+   * up or failed (EPOLLHUP or EPOLLERR: a listening socket shut down, by an instance that shares it, say).
+   * Either runs once, after the watch has disarmed itself. Throws SyscallError when an fd cannot be
+   * watched, and then watches none: EEXIST when the event loop watches that fd already (one watch per
+   * fd), EBADF, EPERM for a regular file.
    */
   arm(onPending: (fd: number) => void, onError: (err: SyscallError, fd: number) => void): void {
     if (this.armed) throw new Error('ReadableWatch is armed already');
-    // Fields and one closure per fd, not a closure per arm: every stopped app is armed, 100,000 of them at once.
-    const polls: PollHandle[] = [];
-    const armed = ++this.#arms;
+    const set = readinessSet();
+    // The watch itself is every fd's owner: no closure per fd or per arm, for 100,000 stopped apps at once.
+    const tokens: number[] = [];
     try {
-      for (const fd of this.fds) polls.push(pollReadable(fd, (err) => this.#fire(armed, fd, err)));
+      for (const fd of this.fds) tokens.push(set.add(fd, this));
     } catch (err) {
-      for (const poll of polls) poll.stop();
+      for (const token of tokens) set.remove(token);
       throw err;
     }
     // Sized to fit: kept for as long as the app is stopped.
-    this.#polls = polls.slice();
-    this.#armed = armed;
+    this.#tokens = tokens.slice();
     this.#onPending = onPending;
     this.#onError = onError;
   }
 
-  #fire(armed: number, fd: number, err: SyscallError | undefined): void {
-    // libuv may have the sibling fds' readiness already in hand; stopping them here drops it.
-    if (this.#armed !== armed) return;
+  /** The readiness set's report; not for other callers. */
+  ready(fd: number, err: SyscallError | undefined): void {
+    if (!this.armed) return;
     const [onPending, onError] = [this.#onPending, this.#onError];
     this.disarm();
     if (err) onError(err, fd);
@@ -61,10 +64,11 @@ export class ReadableWatch {
 
   /** Stops watching; no callback runs after it. Idempotent. */
   disarm(): void {
-    const polls = this.#polls;
-    this.#polls = IDLE;
-    this.#armed = 0;
+    const tokens = this.#tokens;
+    if (tokens.length === 0) return;
+    this.#tokens = IDLE;
     this.#onPending = this.#onError = NOTHING;
-    for (const poll of polls) poll.stop();
+    const set = readinessSet();
+    for (const token of tokens) set.remove(token);
   }
 }
