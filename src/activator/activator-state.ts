@@ -2,7 +2,7 @@ import type { AppSpec } from '../config/types.js';
 import { QueueFullError } from '../errors.js';
 import type { Instance } from '../runtime/runtime.js';
 import type { ActivatorDeps } from './activator-deps.js';
-import { AppRecord } from './app-record.js';
+import { AppRecord, type StateFollower } from './app-record.js';
 import { Backoff } from './backoff.js';
 import type { Generation, Hold, LeaseEvents } from './generation.js';
 import { QuietTimer } from './quiet-timer.js';
@@ -191,6 +191,15 @@ export abstract class ActivatorState {
   /** Calls `listener` after every state change (once the recorder has it); returns the unsubscribe. */
   onStateChange(listener: (state: AppState) => void): () => void {
     return this.record.onStateChange(listener);
+  }
+
+  /** As onStateChange, for a follower that is an object already (no closure per app). */
+  addFollower(follower: StateFollower): void {
+    this.record.addFollower(follower);
+  }
+
+  removeFollower(follower: StateFollower): void {
+    this.record.removeFollower(follower);
   }
 
   protected setState(next: AppState): void {

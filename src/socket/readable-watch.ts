@@ -15,13 +15,21 @@ import { readinessSet, type ReadinessOwner } from './readiness-set.js';
  * whose fd was closed under it never reports (nor errs) again.
  */
 const IDLE: readonly number[] = [];
-const NOTHING = (): void => {};
+
+/** Who a watch reports to: an object, so that a stopped app's watch holds no closure of its own. */
+export interface WatchOwner {
+  /** A connection waits on `fd`. */
+  pending(fd: number): void;
+  /** `fd` hung up or failed. */
+  failed(err: SyscallError, fd: number): void;
+}
+
+const NOBODY: WatchOwner = { pending: () => {}, failed: () => {} };
 
 export class ReadableWatch implements ReadinessOwner {
   /** The readiness set's tokens of `fds` while armed; IDLE while not. */
   #tokens: readonly number[] = IDLE;
-  #onPending: (fd: number) => void = NOTHING;
-  #onError: (err: SyscallError, fd: number) => void = NOTHING;
+  #owner: WatchOwner = NOBODY;
 
   constructor(readonly fds: readonly number[]) {}
 
@@ -34,9 +42,11 @@ export class ReadableWatch implements ReadinessOwner {
    * up or failed (EPOLLHUP or EPOLLERR: a listening socket shut down, by an instance that shares it, say).
    * Either runs once, after the watch has disarmed itself. Throws SyscallError when an fd cannot be
    * watched, and then watches none: EEXIST when the event loop watches that fd already (one watch per
-   * fd), EBADF, EPERM for a regular file.
+   * fd), EBADF, EPERM for a regular file. The owner may be given as its two callbacks.
    */
-  arm(onPending: (fd: number) => void, onError: (err: SyscallError, fd: number) => void): void {
+  arm(owner: WatchOwner): void;
+  arm(onPending: (fd: number) => void, onError: (err: SyscallError, fd: number) => void): void;
+  arm(owner: WatchOwner | ((fd: number) => void), onError?: (err: SyscallError, fd: number) => void): void {
     if (this.armed) throw new Error('ReadableWatch is armed already');
     const set = readinessSet();
     // The watch itself is every fd's owner: no closure per fd or per arm, for 100,000 stopped apps at once.
@@ -49,17 +59,16 @@ export class ReadableWatch implements ReadinessOwner {
     }
     // Sized to fit: kept for as long as the app is stopped.
     this.#tokens = tokens.slice();
-    this.#onPending = onPending;
-    this.#onError = onError;
+    this.#owner = typeof owner === 'function' ? { pending: owner, failed: onError ?? NOBODY.failed } : owner;
   }
 
   /** The readiness set's report; not for other callers. */
   ready(fd: number, err: SyscallError | undefined): void {
     if (!this.armed) return;
-    const [onPending, onError] = [this.#onPending, this.#onError];
+    const owner = this.#owner;
     this.disarm();
-    if (err) onError(err, fd);
-    else onPending(fd);
+    if (err) owner.failed(err, fd);
+    else owner.pending(fd);
   }
 
   /** Stops watching; no callback runs after it. Idempotent. */
@@ -67,7 +76,7 @@ export class ReadableWatch implements ReadinessOwner {
     const tokens = this.#tokens;
     if (tokens.length === 0) return;
     this.#tokens = IDLE;
-    this.#onPending = this.#onError = NOTHING;
+    this.#owner = NOBODY;
     const set = readinessSet();
     for (const token of tokens) set.remove(token);
   }

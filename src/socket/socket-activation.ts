@@ -1,11 +1,12 @@
 import type { Socket } from 'node:net';
+import type { StateFollower } from '../activator/app-record.js';
 import type { AppState } from '../activator/recorder.js';
 import { DEFAULTS } from '../defaults.js';
 import type { SyscallError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AppSockets } from './app-sockets.js';
 import type { KernelCounters } from './kernel-counters.js';
-import { ReadableWatch } from './readable-watch.js';
+import { ReadableWatch, type WatchOwner } from './readable-watch.js';
 
 /** What socket activation needs of an app's activator; declared here, by its consumer. */
 export interface Wakeable {
@@ -16,7 +17,8 @@ export interface Wakeable {
   wake(): boolean;
   /** The woken instance has drained its accept queue. */
   accepted(): void;
-  onStateChange(listener: (state: AppState) => void): () => void;
+  addFollower(follower: StateFollower): void;
+  removeFollower(follower: StateFollower): void;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface Wakeable {
  * crash backoff nothing is watched: connections wait in the kernel backlog, and the watch is armed again
  * (and fires at once for them) when the backoff ends.
  */
-export class SocketActivation {
+export class SocketActivation implements StateFollower, WatchOwner {
   #watch: ReadableWatch | undefined;
   #backoffTimer: NodeJS.Timeout | undefined;
   #acceptPoll: NodeJS.Timeout | undefined;
@@ -43,7 +45,6 @@ export class SocketActivation {
   #closed = false;
   /** The empty connection a held navigation woke the app with (wakeHeld); closed when the start ends. */
   #probe: Socket | undefined;
-  readonly #unsubscribe: () => void;
 
   constructor(
     private readonly app: Wakeable,
@@ -52,7 +53,8 @@ export class SocketActivation {
     /** Read at each line: the app's logger is made on its first one (see AppDeps). */
     private readonly logs: { readonly log: Logger },
   ) {
-    this.#unsubscribe = app.onStateChange((state) => this.follow(state));
+    // This object follows the app and owns the watch itself: no closure per app, for 100,000 stopped apps.
+    app.addFollower(this);
     this.follow(app.state);
   }
 
@@ -72,7 +74,7 @@ export class SocketActivation {
     this.#closed = true;
     this.#probe?.destroy();
     this.#probe = undefined;
-    this.#unsubscribe();
+    this.app.removeFollower(this);
     this.#disarm();
     this.#stopAcceptPoll();
   }
@@ -98,7 +100,8 @@ export class SocketActivation {
     return false;
   }
 
-  private follow(state: AppState): void {
+  /** The app's state changed (StateFollower); not for other callers. */
+  follow(state: AppState): void {
     if (this.#closed) return;
     // Woken for a held request, the start is the front's: what it leaves in the HTTP queue is stale.
     if (state === 'starting') this.#frontStarted = !this.#waking || this.#probe !== undefined;
@@ -143,7 +146,7 @@ export class SocketActivation {
     if (fds.length === 0) return;
     const watch = new ReadableWatch(fds);
     try {
-      watch.arm(() => this.#pending(), (err, fd) => this.#failed(err, fd));
+      watch.arm(this);
     } catch (err) {
       return void this.logs.log.error({ err }, 'cannot watch the app sockets; connections to them will not wake the app');
     }
@@ -165,13 +168,15 @@ export class SocketActivation {
     return false;
   }
 
-  #pending(): void {
+  /** A connection waits on one of the app's sockets (WatchOwner); not for other callers. */
+  pending(): void {
     if (this.wake()) return;
     // Refused with no backoff left means the app is closing: arming again would fire again at once.
     if (this.app.startBlockedMs > 0) this.#arm();
   }
 
-  #failed(err: SyscallError, fd: number): void {
+  /** Watching one of the app's sockets failed (WatchOwner); not for other callers. */
+  failed(err: SyscallError, fd: number): void {
     const socket = this.sockets.list.find((s) => s.fd === fd);
     this.logs.log.error({ err, address: socket?.address }, 'watching an app socket failed; connections to it will not wake the app until its next stop');
   }
