@@ -18,6 +18,12 @@ export interface DensityOptions {
   readonly appCounts?: readonly number[];
   /** Wait after "listening" before reading RSS, so start-up garbage has a chance to be collected. */
   readonly settleMs?: number;
+  /**
+   * Idle time after the scrapes before the settled reading: V8's memory reducer gives back the young
+   * generation that start-up grew (16 MB at 10,000 apps) and compacts the old one only after some 25 s
+   * of quiet (seen at 10,000 and 19,000 apps; 10 s with none). 45 s by default, 2 s when quick.
+   */
+  readonly settledMs?: number;
   /** Apps woken on the gateway with the smallest K; 0 skips that part. */
   readonly runningApps?: number;
 }
@@ -37,6 +43,8 @@ export interface DensityPoint extends ProcSnapshot {
   readonly metrics: { readonly firstMs: number; readonly ms: number; readonly bytes: number; readonly lines: number };
   /** The gateway after those scrapes: the series they made are part of what an app costs. */
   readonly scraped: ProcSnapshot;
+  /** The same gateway `settledMs` later, having been idle since: what an idle app costs in the steady state. */
+  readonly settled: ProcSnapshot;
   /** SIGHUP to its "config reloaded" line: the same file, then one app changed and one added. */
   readonly reloadSameMs: number;
   readonly reloadChangedMs: number;
@@ -62,8 +70,9 @@ export interface RunningPoint {
 
 export interface DensityResult {
   readonly settleMs: number;
+  readonly settledMs: number;
   readonly baseline: DensityPoint;
-  readonly points: ReadonlyArray<DensityPoint & { readonly perAppBytes: number; readonly perAppFds: number; readonly perAppScrapedBytes: number }>;
+  readonly points: ReadonlyArray<DensityPoint & { readonly perAppBytes: number; readonly perAppFds: number; readonly perAppScrapedBytes: number; readonly perAppSettledBytes: number }>;
   readonly skipped: readonly SkippedPoint[];
   readonly running?: RunningPoint;
 }
@@ -90,27 +99,29 @@ export async function density(opts: DensityOptions): Promise<DensityResult> {
   const largest = Math.floor((hardLimit - FD_HEADROOM) / 1000) * 1000;
   const appCounts = [...new Set([...asked.filter(fits), ...(skipped.length > 0 && largest > 0 ? [largest] : [])])].sort((a, b) => a - b);
   const settleMs = opts.settleMs ?? 1000;
+  const settledMs = opts.settledMs ?? (opts.quick ? 2000 : 45_000);
   const runningApps = opts.runningApps ?? (opts.quick ? 5 : 50);
   const runningOn = Math.min(...appCounts.filter((k) => k >= runningApps));
   const nofile = Math.min(hardLimit, Math.max(...appCounts, 0) + FD_HEADROOM);
-  const baseline = (await measure(0, settleMs, 0, nofile)).point;
+  const baseline = (await measure(0, settleMs, settledMs, 0, nofile)).point;
   const points = [];
   let running: RunningPoint | undefined;
   for (const k of appCounts) {
-    const m = await measure(k, settleMs, runningApps > 0 && k === runningOn ? runningApps : 0, nofile);
+    const m = await measure(k, settleMs, settledMs, runningApps > 0 && k === runningOn ? runningApps : 0, nofile);
     const p = m.point;
     points.push({
       ...p,
       perAppBytes: (p.rssBytes - baseline.rssBytes) / k,
       perAppFds: (p.fds - baseline.fds) / k,
       perAppScrapedBytes: (p.scraped.rssBytes - baseline.scraped.rssBytes) / k,
+      perAppSettledBytes: (p.settled.rssBytes - baseline.settled.rssBytes) / k,
     });
     running ??= m.running;
   }
-  return { settleMs, baseline, points, skipped, ...(running && { running }) };
+  return { settleMs, settledMs, baseline, points, skipped, ...(running && { running }) };
 }
 
-async function measure(apps: number, settleMs: number, wake: number, nofile: number): Promise<{ point: DensityPoint; running?: RunningPoint }> {
+async function measure(apps: number, settleMs: number, settledMs: number, wake: number, nofile: number): Promise<{ point: DensityPoint; running?: RunningPoint }> {
   const config = appsConfig(apps);
   const gateway = GatewayProcess.start(config, ADMIN, { nofile, ...(existsSync(TMPFS) && { tmp: TMPFS }) });
   const agent = new Agent({ connections: RUN_BATCH });
@@ -121,13 +132,15 @@ async function measure(apps: number, settleMs: number, wake: number, nofile: num
     const idle = procSnapshot(gateway.pid);
     const metrics = await scrapeTwice(`http://127.0.0.1:${(line.address as { port: number }).port}/metrics`);
     const scraped = procSnapshot(gateway.pid);
+    await sleep(settledMs);
+    const settled = procSnapshot(gateway.pid);
     const reloadSameMs = await reload(gateway);
     // One app changed (a new idle timeout) and one added: what an operator's edit costs.
     const changed: Record<string, unknown> = { ...config, [`app${apps}`]: appSpec(apps) };
     if (apps > 0) changed.app0 = { ...appSpec(0), idleTimeout: '7m' };
     gateway.rewrite(changed, ADMIN);
     const reloadChangedMs = await reload(gateway);
-    const point = { apps, startupMs, ...idle, metrics, scraped, reloadSameMs, reloadChangedMs };
+    const point = { apps, startupMs, ...idle, metrics, scraped, settled, reloadSameMs, reloadChangedMs };
     if (wake === 0) return { point };
     const origin = `http://127.0.0.1:${port}`;
     const errors: Array<string | undefined> = [];
@@ -216,23 +229,25 @@ function statusKb(status: string, key: string): number {
 export function renderDensity(d: DensityResult): string[] {
   const b = d.baseline;
   const sections = [
-    `### Density: configured apps, none running (RSS after ${d.settleMs} ms settle)`,
+    `### Density: configured apps, none running (RSS ${d.settleMs} ms after start-up; right after 2 scrapes; settled: ${d.settledMs / 1000} s idle after them)`,
     markdownTable(
-      ['apps', 'start-up ms', 'reload ms (same, changed)', 'RSS MB', 'peak RSS MB', 'fds', 'per app KB', 'per app KB after scrapes', 'per app fds'],
+      ['apps', 'start-up ms', 'reload ms (same, changed)', 'RSS MB', 'peak RSS MB', 'settled RSS MB', 'fds', 'per app KB', 'per app KB after scrapes', 'per app KB settled', 'per app fds'],
       [
-        [`${b.apps} (baseline)`, ms(b.startupMs), `${ms(b.reloadSameMs)}, ${ms(b.reloadChangedMs)}`, mb(b.rssBytes), mb(b.hwmBytes), String(b.fds), '-', '-', '-'],
+        [`${b.apps} (baseline)`, ms(b.startupMs), `${ms(b.reloadSameMs)}, ${ms(b.reloadChangedMs)}`, mb(b.rssBytes), mb(b.hwmBytes), mb(b.settled.rssBytes), String(b.fds), '-', '-', '-', '-'],
         ...d.points.map((p) => [
           String(p.apps),
           ms(p.startupMs),
           `${ms(p.reloadSameMs)}, ${ms(p.reloadChangedMs)}`,
           mb(p.rssBytes),
           mb(p.hwmBytes),
+          mb(p.settled.rssBytes),
           String(p.fds),
           kb(p.perAppBytes),
           kb(p.perAppScrapedBytes),
+          kb(p.perAppSettledBytes),
           p.perAppFds.toFixed(2),
         ]),
-        ...d.skipped.map((s) => [String(s.apps), `skipped: needs ${s.fdsNeeded} fds, RLIMIT_NOFILE hard limit is ${s.hardLimit}`, '-', '-', '-', '-', '-', '-', '-']),
+        ...d.skipped.map((s) => [String(s.apps), `skipped: needs ${s.fdsNeeded} fds, RLIMIT_NOFILE hard limit is ${s.hardLimit}`, '-', '-', '-', '-', '-', '-', '-', '-', '-']),
       ],
     ),
     '### Density: GET /metrics (admin) with K idle apps',
@@ -265,8 +280,8 @@ export function densitySummaryRows(d: DensityResult): string[][] {
   const big = d.points[d.points.length - 1];
   if (!big) return [];
   const rows = [
-    [`density: RSS with ${big.apps} idle apps (MB)`, mb(big.rssBytes), `${mb(b.rssBytes)} (0 apps)`, ratio(big.rssBytes, b.rssBytes)],
-    [`density: KB per idle app at ${big.apps}, settled / after 2 scrapes`, `${kb(big.perAppBytes)} / ${kb(big.perAppScrapedBytes)}`, '-', '-'],
+    [`density: settled RSS with ${big.apps} idle apps (MB)`, mb(big.settled.rssBytes), `${mb(b.settled.rssBytes)} (0 apps)`, ratio(big.settled.rssBytes, b.settled.rssBytes)],
+    [`density: KB per idle app at ${big.apps}: settled, at start-up, after 2 scrapes`, `${kb(big.perAppSettledBytes)}, ${kb(big.perAppBytes)}, ${kb(big.perAppScrapedBytes)}`, '-', '-'],
     [`density: start-up, reload same / changed with ${big.apps} apps (ms)`, `${ms(big.startupMs)}, ${ms(big.reloadSameMs)} / ${ms(big.reloadChangedMs)}`, `${ms(b.startupMs)}, ${ms(b.reloadSameMs)} / ${ms(b.reloadChangedMs)} (0 apps)`, ratio(big.startupMs, b.startupMs)],
   ];
   const tenK = d.points.find((p) => p.apps === 10_000) ?? big;

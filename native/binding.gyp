@@ -15,7 +15,8 @@
         "src/epoll.c",
         "src/inet.c",
         "src/netlink.c",
-        "src/sd.c"
+        "src/sd.c",
+        "src/heap.c"
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],

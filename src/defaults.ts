@@ -116,6 +116,8 @@ export const DEFAULTS = Object.freeze({
      */
     fdReserve: 128,
     fdReservePerInstance: 4,
+    /** How long after bulk work (start-up, reload, a scrape) the native heap is trimmed (src/heap-trim.ts). */
+    heapTrimDelayMs: 2_000,
     /** Two stop signals this close together are one (Ctrl-C reaches `npm start` and the gateway both). */
     signalDedupMs: 500,
     /** How long a cgroup freeze may take before the kill goes ahead without it (a task in D state). */

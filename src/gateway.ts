@@ -12,6 +12,7 @@ import { fanOut } from './metrics/fan-out.js';
 import { LogRecorder } from './metrics/log-recorder.js';
 import { PromRecorder } from './metrics/prom.js';
 import { FdBudget, openFileLimit } from './front/connection-cap.js';
+import { heapTrim } from './heap-trim.js';
 import { onOutputDropped } from './runtime/output.js';
 import { createRuntimes, type Runtimes } from './runtime/runtimes.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -177,6 +178,7 @@ export class Gateway {
           apps: registry,
           metrics: async () => {
             await workers?.collect();
+            heapTrim.soon();
             return { contentType: metrics.registry.contentType, text: await metrics.text() };
           },
           drainMs: () => current.config.shutdownTimeoutMs,
@@ -208,6 +210,7 @@ export class Gateway {
     log.info({ address, apps: Object.keys(config.apps).length, runtimeDir: config.runtimeDir, maxConnections: guard.maxConnections, workers: config.workers }, 'wakegate listening');
     if (adminAddress) log.info({ address: adminAddress, token: config.admin?.token !== undefined }, 'admin listening');
     service.notifier.ready();
+    heapTrim.soon();
     heartbeat.start();
     return gateway;
   }
@@ -248,6 +251,7 @@ export class Gateway {
     this.parts.budget.setSockets(this.parts.registry.heldSockets);
     this.log.info({ added: result.added, removed: result.removed, changed: result.changed, refused: result.refused }, 'config reloaded');
     this.parts.heartbeat.refresh();
+    heapTrim.soon();
     return result;
   }
 

@@ -27,6 +27,7 @@ NAPI_MODULE_INIT() {
     {"eventfd", NULL, wg_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawnRelease", NULL, wg_spawn_release, NULL, NULL, NULL, napi_enumerable, NULL},
     {"unixConnect", NULL, wg_unix_connect, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"mallocTrim", NULL, wg_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

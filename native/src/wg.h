@@ -78,6 +78,7 @@ napi_value wg_flock(napi_env env, napi_callback_info info);
 napi_value wg_reap(napi_env env, napi_callback_info info);
 napi_value wg_pidfd_open(napi_env env, napi_callback_info info);
 napi_value wg_eventfd(napi_env env, napi_callback_info info);
+napi_value wg_malloc_trim(napi_env env, napi_callback_info info);
 napi_value wg_poll_readable(napi_env env, napi_callback_info info);
 napi_value wg_poll_stop(napi_env env, napi_callback_info info);
 napi_value wg_epoll_create(napi_env env, napi_callback_info info);

@@ -22,17 +22,31 @@ export function memory(issues: Issues, v: unknown, path: string): number | undef
   return bytes;
 }
 
+/**
+ * Directories checked in one load (its Issues), with what was wrong ('' for nothing): thousands of apps
+ * share a few directories, and each then costs a lookup instead of a stat, and shares one string.
+ */
+const checkedDirs = new WeakMap<Issues, Map<string, { readonly dir: string; readonly problem: string }>>();
+
 export function directory(issues: Issues, v: unknown, path: string, baseDir: string): string | undefined {
   const dir = absolutePath(issues, v, path, baseDir);
   if (dir === undefined) return undefined;
+  let checked = checkedDirs.get(issues);
+  if (!checked) checkedDirs.set(issues, (checked = new Map()));
+  let known = checked.get(dir);
+  if (!known) checked.set(dir, (known = { dir, problem: directoryProblem(dir) }));
+  return known.problem === '' ? known.dir : issues.add(path, known.problem);
+}
+
+function directoryProblem(dir: string): string {
   try {
     const stat = statSync(dir, { throwIfNoEntry: false });
-    if (!stat) return issues.add(path, `directory ${dir} does not exist`);
-    if (!stat.isDirectory()) return issues.add(path, `${dir} is not a directory`);
+    if (!stat) return `directory ${dir} does not exist`;
+    if (!stat.isDirectory()) return `${dir} is not a directory`;
   } catch (err) {
-    return issues.add(path, `cannot stat ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    return `cannot stat ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
   }
-  return dir;
+  return '';
 }
 
 /** An OCI bundle: a directory with a config.json. */

@@ -89,6 +89,8 @@ export interface Binding {
   setCloexec(fd: number): number;
   /** An eventfd counter, EFD_CLOEXEC | EFD_NONBLOCK; fd or -errno. */
   eventfd(): number;
+  /** glibc's malloc_trim(0): 1 when memory went back to the kernel, else 0 (always 0 without glibc). */
+  mallocTrim(): number;
   /** A blocking AF_UNIX stream socket (O_CLOEXEC) connected to `path` without waiting (-EAGAIN when its backlog is full); fd or -errno. */
   unixConnect(path: string): number;
 }

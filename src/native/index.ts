@@ -291,5 +291,6 @@ export function lockExclusive(fd: number, detail?: string): void {
 }
 
 export * from './epoll.js';
+export * from './heap.js';
 export * from './sockets.js';
 export * from './systemd.js';
