@@ -1,11 +1,11 @@
 // pollReadable and ReadableWatch on real listening sockets, with real clients.
 import { spawn as nodeSpawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { connectQueued, isNonBlocking, openFds, turns } from '../helpers/fd-probes.js';
 import { closeFd, getSockName, inetListen, pollReadable, unixListen } from '../../src/native/index.js';
 import { ReadableWatch } from '../../src/socket/readable-watch.js';
 
@@ -28,30 +28,6 @@ function unixListener(t: Test): { fd: number; path: string } {
     rmSync(dir, { recursive: true, force: true });
   });
   return { fd, path: file };
-}
-
-/** Connects and resolves once the kernel has queued the connection (the handshake needs no accept). */
-function connectQueued(t: Test, target: { port: number; host?: string } | { path: string }): Promise<net.Socket> {
-  const socket = 'path' in target ? net.connect(target.path) : net.connect(target.port, target.host ?? '127.0.0.1');
-  t.teardown(() => socket.destroy());
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
-/** A few full event-loop turns: a level-triggered poll that is due would have fired by then. */
-async function turns(n = 5): Promise<void> {
-  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
-function isNonBlocking(fd: number): boolean {
-  const flags = /^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!;
-  return (parseInt(flags, 8) & 0o4000) !== 0;
 }
 
 for (const kind of ['tcp', 'tcp6', 'unix'] as const) {

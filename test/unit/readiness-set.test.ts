@@ -1,9 +1,9 @@
 // The event loop's one epoll set (ReadinessSet) and ReadableWatch on it, with real listening sockets and real clients.
 import { spawn as nodeSpawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { connectQueued, isNonBlocking, openFds, turns } from '../helpers/fd-probes.js';
 import type { SyscallError } from '../../src/errors.js';
 import { closeFd, getSockName, inetListen, pipe } from '../../src/native/index.js';
 import { ReadableWatch } from '../../src/socket/readable-watch.js';
@@ -21,29 +21,6 @@ function tcpListener(t: Test): { fd: number; port: number } {
   return { fd, port: getSockName(fd).port };
 }
 
-/** Connects and resolves once the kernel has queued the connection (the handshake needs no accept). */
-function connectQueued(t: Test, port: number): Promise<net.Socket> {
-  const socket = net.connect(port, '127.0.0.1');
-  t.teardown(() => socket.destroy());
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
-async function turns(n = 5): Promise<void> {
-  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
-function isNonBlocking(fd: number): boolean {
-  const flags = /^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!;
-  return (parseInt(flags, 8) & 0o4000) !== 0;
-}
-
 /** A watch armed in the test, disarmed by its teardown; counts what it reports. */
 function armed(t: Test, fds: readonly number[], onPending: (fd: number) => void = () => {}, onError: (err: SyscallError) => void = () => {}): ReadableWatch {
   const watch = new ReadableWatch(fds);
@@ -59,7 +36,7 @@ t.test('1,000 watched listeners, a client of #537: exactly that watch fires, onc
   t.equal(readinessSet().size, 1000);
   await turns();
   t.same(fired, [], 'nothing is pending yet');
-  await connectQueued(t, listeners[537]!.port);
+  await connectQueued(t, { port: listeners[537]!.port });
   while (fired.length === 0) await turns(1);
   await turns(10);
   t.same(fired, [537], 'only the connected one, once, though its connection is still queued');
@@ -73,7 +50,7 @@ t.test('two watches readable in the same turn fire once each; a disarm in a call
   const a = tcpListener(t);
   const b = tcpListener(t);
   // Queued before arming: both are ready when the set is first read, so one epoll_wait returns both.
-  await Promise.all([connectQueued(t, a.port), connectQueued(t, b.port)]);
+  await Promise.all([connectQueued(t, { port: a.port }), connectQueued(t, { port: b.port })]);
   const fired: number[] = [];
   armed(t, [a.fd], (fd) => fired.push(fd));
   armed(t, [b.fd], (fd) => fired.push(fd));
@@ -101,7 +78,7 @@ t.test('two watches readable in the same turn fire once each; a disarm in a call
 
 t.test('re-armed inside its own callback, with the connection still queued, it fires again', async (t) => {
   const l = tcpListener(t);
-  await connectQueued(t, l.port);
+  await connectQueued(t, { port: l.port });
   let fires = 0;
   const watch = new ReadableWatch([l.fd]);
   t.teardown(() => watch.disarm());
@@ -143,7 +120,7 @@ t.test('one watch per fd: a second arm on a watched fd throws EEXIST and watches
   t.throws(() => other.arm(() => t.fail('no callback'), () => t.fail('no error')), { code: 'WG_ERR_SYSCALL', syscall: 'epoll_ctl', errno: 'EEXIST' });
   t.notOk(other.armed);
   t.equal(readinessSet().size, 1, 'b was taken out again');
-  await connectQueued(t, a.port);
+  await connectQueued(t, { port: a.port });
   while (fired === 0) await turns(1);
   t.equal(fired, 1, 'the first watch is intact');
 });
@@ -175,7 +152,7 @@ t.test('a listener shut down by a process that shares it reaches onError', { ski
 t.test('a bare set reports a level-triggered fd every turn until removed, and frees tokens for reuse', async (t) => {
   const set = new ReadinessSet();
   const l = tcpListener(t);
-  await connectQueued(t, l.port);
+  await connectQueued(t, { port: l.port });
   let reports = 0;
   const owner: ReadinessOwner = { ready: () => void reports++ };
   const token = set.add(l.fd, owner);
