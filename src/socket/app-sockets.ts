@@ -198,9 +198,6 @@ export class AppSockets {
  * with a getter and a closure per app went to dictionary mode (about 1 KB each with its closures).
  */
 class HttpHeld implements Held {
-  readonly identity = 'http';
-  readonly kind = 'unix';
-  readonly address = 'http';
   readonly inode: number;
   #closed = false;
 
@@ -211,6 +208,19 @@ class HttpHeld implements Held {
     readonly adopted: boolean,
   ) {
     this.inode = socketInode(socket.fd);
+  }
+
+  // Getters, not fields: the same for every app, so kept once on the prototype rather than in each of them.
+  get identity(): string {
+    return 'http';
+  }
+
+  get kind(): 'unix' {
+    return 'unix';
+  }
+
+  get address(): string {
+    return 'http';
   }
 
   get fd(): number {

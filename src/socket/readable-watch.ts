@@ -27,14 +27,15 @@ export interface WatchOwner {
 const NOBODY: WatchOwner = { pending: () => {}, failed: () => {} };
 
 export class ReadableWatch implements ReadinessOwner {
-  /** The readiness set's tokens of `fds` while armed; IDLE while not. */
+  /** The readiness set's tokens of `fds` while armed; IDLE while not. A lone fd's token is #token instead, without an array. */
   #tokens: readonly number[] = IDLE;
+  #token = -1;
   #owner: WatchOwner = NOBODY;
 
   constructor(readonly fds: readonly number[]) {}
 
   get armed(): boolean {
-    return this.#tokens.length > 0;
+    return this.#token >= 0 || this.#tokens.length > 0;
   }
 
   /**
@@ -58,7 +59,8 @@ export class ReadableWatch implements ReadinessOwner {
       throw err;
     }
     // Sized to fit: kept for as long as the app is stopped.
-    this.#tokens = tokens.slice();
+    if (tokens.length === 1) this.#token = tokens[0]!;
+    else this.#tokens = tokens.slice();
     this.#owner = typeof owner === 'function' ? { pending: owner, failed: onError ?? NOBODY.failed } : owner;
   }
 
@@ -73,11 +75,14 @@ export class ReadableWatch implements ReadinessOwner {
 
   /** Stops watching; no callback runs after it. Idempotent. */
   disarm(): void {
+    if (!this.armed) return;
+    const token = this.#token;
     const tokens = this.#tokens;
-    if (tokens.length === 0) return;
+    this.#token = -1;
     this.#tokens = IDLE;
     this.#owner = NOBODY;
     const set = readinessSet();
-    for (const token of tokens) set.remove(token);
+    if (token >= 0) set.remove(token);
+    for (const t of tokens) set.remove(t);
   }
 }
