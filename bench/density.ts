@@ -20,8 +20,9 @@ export interface DensityOptions {
   readonly settleMs?: number;
   /**
    * Idle time after the scrapes before the settled reading: V8's memory reducer gives back the young
-   * generation that start-up grew (16 MB at 10,000 apps) and compacts the old one only after some 25 s
-   * of quiet (seen at 10,000 and 19,000 apps; 10 s with none). 45 s by default, 2 s when quick.
+   * generation that start-up or a scrape grew (16 MB at 10,000 apps; a 19,000-app scrape peaks 120 MB
+   * above the idle RSS) only after 25 to 40 s of quiet (seen at 10,000 and 19,000 apps; 10 s with none).
+   * 60 s by default, 2 s when quick.
    */
   readonly settledMs?: number;
   /** Apps woken on the gateway with the smallest K; 0 skips that part. */
@@ -99,7 +100,7 @@ export async function density(opts: DensityOptions): Promise<DensityResult> {
   const largest = Math.floor((hardLimit - FD_HEADROOM) / 1000) * 1000;
   const appCounts = [...new Set([...asked.filter(fits), ...(skipped.length > 0 && largest > 0 ? [largest] : [])])].sort((a, b) => a - b);
   const settleMs = opts.settleMs ?? 1000;
-  const settledMs = opts.settledMs ?? (opts.quick ? 2000 : 45_000);
+  const settledMs = opts.settledMs ?? (opts.quick ? 2000 : 60_000);
   const runningApps = opts.runningApps ?? (opts.quick ? 5 : 50);
   const runningOn = Math.min(...appCounts.filter((k) => k >= runningApps));
   const nofile = Math.min(hardLimit, Math.max(...appCounts, 0) + FD_HEADROOM);
