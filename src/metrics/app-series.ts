@@ -37,7 +37,7 @@ export class AppCounter<V extends string> {
     counts.set(value, (counts.get(value) ?? 0) + by);
   }
 
-  /** For tests and the admin: the count so far. */
+  /** The count so far (the tests read it). */
   get(app: string, value: V): number {
     return this.#counts.get(app)?.get(value) ?? 0;
   }
