@@ -124,6 +124,11 @@ export class HttpListener {
     }, fd);
   }
 
+  /** A new cap for the connections accepted from now on; those held over it are left to finish. */
+  setMaxConnections(cap: number): void {
+    this.server.maxConnections = cap;
+  }
+
   /**
    * Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. A
    * kept-alive client is not cut under a request it may be sending: every answer from now on carries
@@ -131,11 +136,6 @@ export class HttpListener {
    * by which time an active client has had its answer and its notice. Connections not yet accepted stay in
    * the kernel's queue: under systemd the next gateway accepts them.
    */
-  /** A new cap for the connections accepted from now on; those held over it are left to finish. */
-  setMaxConnections(cap: number): void {
-    this.server.maxConnections = cap;
-  }
-
   close(graceMs: number): Promise<void> {
     this.closing = true;
     for (const responses of this.sockets.values()) {
